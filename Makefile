@@ -1,0 +1,53 @@
+# zelos: set-up, tests, demo and benchmarks. Every target works on a fresh machine.
+#   make demo   set up ./.venv and run the main job
+#   make test   set up and run every test (cargo test + pytest)
+
+VENV        ?= .venv
+PYTHON      ?= python3
+PY          := $(VENV)/bin/python
+PIP         := $(PY) -m pip
+# Thread counts on purpose: 2-core machines slow down with oversubscribed BLAS pools.
+export OPENBLAS_NUM_THREADS ?= 1
+export OMP_NUM_THREADS ?= 1
+export MKL_NUM_THREADS ?= 1
+
+RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
+PY_SOURCES   := $(shell find python -name '*.py')
+
+.PHONY: setup test test-rust test-python demo bench wheel clean
+
+# Python dependencies (re-run when pyproject.toml changes).
+$(VENV)/.deps: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q "maturin>=1.7,<2" "numpy>=1.22" "scipy>=1.8" "pyyaml>=6" "pytest>=7" \
+		"camb==2.0.5" "matplotlib>=3.5" "tqdm>=4.60"
+	touch $@
+
+# zelos itself, built in release mode into the venv (re-built when Rust sources change).
+$(VENV)/.zelos: $(VENV)/.deps $(RUST_SOURCES) pyproject.toml
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release -q
+	touch $@
+
+setup: $(VENV)/.zelos
+
+test: setup test-rust test-python
+
+test-rust:
+	cargo test --release -q
+
+test-python: setup
+	$(PY) -m pytest -q tests/python
+
+demo: setup
+	$(PY) examples/demo.py
+
+bench: setup
+	cargo bench --bench eval
+	$(PY) benches/bench_eval.py
+
+wheel:
+	$(VENV)/bin/maturin build --release --out dist
+
+clean:
+	rm -rf $(VENV) target dist demo-out

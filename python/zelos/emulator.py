@@ -1,0 +1,257 @@
+"""The Python face of an emulator: named parameters in, named numpy arrays out."""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from . import _zelos
+from ._zelos import OutOfRange, ParameterError, ZelosError
+
+#: What to do with a point outside the training box: raise `OutOfRange`, warn, or say nothing.
+OUT_OF_RANGE_POLICIES = ("error", "warn", "ignore")
+
+
+@dataclass(frozen=True)
+class OutputInfo:
+    """One named output: its shape and the grid each axis runs over (``ell``, ``k``, ``z_pk``...)."""
+
+    name: str
+    offset: int
+    shape: tuple
+    axes: tuple
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+class Emulator:
+    """An emulator loaded from a verified archive.
+
+    Call it with a dict of parameters (or an array in :attr:`parameters` order; 2-D for a batch)
+    to get a dict of named outputs; with ``k`` and ``z`` to get P(k, z).
+    """
+
+    def __init__(self, core: "_zelos.Emulator", out_of_range: str = "error"):
+        if out_of_range not in OUT_OF_RANGE_POLICIES:
+            raise ValueError(f"out_of_range={out_of_range!r}; expected one of {OUT_OF_RANGE_POLICIES}")
+        self._core = core
+        self.out_of_range = out_of_range
+        self.parameters: tuple = tuple(core.parameters)
+        self.outputs: dict = {
+            name: OutputInfo(name, offset, tuple(shape), tuple(axes)) for name, offset, shape, axes in core.layout
+        }
+        self.grids: dict = dict(core.grids)
+        self.lower, self.upper = core.bounds
+
+    # -- what it is ------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._core.name
+
+    @property
+    def sha256(self) -> str:
+        """sha256 of the archive file: its identity in reports, hubs and lineage."""
+        return self._core.sha256
+
+    @property
+    def path(self) -> str:
+        return self._core.origin
+
+    @cached_property
+    def spec(self) -> dict:
+        """The spec the emulator was built from (validated, self-contained)."""
+        return json.loads(self._core.spec_json)
+
+    @property
+    def spec_yaml(self) -> str:
+        return self._core.spec_yaml
+
+    @cached_property
+    def report(self) -> dict:
+        """The build report: accuracy on held-out points, provenance, versions."""
+        return json.loads(self._core.report_json)
+
+    @property
+    def report_markdown(self) -> str:
+        return self._core.report_markdown
+
+    @cached_property
+    def region(self) -> dict:
+        """Trust-region data: ``lower``, ``upper`` and, when stored, ``mean``, ``covariance``, ``points``."""
+        return dict(self._core.region_tensors)
+
+    def __repr__(self) -> str:
+        outs = ", ".join(self.outputs)
+        return f"<zelos.Emulator {self.name} ({', '.join(self.parameters)}) -> ({outs})>"
+
+    # -- evaluation ------------------------------------------------------------------------
+    def __call__(self, params, k=None, z=None, *, nonlinear: bool | None = None):
+        """Evaluates the emulator.
+
+        ``params``: a dict ``{name: value}`` (values may be 1-D arrays of equal length for a
+        batch), or an array in :attr:`parameters` order, 1-D for one point, 2-D for a batch.
+
+        Returns a dict ``{output name: numpy array}``; with ``k`` [1/Mpc] and ``z``, returns
+        P(k, z) [Mpc^3] of shape ``(len(z), len(k))`` (a batch adds a leading axis).
+        """
+        if k is not None or z is not None:
+            if k is None or z is None:
+                raise ParameterError("P(k, z) needs both `k` and `z`")
+            return self.pk(params, k, z, nonlinear=nonlinear)
+        x, batched = self._as_array(params)
+        if batched:
+            return self._split(self._core.eval_batch(x), batched=True)
+        return self._split(self._core.eval(x), batched=False)
+
+    def eval_flat(self, x: np.ndarray) -> np.ndarray:
+        """The fast path: a 1-D float64 array in parameter order -> the flat output vector.
+
+        No range check and no dict: for inner loops that manage both themselves.
+        """
+        return self._core.eval(x)
+
+    def jacobian(self, params) -> dict:
+        """``{output name: d output / d parameter}`` at one point; each array has the output's
+        shape plus a last axis over :attr:`parameters`."""
+        x, batched = self._as_array(params)
+        if batched:
+            raise ParameterError("jacobian takes one point; loop over a batch")
+        _, jac = self._core.jacobian(x)
+        p = len(self.parameters)
+        return {o.name: jac[o.offset : o.offset + o.size].reshape(o.shape + (p,)) for o in self.outputs.values()}
+
+    def pk(self, params, k, z, nonlinear: bool | None = None) -> np.ndarray:
+        """P(k, z) in Mpc^3 at ``k`` [1/Mpc] and ``z``, shape ``(len(z), len(k))``.
+
+        Interpolated from the emulated grid with a bicubic spline in (z, ln k) on ln P, which is
+        smooth where P is (no extrapolation: outside the grid raises ``ParameterError``).
+        """
+        from .interpolate import pk_spline
+
+        name = self._pk_output(nonlinear)
+        info = self.outputs[name]
+        k_grid, z_grid = self.grids[info.axes[1]], self.grids[info.axes[0]]
+        k = np.atleast_1d(np.asarray(k, dtype=float))
+        z = np.atleast_1d(np.asarray(z, dtype=float))
+        _check_inside("k", k, k_grid)
+        _check_inside("z", z, z_grid)
+        values = self(params)[name]
+        if values.ndim == 2:
+            return pk_spline(z_grid, k_grid, values)(z, k)
+        return np.stack([pk_spline(z_grid, k_grid, v)(z, k) for v in values])
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _pk_output(self, nonlinear: bool | None) -> str:
+        available = [n for n in ("pk_lin", "pk_nonlin") if n in self.outputs]
+        if not available:
+            raise ParameterError(f"{self.name} emulates no matter power spectrum (outputs: {', '.join(self.outputs)})")
+        if nonlinear is None:
+            return available[0]
+        wanted = "pk_nonlin" if nonlinear else "pk_lin"
+        if wanted not in self.outputs:
+            raise ParameterError(f"{self.name} does not emulate `{wanted}`; it has {', '.join(available)}")
+        return wanted
+
+    def _as_array(self, params) -> tuple:
+        """Parameters -> (float64 array in parameter order, batched?) with every check made."""
+        if isinstance(params, Mapping):
+            x = self._from_dict(params)
+        else:
+            x = np.asarray(params, dtype=float)
+            if x.ndim not in (1, 2) or x.shape[-1] != len(self.parameters):
+                raise ParameterError(
+                    f"{self.name}: expected an array of shape ({len(self.parameters)},) or "
+                    f"(n, {len(self.parameters)}) in the order {', '.join(self.parameters)}; got shape {x.shape}"
+                )
+        batched = x.ndim == 2
+        rows = x if batched else x[None, :]
+        bad = ~np.isfinite(rows)
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            raise ParameterError(f"{self.name}: parameter `{self.parameters[j]}` is {rows[i, j]}; expected a finite number")
+        self._check_range(rows)
+        return np.ascontiguousarray(x), batched
+
+    def _from_dict(self, params: Mapping) -> np.ndarray:
+        missing = [p for p in self.parameters if p not in params]
+        extra = [p for p in params if p not in self.parameters]
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"missing {', '.join(missing)}")
+            if extra:
+                parts.append(f"unknown {', '.join(map(str, extra))}")
+            raise ParameterError(f"{self.name}: {'; '.join(parts)} (it takes {', '.join(self.parameters)})")
+        columns = [np.asarray(params[p], dtype=float) for p in self.parameters]
+        if all(c.ndim == 0 for c in columns):
+            return np.array([float(c) for c in columns])
+        n = {c.size for c in columns if c.ndim > 0}
+        if len(n) != 1 or any(c.ndim > 1 for c in columns):
+            raise ParameterError(f"{self.name}: batch parameters must be scalars or 1-D arrays of one length")
+        size = n.pop()
+        return np.stack([np.broadcast_to(c, (size,)) for c in columns], axis=1)
+
+    def _check_range(self, rows: np.ndarray) -> None:
+        if self.out_of_range == "ignore":
+            return
+        outside = (rows < self.lower) | (rows > self.upper)
+        if not outside.any():
+            return
+        i, j = np.argwhere(outside)[0]
+        message = (
+            f"{self.name}: `{self.parameters[j]}` = {rows[i, j]} is outside the training range "
+            f"[{self.lower[j]}, {self.upper[j]}]"
+            + (f" ({int(outside.any(axis=1).sum())} of {len(rows)} points outside)" if len(rows) > 1 else "")
+        )
+        if self.out_of_range == "error":
+            raise OutOfRange(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
+
+    def _split(self, flat: np.ndarray, batched: bool) -> dict:
+        """Flat outputs -> named views (no copies)."""
+        if batched:
+            n = flat.shape[0]
+            return {o.name: flat[:, o.offset : o.offset + o.size].reshape((n,) + o.shape) for o in self.outputs.values()}
+        return {o.name: flat[o.offset : o.offset + o.size].reshape(o.shape) for o in self.outputs.values()}
+
+
+def _check_inside(name: str, values: np.ndarray, grid: np.ndarray) -> None:
+    lo, hi = grid[0], grid[-1]
+    tol = 1e-10 * max(abs(lo), abs(hi), 1.0)
+    if values.min() < lo - tol or values.max() > hi + tol:
+        raise ParameterError(f"`{name}` must lie in the emulated range [{lo:g}, {hi:g}]; got [{values.min():g}, {values.max():g}]")
+
+
+def load(path: str | os.PathLike, out_of_range: str = "error") -> Emulator:
+    """Reads, verifies and loads an archive (``NAME.tar.gz``).
+
+    ``out_of_range``: what a call outside the training box does: ``"error"`` (raise
+    :class:`zelos.OutOfRange`), ``"warn"`` or ``"ignore"``.
+    """
+    return Emulator(_zelos.load_emulator(os.fspath(path)), out_of_range=out_of_range)
+
+
+def get_emulator(name: str | os.PathLike, out_of_range: str = "error") -> Emulator:
+    """An emulator by archive path or by the name of one shipped with zelos.
+
+    ``hub:NAME`` names are resolved by the hub (see docs/hub.md) once it is configured.
+    """
+    text = os.fspath(name)
+    if os.path.exists(text):
+        return load(text, out_of_range)
+    from .shipped import shipped_archive
+
+    path = shipped_archive(text)
+    if path is not None:
+        return load(path, out_of_range)
+    if text.startswith("hub:"):
+        raise ZelosError(f"{text}: no hub is available in this version of zelos; pass an archive path")
+    raise ZelosError(f"{text}: no such archive file, and no emulator of that name ships with zelos")

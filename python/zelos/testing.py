@@ -1,0 +1,115 @@
+"""Random emulators for tests and benchmarks: real archives holding random networks.
+
+A random network is dressed as a real output (a TT spectrum, or derived scalars) so that the
+spec and the model agree exactly about what is emulated, as in any archive.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from . import _zelos
+
+LCDM = {
+    # name: (min, max) -- a box around the Planck 2018 posterior
+    "ombh2": (0.0210, 0.0238),
+    "omch2": (0.105, 0.135),
+    "cosmomc_theta": (0.01036, 0.01046),
+    "tau": (0.03, 0.09),
+    "logA": (2.95, 3.15),
+    "ns": (0.92, 1.01),
+}
+
+
+def spec_yaml(name: str, ranges: dict, lmax: int, derived=(), cmb: bool = True) -> str:
+    params = "\n".join(f"  {p}: [{lo!r}, {hi!r}]" for p, (lo, hi) in ranges.items())
+    outputs = ""
+    if cmb:
+        outputs += f"  cmb:\n    spectra: [tt]\n    lmin: 2\n    lmax: {lmax}\n"
+    if derived:
+        outputs += f"  derived: [{', '.join(derived)}]\n"
+    return (
+        f"name: {name}\nauthor: zelos tests\nversion: 0.0.1\n"
+        "description: random weights, for tests and benchmarks only\n"
+        'code:\n  name: camb\n  version: "2.0.5"\n  settings: {lens_potential_accuracy: 1}\n'
+        f"parameters:\n{params}\noutputs:\n{outputs}"
+    )
+
+
+def random_archive(
+    path: str | os.PathLike,
+    *,
+    hidden: int = 5,
+    width: int = 128,
+    n_out: int = 200,
+    activation: str = "tanh",
+    dtype=np.float32,
+    seed: int = 0,
+    pca: int | None = None,
+    log: bool = False,
+    name: str = "random_tt",
+) -> str:
+    """Writes an archive of a random network ``6 -> hidden x width -> n_out`` emulating a TT
+    spectrum of ``n_out`` multipoles (or ``pca`` -> ``n_out`` with a PCA step). Returns its sha256.
+    """
+    rng = np.random.default_rng(seed)
+    params = list(LCDM)
+    p = len(params)
+    lo = np.array([LCDM[k][0] for k in params])
+    hi = np.array([LCDM[k][1] for k in params])
+    n_net = pca if pca else n_out
+    tensors = {"input.shift": (lo + hi) / 2, "input.scale": (hi - lo) / 2}
+    sizes = [p] + [width] * hidden + [n_net]
+    for i in range(hidden + 1):
+        a = np.sqrt(6.0 / (sizes[i] + sizes[i + 1]))
+        tensors[f"tt.{i}.weight"] = rng.uniform(-a, a, (sizes[i + 1], sizes[i])).astype(dtype)
+        tensors[f"tt.{i}.bias"] = rng.uniform(-0.1, 0.1, sizes[i + 1]).astype(dtype)
+        if activation == "cosmopower" and i < hidden:
+            tensors[f"tt.{i}.alpha"] = rng.uniform(0.5, 1.5, sizes[i + 1]).astype(dtype)
+            tensors[f"tt.{i}.beta"] = rng.uniform(0.0, 0.5, sizes[i + 1]).astype(dtype)
+    steps = [{"op": "affine", "scale": "tt.out.scale", "shift": "tt.out.shift"}]
+    tensors["tt.out.scale"] = rng.uniform(0.05, 0.2, n_net).astype(dtype)
+    tensors["tt.out.shift"] = rng.uniform(-0.5, 0.5, n_net).astype(dtype)
+    if pca:
+        q, _ = np.linalg.qr(rng.normal(size=(n_out, pca)))
+        tensors["tt.pca.matrix"] = q.T.astype(dtype)
+        tensors["tt.pca.mean"] = rng.uniform(-1, 1, n_out).astype(dtype)
+        steps.append({"op": "linear", "matrix": "tt.pca.matrix", "bias": "tt.pca.mean"})
+    if log:
+        steps.append({"op": "pow10"})
+    lmax = n_out + 1
+    tensors["grid.ell"] = np.arange(2, lmax + 1, dtype=float)
+    model = {
+        "model_format": 1,
+        "parameters": params,
+        "input": {"shift": "input.shift", "scale": "input.scale"},
+        "networks": [
+            {
+                "name": "tt",
+                "activation": activation,
+                "layers": hidden + 1,
+                "output_transform": steps,
+                "outputs": [{"name": "dl_tt", "shape": [n_out], "axes": ["ell"]}],
+            }
+        ],
+        "grids": {"ell": "grid.ell"},
+    }
+    region = {"lower": lo, "upper": hi}
+    report = {"note": "random weights", "accuracy": {}}
+    return _zelos.write_emulator_archive(
+        os.fspath(path),
+        spec_yaml(name, LCDM, lmax),
+        json.dumps(model),
+        tensors,
+        region,
+        json.dumps(report),
+        "# random weights\n\nFor tests and benchmarks only.\n",
+    )
+
+
+def random_point(rng: np.random.Generator, ranges: dict = LCDM) -> dict:
+    """A point drawn uniformly from the box."""
+    return {k: float(rng.uniform(lo, hi)) for k, (lo, hi) in ranges.items()}

@@ -1,0 +1,250 @@
+//! An emulator: an archive loaded for evaluation, and the writer that makes one.
+
+use std::path::Path;
+
+use crate::archive::{Archive, ArchiveWriter};
+use crate::error::{Error, Result};
+use crate::model::{Model, ModelDescription, OutputInfo};
+use crate::spec::Spec;
+use crate::tensors::{Tensor, TensorSet};
+
+/// Names of the archive members an emulator is made of (format version 1).
+pub mod member {
+    pub const SPEC: &str = "spec.yaml";
+    pub const MODEL: &str = "model.json";
+    pub const WEIGHTS: &str = "weights.safetensors";
+    pub const REGION: &str = "region.safetensors";
+    pub const REPORT_JSON: &str = "report.json";
+    pub const REPORT_MD: &str = "report.md";
+}
+
+/// An emulator loaded from an archive, ready to evaluate. `Sync`: share it between threads.
+pub struct Emulator {
+    origin: String,
+    sha256: String,
+    spec: Spec,
+    spec_yaml: String,
+    model: Model,
+    region: TensorSet,
+    lower: Vec<f64>,
+    upper: Vec<f64>,
+    report: serde_json::Value,
+    report_md: String,
+}
+
+impl Emulator {
+    /// Reads, verifies and loads `NAME.tar.gz`.
+    pub fn load(path: &Path) -> Result<Emulator> {
+        Emulator::from_archive(&Archive::read(path)?)
+    }
+
+    /// Loads an archive already read and verified.
+    pub fn from_archive(archive: &Archive) -> Result<Emulator> {
+        let origin = archive.origin().to_string();
+        let spec_yaml = utf8(archive.require(member::SPEC)?, &origin, member::SPEC)?;
+        let spec = Spec::from_yaml_str(&spec_yaml, &format!("{origin}: {}", member::SPEC))?;
+        let model = Model::from_bytes(archive.require(member::MODEL)?, archive.require(member::WEIGHTS)?, &origin)?;
+        let names: Vec<&str> = spec.parameter_names();
+        if model.parameters().iter().map(String::as_str).ne(names.iter().copied()) {
+            return Err(Error::model(
+                &origin,
+                format!("model.json parameters {:?} differ from the spec's {:?}", model.parameters(), names),
+            ));
+        }
+        check_outputs_match_spec(&spec, &model, &origin)?;
+        let region = TensorSet::from_safetensors(archive.require(member::REGION)?, &format!("{origin}: {}", member::REGION))?;
+        let p = names.len();
+        let lower = region.get_as::<f64>("lower", &[p], &origin)?;
+        let upper = region.get_as::<f64>("upper", &[p], &origin)?;
+        let report = serde_json::from_slice(archive.require(member::REPORT_JSON)?)
+            .map_err(|e| Error::model(&origin, format!("{}: {e}", member::REPORT_JSON)))?;
+        let report_md = utf8(archive.require(member::REPORT_MD)?, &origin, member::REPORT_MD)?;
+        Ok(Emulator { origin, sha256: archive.sha256().to_string(), spec, spec_yaml, model, region, lower, upper, report, report_md })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+    /// Where the archive was read from.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+    /// sha256 (hex) of the archive file: its identity in reports, hubs and lineage.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+    pub fn spec(&self) -> &Spec {
+        &self.spec
+    }
+    /// The spec exactly as stored in the archive.
+    pub fn spec_yaml(&self) -> &str {
+        &self.spec_yaml
+    }
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+    pub fn parameters(&self) -> &[String] {
+        self.model.parameters()
+    }
+    pub fn outputs(&self) -> &[OutputInfo] {
+        self.model.outputs()
+    }
+    pub fn n_outputs(&self) -> usize {
+        self.model.n_outputs()
+    }
+    /// Trust-region data (`lower`, `upper` and optionally `mean`, `covariance`, `points`).
+    pub fn region(&self) -> &TensorSet {
+        &self.region
+    }
+    /// The training box.
+    pub fn bounds(&self) -> (&[f64], &[f64]) {
+        (&self.lower, &self.upper)
+    }
+    pub fn report(&self) -> &serde_json::Value {
+        &self.report
+    }
+    pub fn report_markdown(&self) -> &str {
+        &self.report_md
+    }
+
+    /// Checks one point: the right length and finite values (else [`Error::Parameters`]), then
+    /// inside the training box (else [`Error::OutOfRange`], which callers may downgrade).
+    pub fn check_point(&self, x: &[f64]) -> Result<()> {
+        let names = self.parameters();
+        if x.len() != names.len() {
+            return Err(Error::Parameters(format!(
+                "{}: expected {} parameter values ({}); got {}",
+                self.name(),
+                names.len(),
+                names.join(", "),
+                x.len()
+            )));
+        }
+        if let Some(j) = x.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Parameters(format!("{}: parameter `{}` is {}; expected a finite number", self.name(), names[j], x[j])));
+        }
+        let outside: Vec<String> = (0..x.len())
+            .filter(|&j| x[j] < self.lower[j] || x[j] > self.upper[j])
+            .map(|j| format!("`{}` = {} (trained on [{}, {}])", names[j], x[j], self.lower[j], self.upper[j]))
+            .collect();
+        if !outside.is_empty() {
+            return Err(Error::OutOfRange(format!("{}: outside the training box: {}", self.name(), outside.join(", "))));
+        }
+        Ok(())
+    }
+
+    /// Evaluates one point (parameter order) into a new flat output vector.
+    pub fn eval(&self, x: &[f64]) -> Result<Vec<f64>> {
+        self.check_shape(x.len(), 1)?;
+        let mut out = vec![0.0; self.n_outputs()];
+        self.model.eval(x, &mut out);
+        Ok(out)
+    }
+
+    /// Evaluates `n` points, `x` `[n, n_params]`, into `[n, n_outputs]`.
+    pub fn eval_batch(&self, x: &[f64], n: usize) -> Result<Vec<f64>> {
+        self.check_shape(x.len(), n)?;
+        let mut out = vec![0.0; n * self.n_outputs()];
+        self.model.eval_batch(x, n, &mut out);
+        Ok(out)
+    }
+
+    /// The outputs and the Jacobian `[n_outputs, n_params]` at one point.
+    pub fn jacobian(&self, x: &[f64]) -> Result<(Vec<f64>, Vec<f64>)> {
+        self.check_shape(x.len(), 1)?;
+        let mut out = vec![0.0; self.n_outputs()];
+        let mut jac = vec![0.0; self.n_outputs() * x.len()];
+        self.model.jacobian(x, &mut out, &mut jac);
+        Ok((out, jac))
+    }
+
+    fn check_shape(&self, len: usize, n: usize) -> Result<()> {
+        let p = self.parameters().len();
+        if len != n * p {
+            return Err(Error::Parameters(format!(
+                "{}: expected {n} x {p} parameter values ({}); got {len}",
+                self.name(),
+                self.parameters().join(", ")
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The model must produce exactly the outputs its spec declares, on the spec's grids: an
+/// archive never emulates something other than what it says.
+fn check_outputs_match_spec(spec: &Spec, model: &Model, origin: &str) -> Result<()> {
+    let expected = spec.outputs.named_outputs();
+    let found: Vec<(&str, &[usize], &[String])> =
+        model.outputs().iter().map(|o| (o.name.as_str(), o.shape.as_slice(), o.axes.as_slice())).collect();
+    let wanted: Vec<(&str, &[usize], &[String])> =
+        expected.iter().map(|o| (o.name.as_str(), o.shape.as_slice(), o.axes.as_slice())).collect();
+    if found != wanted {
+        let show = |v: &[(&str, &[usize], &[String])]| v.iter().map(|(n, s, _)| format!("{n}{s:?}")).collect::<Vec<_>>().join(", ");
+        return Err(Error::model(origin, format!("model outputs [{}] differ from the spec's outputs [{}]", show(&found), show(&wanted))));
+    }
+    for (axis, values) in spec.outputs.grids() {
+        let stored = model.grid(&axis).ok_or_else(|| Error::model(origin, format!("grid `{axis}` is missing from model.json")))?;
+        let same = stored.len() == values.len()
+            && stored.iter().zip(&values).all(|(a, b)| (a - b).abs() <= 1e-12 * b.abs().max(1e-300));
+        if !same {
+            return Err(Error::model(origin, format!("grid `{axis}` differs from the one the spec defines")));
+        }
+    }
+    Ok(())
+}
+
+fn utf8(bytes: &[u8], origin: &str, name: &str) -> Result<String> {
+    String::from_utf8(bytes.to_vec()).map_err(|_| Error::model(origin, format!("member `{name}` is not UTF-8 text")))
+}
+
+/// Everything an emulator archive holds, ready to write. The trainer and the Python package
+/// fill one of these; [`EmulatorArchive::write`] checks it loads before anything is written.
+pub struct EmulatorArchive {
+    pub spec: Spec,
+    pub model: ModelDescription,
+    pub weights: TensorSet,
+    /// Must hold `lower` and `upper` (F64, `[n_params]`); may hold `mean`, `covariance`, `points`.
+    pub region: TensorSet,
+    pub report: serde_json::Value,
+    pub report_md: String,
+    /// Further members, e.g. `plots/error_tt.png`.
+    pub extra: Vec<(String, Vec<u8>)>,
+}
+
+impl EmulatorArchive {
+    /// The region of a training box (and nothing else).
+    pub fn box_region(lower: Vec<f64>, upper: Vec<f64>) -> TensorSet {
+        let mut region = TensorSet::new();
+        region.insert("lower", Tensor::f64(vec![lower.len()], lower));
+        region.insert("upper", Tensor::f64(vec![upper.len()], upper));
+        region
+    }
+
+    /// The archive bytes, checked by loading them back first.
+    pub fn to_writer(&self) -> Result<ArchiveWriter> {
+        let mut writer = ArchiveWriter::new();
+        writer.add(member::SPEC, self.spec.to_yaml_string().into_bytes())?;
+        let model_json = serde_json::to_vec_pretty(&self.model).expect("a model description always serialises");
+        writer.add(member::MODEL, model_json)?;
+        writer.add(member::WEIGHTS, self.weights.to_safetensors())?;
+        writer.add(member::REGION, self.region.to_safetensors())?;
+        let report = serde_json::to_vec_pretty(&self.report).expect("JSON values always serialise");
+        writer.add(member::REPORT_JSON, report)?;
+        writer.add(member::REPORT_MD, self.report_md.clone().into_bytes())?;
+        for (name, bytes) in &self.extra {
+            writer.add(name, bytes.clone())?;
+        }
+        Ok(writer)
+    }
+
+    /// Writes `path` atomically, after checking the contents load as an emulator; returns the
+    /// archive's sha256.
+    pub fn write(&self, path: &Path) -> Result<String> {
+        let writer = self.to_writer()?;
+        let bytes = writer.to_bytes()?;
+        let label = path.display().to_string();
+        Emulator::from_archive(&Archive::from_reader(bytes.as_slice(), &label, &Default::default())?)?;
+        Ok(writer.write(path)?)
+    }
+}

@@ -1,0 +1,14 @@
+//! Dense networks: the forward pass for one point and for a batch, and the analytic Jacobian.
+//!
+//! Weights are held transposed (`[n_in, n_out]`, row-major) so that a single-point layer is a
+//! sum of scaled weight rows (axpy), which vectorises without horizontal reductions; the same
+//! layout is the `B` operand of a row-major GEMM for batches.
+
+mod activation;
+mod kernel;
+mod mlp;
+mod real;
+
+pub use activation::Activation;
+pub use mlp::{Dense, Mlp, Workspace};
+pub use real::Real;

@@ -1,0 +1,23 @@
+//! Python bindings (`zelos._zelos`): type conversions only, one file per core module.
+
+mod archive;
+mod emulator;
+mod errors;
+mod spec;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _zelos(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    errors::register(m)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("ARCHIVE_FORMAT_VERSION", crate::archive::FORMAT_VERSION)?;
+    m.add_class::<emulator::PyEmulator>()?;
+    m.add_function(wrap_pyfunction!(emulator::load_emulator, m)?)?;
+    m.add_function(wrap_pyfunction!(archive::write_emulator_archive, m)?)?;
+    m.add_function(wrap_pyfunction!(archive::read_archive_members, m)?)?;
+    m.add_function(wrap_pyfunction!(archive::extract_archive, m)?)?;
+    m.add_function(wrap_pyfunction!(spec::load_spec, m)?)?;
+    m.add_function(wrap_pyfunction!(spec::parse_spec, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,22 @@
+//! Bindings of [`crate::spec`].
+
+use std::path::PathBuf;
+
+use pyo3::prelude::*;
+
+use super::errors::to_py;
+use crate::Spec;
+
+/// Parses and validates a spec file; returns its canonical, self-contained YAML.
+#[pyfunction]
+pub fn load_spec(path: PathBuf) -> PyResult<String> {
+    let spec = Spec::from_path(&path).map_err(|e| to_py(e.into()))?;
+    Ok(spec.to_yaml_string())
+}
+
+/// Parses and validates spec text (`origin` names it in errors); returns the spec as JSON.
+#[pyfunction]
+pub fn parse_spec(text: &str, origin: &str) -> PyResult<String> {
+    let spec = Spec::from_yaml_str(text, origin).map_err(|e| to_py(e.into()))?;
+    Ok(serde_json::to_string(&spec).expect("a spec always serialises"))
+}

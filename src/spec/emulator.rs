@@ -1,0 +1,123 @@
+//! `emulator`: the network architecture, shared by every output network unless overridden.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{one_of, Origin, SpecError};
+use super::forms::ordered_map;
+use super::keywords::keywords;
+
+keywords! {
+    /// The kind of network.
+    pub enum NetworkKind {
+        /// A dense multilayer perceptron.
+        Mlp = "mlp",
+    }
+}
+
+keywords! {
+    /// The activation of the hidden layers.
+    pub enum Activation {
+        Tanh = "tanh",
+        Relu = "relu",
+        /// x · sigmoid(x).
+        Silu = "silu",
+        /// CosmoPower's trainable `(β + sigmoid(α x) (1 − β)) x`, with α, β per neuron.
+        Cosmopower = "cosmopower",
+    }
+}
+
+/// The `emulator` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    default,
+    deny_unknown_fields,
+    expecting = "a mapping with keys `type`, `hidden_layers`, `width`, `activation`, `networks`"
+)]
+pub struct NetworkSpec {
+    /// `type` in YAML.
+    #[serde(rename = "type")]
+    pub kind: NetworkKind,
+    /// Number of hidden layers (>= 1).
+    pub hidden_layers: usize,
+    /// Neurons per hidden layer (>= 1).
+    pub width: usize,
+    pub activation: Activation,
+    /// Per-network overrides, keyed by network name, in the order written.
+    #[serde(skip_serializing_if = "Vec::is_empty", with = "ordered_map")]
+    pub networks: Vec<(String, NetworkOverride)>,
+}
+
+/// An override of some of the architecture for one network.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping with keys `hidden_layers`, `width`, `activation`")]
+pub struct NetworkOverride {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden_layers: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation: Option<Activation>,
+}
+
+/// The architecture of one network, overrides applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub hidden_layers: usize,
+    pub width: usize,
+    pub activation: Activation,
+}
+
+impl Default for NetworkSpec {
+    fn default() -> Self {
+        NetworkSpec {
+            kind: NetworkKind::Mlp,
+            hidden_layers: 4,
+            width: 256,
+            activation: Activation::Tanh,
+            networks: Vec::new(),
+        }
+    }
+}
+
+impl NetworkSpec {
+    /// The architecture of network `name`: the section's values, overridden where the
+    /// `networks` entry for `name` says so.
+    pub fn layout(&self, name: &str) -> Layout {
+        let over = self.networks.iter().find(|(n, _)| n == name).map(|(_, o)| o.clone()).unwrap_or_default();
+        Layout {
+            hidden_layers: over.hidden_layers.unwrap_or(self.hidden_layers),
+            width: over.width.unwrap_or(self.width),
+            activation: over.activation.unwrap_or(self.activation),
+        }
+    }
+
+    /// Sizes >= 1; overrides only for networks that exist.
+    pub(crate) fn validate(&self, networks: &[String], origin: &Origin) -> Result<(), SpecError> {
+        check_size(self.hidden_layers, "emulator.hidden_layers", origin)?;
+        check_size(self.width, "emulator.width", origin)?;
+        for (name, over) in &self.networks {
+            let key = format!("emulator.networks.{name}");
+            if !networks.contains(name) {
+                return Err(origin.error(
+                    key,
+                    format!("`{name}`, not a network of this spec"),
+                    format!("{} (the networks `outputs` defines)", one_of(networks)),
+                ));
+            }
+            if let Some(n) = over.hidden_layers {
+                check_size(n, &format!("{key}.hidden_layers"), origin)?;
+            }
+            if let Some(n) = over.width {
+                check_size(n, &format!("{key}.width"), origin)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_size(n: usize, key: &str, origin: &Origin) -> Result<(), SpecError> {
+    if n == 0 {
+        return Err(origin.error(key, "0", "an integer >= 1"));
+    }
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! The emulator spec: a YAML file that completely defines an emulator (which code, which
+//! version and settings, which parameters over which ranges, which outputs, the networks, their
+//! training, the sampling and the trust region), parsed and validated.
+//!
+//! Reading goes in three steps, each with its own errors:
+//! 1. YAML text to a YAML value (syntax errors, repeated keys: key `line L column C` or the
+//!    repeated key's path);
+//! 2. the value to the `Document` form by serde, tracked by serde_path_to_error
+//!    (unknown keys, wrong types, missing keys: key = dotted path);
+//! 3. validation of each section, which also reads covariance files and fills in defaults that
+//!    depend on other keys (a [`Spec`]).
+//!
+//! A [`Spec`] is self-contained: [`Spec::to_yaml_string`] writes its canonical YAML, with the
+//! covariance inline and every per-network transform spelled out, and reading that back gives
+//! the same `Spec`. The keys are documented in `docs/spec.md`.
+
+mod code;
+mod covmat;
+mod document;
+mod emulator;
+mod error;
+mod forms;
+mod keywords;
+mod outputs;
+mod parameters;
+mod reference;
+mod training;
+mod transforms;
+mod trust;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub use code::{Code, CodeSpec, Settings};
+pub use emulator::{Activation, Layout, NetworkKind, NetworkOverride, NetworkSpec};
+pub use error::SpecError;
+pub use outputs::{
+    NamedOutput,
+    BackgroundFunction, BackgroundOutput, CmbOutput, DerivedParameter, Grid, MatterPowerOutput, Outputs, Spectrum,
+    ZGrid,
+};
+pub use parameters::Parameter;
+pub use reference::Reference;
+pub use training::{Design, LearningRate, Optimizer, Sampling, Schedule, Training};
+pub use transforms::{InputTransform, LogTransform, OutputTransform, Transforms};
+pub use trust::{Threshold, Trust, TrustMethod};
+
+use document::Document;
+use error::Origin;
+
+/// A complete, validated emulator spec.
+///
+/// Its serde form is the canonical YAML document (the same as [`Spec::to_yaml_string`]);
+/// deserializing validates, with relative covariance files resolved against the working
+/// directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "Document", try_from = "Document")]
+pub struct Spec {
+    /// The emulator's name, `[A-Za-z0-9_.-]+`: its archive is `NAME.tar.gz`.
+    pub name: String,
+    pub author: String,
+    /// The version of this emulator (not of the code).
+    pub version: String,
+    pub description: Option<String>,
+    /// The Boltzmann code, its exact version and settings.
+    pub code: CodeSpec,
+    /// The inputs, in input order, each with its range.
+    pub parameters: Vec<Parameter>,
+    /// A reference Gaussian of the region of interest (e.g. a posterior).
+    pub reference: Option<Reference>,
+    pub outputs: Outputs,
+    /// The network architecture (`emulator` in YAML).
+    pub emulator: NetworkSpec,
+    pub transforms: Transforms,
+    pub training: Training,
+    pub sampling: Sampling,
+    pub trust: Trust,
+}
+
+impl Spec {
+    /// Reads and validates a spec file; relative covariance files are resolved against the
+    /// spec file's folder.
+    pub fn from_path(path: &Path) -> Result<Spec, SpecError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            SpecError::new(&file, "(file)", format!("an unreadable file ({e})"), "a readable spec file")
+        })?;
+        let base_dir = path.parent().unwrap_or(Path::new(""));
+        parse(&text, &Origin { file: &file, base_dir })
+    }
+
+    /// Parses and validates spec text; `origin` labels it in messages. Relative covariance
+    /// files are resolved against the working directory.
+    pub fn from_yaml_str(text: &str, origin: &str) -> Result<Spec, SpecError> {
+        parse(text, &Origin { file: origin, base_dir: Path::new("") })
+    }
+
+    /// The canonical YAML: every section and default written out, the covariance inline (its
+    /// file named in `source`). `Spec::from_yaml_str(&spec.to_yaml_string(), _)` gives `spec`.
+    pub fn to_yaml_string(&self) -> String {
+        yaml_serde::to_string(self).expect("a spec has only string keys and plain values, so it always serializes")
+    }
+
+    /// The parameter names, in input order.
+    pub fn parameter_names(&self) -> Vec<&str> {
+        self.parameters.iter().map(|p| p.name.as_str()).collect()
+    }
+
+    /// The output networks in their fixed order: the CMB spectra (`tt`, `te`, `ee`, `bb`,
+    /// `pp`), `pk_lin`, `pk_nonlin`, `background`, `derived`; only those the outputs ask for.
+    pub fn network_names(&self) -> Vec<String> {
+        self.outputs.network_names()
+    }
+}
+
+/// YAML text to a validated spec.
+fn parse(text: &str, origin: &Origin) -> Result<Spec, SpecError> {
+    let value: yaml_serde::Value = yaml_serde::from_str(text).map_err(|e| error::from_yaml(origin.file, &e))?;
+    let document: Document = serde_path_to_error::deserialize(value)
+        .map_err(|e| error::from_serde(origin.file, e.path(), &e.inner().to_string()))?;
+    document.validate(origin)
+}

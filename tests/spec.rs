@@ -1,0 +1,945 @@
+//! The emulator spec: every shipped spec parses, the canonical YAML round-trips, and each
+//! validation rule has its own test naming the key, what was found and what was expected.
+
+use std::path::{Path, PathBuf};
+
+use proptest::prelude::*;
+use yaml_serde::Value;
+use zelos::spec::*;
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/// A valid spec using every output, a reference with an inline matrix, defaults elsewhere.
+const BASE: &str = r#"
+name: test_spec
+author: tester
+version: 1.0.0
+code:
+  name: camb
+  version: "2.0.5"
+  settings: {mnu: 0.06, lens_potential_accuracy: 1}
+parameters:
+  ombh2: [0.020, 0.025]
+  omch2: {range: [0.10, 0.14], latex: '\Omega_c h^2'}
+  H0: [60.0, 80.0]
+reference:
+  center: {ombh2: 0.0224, omch2: 0.12, H0: 67.0}
+  covariance:
+    matrix: [[1.0e-8, 0.0, 0.0], [0.0, 1.0e-6, 0.0], [0.0, 0.0, 1.0]]
+outputs:
+  cmb: {spectra: [tt, te], lmax: 100}
+  matter_power: {k: {min: 1.0e-3, max: 1.0, n: 10}, z: [0.0, 1.0]}
+  background: {functions: [H, D_M], z: {min: 0.1, max: 2.0, n: 5}}
+  derived: [H0, sigma8]
+"#;
+
+const PLANCK_COVMAT: &str = "specs/covmats/base_plikHM_TTTEEE_lowl_lowE.covmat";
+
+fn base() -> Value {
+    yaml_serde::from_str(BASE).unwrap()
+}
+
+fn yaml(text: &str) -> Value {
+    yaml_serde::from_str(text).unwrap()
+}
+
+/// Sets the value at a dotted path, creating mappings on the way.
+fn set(doc: &mut Value, path: &str, value: &str) {
+    let mut node = doc;
+    let keys: Vec<&str> = path.split('.').collect();
+    for key in &keys[..keys.len() - 1] {
+        let map = node.as_mapping_mut().unwrap();
+        if !map.contains_key(*key) {
+            map.insert(Value::from(*key), Value::Mapping(Default::default()));
+        }
+        node = map.get_mut(*key).unwrap();
+    }
+    node.as_mapping_mut().unwrap().insert(Value::from(*keys.last().unwrap()), yaml(value));
+}
+
+/// Removes the key at a dotted path.
+fn remove(doc: &mut Value, path: &str) {
+    let (parent, last) = path.rsplit_once('.').map_or(("", path), |(p, l)| (p, l));
+    let mut node = doc;
+    for key in parent.split('.').filter(|k| !k.is_empty()) {
+        node = node.as_mapping_mut().unwrap().get_mut(key).unwrap();
+    }
+    node.as_mapping_mut().unwrap().shift_remove(last).expect("key to remove");
+}
+
+fn parse(doc: &Value) -> Result<Spec, SpecError> {
+    Spec::from_yaml_str(&yaml_serde::to_string(doc).unwrap(), "test.yaml")
+}
+
+/// The base spec with one change, which must be refused.
+fn refused(path: &str, value: &str) -> SpecError {
+    let mut doc = base();
+    set(&mut doc, path, value);
+    parse(&doc).expect_err("the spec should be refused")
+}
+
+/// Checks an error's file and key, and that found/expected mention the given words.
+#[track_caller]
+fn check(error: &SpecError, key: &str, found: &str, expected: &str) {
+    assert_eq!(error.file, "test.yaml", "{error}");
+    assert_eq!(error.key, key, "{error}");
+    assert!(error.found.contains(found), "found `{}` lacks `{found}` in: {error}", error.found);
+    assert!(error.expected.contains(expected), "expected `{}` lacks `{expected}` in: {error}", error.expected);
+}
+
+fn shipped_specs() -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir("specs")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    paths.sort();
+    paths
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shipped specs, documentation, round trips
+
+#[test]
+fn every_shipped_spec_parses_and_round_trips() {
+    let paths = shipped_specs();
+    assert!(paths.len() >= 3, "specs/ holds {paths:?}");
+    for path in paths {
+        let spec = Spec::from_path(&path).unwrap_or_else(|e| panic!("{e}"));
+        let canonical = spec.to_yaml_string();
+        let again = Spec::from_yaml_str(&canonical, "canonical").unwrap_or_else(|e| panic!("{e}\n{canonical}"));
+        assert_eq!(again, spec, "{}", path.display());
+        assert_eq!(again.to_yaml_string(), canonical, "canonical YAML is a fixed point");
+    }
+}
+
+#[test]
+fn shipped_specs_have_the_promised_contents() {
+    let pk = Spec::from_path(Path::new("specs/camb_lcdm_linear_pk.yaml")).unwrap();
+    assert_eq!(pk.parameter_names(), ["ombh2", "omch2", "H0", "logA", "ns"]);
+    assert_eq!(pk.network_names(), ["pk_lin", "derived"]);
+    let mp = pk.outputs.matter_power.as_ref().unwrap();
+    assert_eq!((mp.k.min, mp.k.max), (1e-4, 10.0));
+    assert_eq!(mp.z.values().last(), Some(&5.0));
+
+    let cmb = Spec::from_path(Path::new("specs/camb_lcdm_cmb.yaml")).unwrap();
+    assert_eq!(cmb.parameter_names(), ["ombh2", "omch2", "cosmomc_theta", "tau", "logA", "ns"]);
+    assert_eq!(cmb.network_names(), ["tt", "te", "ee", "pp", "background", "derived"]);
+    assert_eq!(cmb.outputs.cmb.as_ref().unwrap().lmax, 2508);
+    let reference = cmb.reference.as_ref().unwrap();
+    assert_eq!(reference.source.as_deref(), Some("covmats/base_plikHM_TTTEEE_lowl_lowE.covmat"));
+    assert_eq!(cmb.code.settings.get("lens_potential_accuracy"), Some(&Value::from(1)));
+
+    let tiny = Spec::from_path(Path::new("specs/tiny_test.yaml")).unwrap();
+    assert_eq!(tiny.parameters.len(), 3);
+}
+
+#[test]
+fn the_full_example_in_the_docs_is_valid() {
+    let docs = std::fs::read_to_string("docs/spec.md").unwrap();
+    let after = &docs[docs.find("## Full example").expect("a `## Full example` section")..];
+    let start = after.find("```yaml\n").unwrap() + "```yaml\n".len();
+    let example = &after[start..start + after[start..].find("```").unwrap()];
+    // The example names its covariance file relative to itself, as a user's spec would.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("covmats")).unwrap();
+    std::fs::copy(PLANCK_COVMAT, dir.path().join("covmats/base_plikHM_TTTEEE_lowl_lowE.covmat")).unwrap();
+    let path = dir.path().join("example.yaml");
+    std::fs::write(&path, example).unwrap();
+    let spec = Spec::from_path(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(Spec::from_yaml_str(&spec.to_yaml_string(), "x").unwrap(), spec);
+}
+
+#[test]
+fn base_spec_round_trips_through_yaml_and_json() {
+    let spec = parse(&base()).unwrap();
+    assert_eq!(Spec::from_yaml_str(&spec.to_yaml_string(), "x").unwrap(), spec);
+    let json = serde_json::to_string(&spec).unwrap();
+    assert_eq!(serde_json::from_str::<Spec>(&json).unwrap(), spec);
+}
+
+#[test]
+fn error_display_is_pinned() {
+    let error = SpecError::new("a.yaml", "outputs.cmb.lmax", "1", "an integer >= lmin (2)");
+    assert_eq!(error.to_string(), "a.yaml: `outputs.cmb.lmax`: found 1; expected an integer >= lmin (2)");
+    let wrapped: zelos::Error = error.clone().into();
+    assert_eq!(wrapped.to_string(), error.to_string());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resolution and defaults
+
+#[test]
+fn network_names_follow_the_fixed_order() {
+    let mut doc = base();
+    set(&mut doc, "outputs.cmb.spectra", "[pp, bb, ee, te, tt]");
+    set(&mut doc, "outputs.matter_power.nonlinear", "true");
+    let spec = parse(&doc).unwrap();
+    assert_eq!(spec.network_names(), ["tt", "te", "ee", "bb", "pp", "pk_lin", "pk_nonlin", "background", "derived"]);
+}
+
+#[test]
+fn defaults_are_filled_in_and_written_out() {
+    let spec = parse(&base()).unwrap();
+    assert_eq!(spec.outputs.cmb.as_ref().unwrap().lmin, 2);
+    assert!(spec.outputs.cmb.as_ref().unwrap().lensed);
+    let mp = spec.outputs.matter_power.as_ref().unwrap();
+    assert!(mp.linear && !mp.nonlinear);
+    assert_eq!(spec.emulator, NetworkSpec::default());
+    assert_eq!(spec.training, Training::default());
+    assert_eq!(spec.sampling.design, Design::LatinHypercube);
+    assert_eq!((spec.sampling.points, spec.sampling.test_points), (2000, 200));
+    assert_eq!(spec.trust.method, [TrustMethod::Box, TrustMethod::Mahalanobis]);
+    assert_eq!(spec.trust.threshold, Threshold::Chi2Quantile(0.999));
+    assert_eq!(spec.transforms.inputs, InputTransform::Standardise);
+    let canonical = spec.to_yaml_string();
+    for key in ["emulator:", "transforms:", "training:", "sampling:", "trust:", "lmin: 2", "test_points: 200"] {
+        assert!(canonical.contains(key), "`{key}` missing from\n{canonical}");
+    }
+}
+
+#[test]
+fn test_points_default_to_a_tenth_rounded_up() {
+    let mut doc = base();
+    set(&mut doc, "sampling.points", "95");
+    assert_eq!(parse(&doc).unwrap().sampling.test_points, 10);
+}
+
+#[test]
+fn transforms_resolve_per_network() {
+    let mut doc = base();
+    set(
+        &mut doc,
+        "transforms.outputs",
+        "{default: {log: log10, pca: 8}, te: {log: none, pca: null}, derived: {pca: 2}}",
+    );
+    let spec = parse(&doc).unwrap();
+    let t = &spec.transforms;
+    assert_eq!(t.outputs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), spec.network_names());
+    assert_eq!(t.output("tt"), Some(&OutputTransform { log: LogTransform::Log10, standardise: true, pca: Some(8) }));
+    assert_eq!(t.output("te"), Some(&OutputTransform { log: LogTransform::None, standardise: true, pca: None }));
+    assert_eq!(t.output("derived").unwrap().pca, Some(2));
+    // The canonical form has no `default` entry: each network's transform is explicit.
+    assert!(!spec.to_yaml_string().contains("default"));
+}
+
+#[test]
+fn network_overrides_apply_to_one_network() {
+    let mut doc = base();
+    set(&mut doc, "emulator", "{hidden_layers: 3, width: 64, activation: silu, networks: {tt: {width: 512}}}");
+    let spec = parse(&doc).unwrap();
+    assert_eq!(spec.emulator.layout("tt"), Layout { hidden_layers: 3, width: 512, activation: Activation::Silu });
+    assert_eq!(spec.emulator.layout("te"), Layout { hidden_layers: 3, width: 64, activation: Activation::Silu });
+}
+
+#[test]
+fn grids_give_their_values() {
+    let k = Grid { min: 1e-4, max: 1.0, n: 5 };
+    let values = k.logspace();
+    assert_eq!((values[0], values[4]), (1e-4, 1.0));
+    assert!((values[2] - 1e-2).abs() < 1e-15);
+    assert_eq!(ZGrid::Linear(Grid { min: 0.0, max: 2.0, n: 3 }).values(), [0.0, 1.0, 2.0]);
+    assert_eq!(ZGrid::List(vec![0.5, 1.5]).values(), [0.5, 1.5]);
+}
+
+#[test]
+fn threshold_is_allowed_with_box_alone() {
+    let mut doc = base();
+    set(&mut doc, "trust", "{method: box, threshold: {chi2_quantile: 0.99}}");
+    assert_eq!(parse(&doc).unwrap().trust.method, [TrustMethod::Box]);
+}
+
+#[test]
+fn pico_threshold_is_accepted() {
+    let mut doc = base();
+    set(&mut doc, "trust.threshold", "{pico: 0.9}");
+    assert_eq!(parse(&doc).unwrap().trust.threshold, Threshold::Pico(0.9));
+}
+
+#[test]
+fn settings_keep_their_order_and_types() {
+    let mut doc = base();
+    set(&mut doc, "code.settings", "{z_last: 1, a_first: 0.5, nested: {x: [1, 2]}, flag: true}");
+    let spec = parse(&doc).unwrap();
+    let keys: Vec<&str> = spec.code.settings.keys().map(|k| k.as_str().unwrap()).collect();
+    assert_eq!(keys, ["z_last", "a_first", "nested", "flag"]);
+    assert!(spec.code.settings.get("z_last").unwrap().is_u64());
+}
+
+#[test]
+fn ellipsoid_design_defaults_to_five_sigmas() {
+    let mut doc = base();
+    set(&mut doc, "sampling.design", "ellipsoid");
+    assert_eq!(parse(&doc).unwrap().sampling.sigmas, Some(5.0));
+}
+
+#[test]
+fn file_design_keeps_its_file_relative_to_the_spec() {
+    let mut doc = base();
+    set(&mut doc, "sampling", "{design: file, file: chains/run.txt}");
+    let spec = parse(&doc).unwrap();
+    assert_eq!(spec.sampling.file_path(Path::new("/a/b")), Some(PathBuf::from("/a/b/chains/run.txt")));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Covariance files
+
+fn with_covariance(covariance: &str) -> Value {
+    let mut doc = base();
+    set(&mut doc, "parameters", "{ombh2: [0.020, 0.025], omch2: [0.10, 0.14], cosmomc_theta: [0.0103, 0.0105]}");
+    set(&mut doc, "reference.center", "{ombh2: 0.0224, omch2: 0.12, cosmomc_theta: 0.010409}");
+    set(&mut doc, "reference.covariance", covariance);
+    doc
+}
+
+#[test]
+fn planck_covmat_is_translated_and_rescaled() {
+    let doc = with_covariance(&format!("{{file: {PLANCK_COVMAT}}}"));
+    let spec = parse(&doc).unwrap();
+    let reference = spec.reference.as_ref().unwrap();
+    let c = &reference.covariance;
+    // From the file: omegabh2, omegach2, theta = 100 cosmomc_theta (variance x 1e-4).
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * b.abs();
+    assert!(close(c[0][0], 2.2139987e-08));
+    assert!(close(c[1][1], 1.8664921e-06));
+    assert!(close(c[2][2], 9.5788538e-08 * 1e-4));
+    assert!(close(c[0][2], 1.6777190e-08 * 1e-2));
+    assert!(close(c[1][0], -1.1786703e-07));
+    assert_eq!(reference.source.as_deref(), Some(PLANCK_COVMAT));
+    // The canonical spec holds the matrix itself.
+    let canonical = spec.to_yaml_string();
+    assert!(canonical.contains("matrix:") && !canonical.contains("file:"));
+    assert_eq!(Spec::from_yaml_str(&canonical, "x").unwrap(), spec);
+}
+
+#[test]
+fn covmat_columns_can_be_renamed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("my.covmat"), "# b c t nuisance\n4e-8 0 0 0\n0 1e-6 0 0\n0 0 1e-12 0\n0 0 0 7\n")
+        .unwrap();
+    let mut doc = with_covariance("{file: my.covmat, rename: {b: ombh2, c: omch2, t: cosmomc_theta}}");
+    set(&mut doc, "name", "renamed");
+    let path = dir.path().join("spec.yaml");
+    std::fs::write(&path, yaml_serde::to_string(&doc).unwrap()).unwrap();
+    let spec = Spec::from_path(&path).unwrap_or_else(|e| panic!("{e}"));
+    let c = &spec.reference.unwrap().covariance;
+    assert_eq!((c[0][0], c[1][1], c[2][2]), (4e-8, 1e-6, 1e-12));
+}
+
+#[test]
+fn covariance_file_is_resolved_relative_to_the_spec_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::fs::copy(PLANCK_COVMAT, dir.path().join("planck.covmat")).unwrap();
+    let doc = with_covariance("{file: ../planck.covmat}");
+    let path = dir.path().join("sub/spec.yaml");
+    std::fs::write(&path, yaml_serde::to_string(&doc).unwrap()).unwrap();
+    assert!(Spec::from_path(&path).is_ok());
+}
+
+// ---------------------------------------------------------------------------------------------
+// One test per validation rule
+
+#[test]
+fn yaml_syntax_error_names_line_and_column() {
+    let error = Spec::from_yaml_str("name: a\nparameters: [1, 2\n", "test.yaml").unwrap_err();
+    assert!(error.key.starts_with("line ") && error.key.contains(" column "), "{error}");
+    assert!(error.found.contains("invalid YAML"), "{error}");
+}
+
+#[test]
+fn unknown_key_is_refused_with_the_allowed_keys() {
+    let error = refused("outputs.cmb.lmxa", "2500");
+    check(&error, "outputs.cmb.lmxa", "unknown key `lmxa`", "`lmax`");
+    assert!(error.expected.contains("`spectra`") && error.expected.contains("`lensed`"), "{error}");
+}
+
+#[test]
+fn unknown_top_level_key_is_refused() {
+    let error = refused("emulater", "{width: 3}");
+    check(&error, "emulater", "unknown key", "`emulator`");
+}
+
+#[test]
+fn wrong_type_is_refused() {
+    let error = refused("outputs.cmb.lmax", "many");
+    check(&error, "outputs.cmb.lmax", "string \"many\"", "a non-negative integer");
+    let error = refused("outputs.cmb.lensed", "[1]");
+    check(&error, "outputs.cmb.lensed", "a list", "a boolean");
+}
+
+#[test]
+fn wrong_type_inside_a_list_names_the_index() {
+    let error = refused("outputs.matter_power.z", "[0.0, high]");
+    check(&error, "outputs.matter_power.z[1]", "string", "a number");
+}
+
+#[test]
+fn missing_required_key_is_refused() {
+    for key in ["name", "author", "version", "code", "parameters", "outputs"] {
+        let mut doc = base();
+        remove(&mut doc, key);
+        check(&parse(&doc).unwrap_err(), key, "missing", "required");
+    }
+    let mut doc = base();
+    remove(&mut doc, "outputs.cmb.lmax");
+    check(&parse(&doc).unwrap_err(), "outputs.cmb.lmax", "missing", "required");
+}
+
+#[test]
+fn bad_name_characters_are_refused() {
+    check(&refused("name", "'my emulator!'"), "name", "my emulator!", "letters, digits");
+    check(&refused("name", "'.hidden'"), "name", ".hidden", "starting with a letter or digit");
+}
+
+#[test]
+fn empty_author_is_refused() {
+    check(&refused("author", "''"), "author", "empty", "author");
+}
+
+#[test]
+fn spec_version_as_a_number_is_refused() {
+    check(&refused("version", "1.0"), "version", "number 1.0", "quote it");
+}
+
+#[test]
+fn unknown_code_is_refused() {
+    check(&refused("code.name", "cmab"), "code.name", "`cmab`", "one of `camb`, `classy`");
+}
+
+#[test]
+fn code_version_must_be_a_string() {
+    check(&refused("code.version", "2.0"), "code.version", "the number 2.0", "quote it, e.g. \"2.0\"");
+    check(&refused("code.version", "3"), "code.version", "the number 3", "quote it");
+}
+
+#[test]
+fn code_version_must_be_exact() {
+    check(&refused("code.version", "'>=2.0'"), "code.version", ">=2.0", "exact version");
+}
+
+#[test]
+fn setting_that_is_also_a_parameter_is_refused() {
+    check(&refused("code.settings.H0", "67.0"), "code.settings.H0", "also a varied parameter", "not both");
+}
+
+#[test]
+fn setting_that_outputs_control_is_refused() {
+    check(&refused("code.settings.lmax", "2600"), "code.settings.lmax", "`outputs` already determines", "left out");
+}
+
+#[test]
+fn setting_with_a_yaml_tag_is_refused() {
+    check(&refused("code.settings.x", "!weird 3"), "code.settings.x", "tagged", "plain value");
+}
+
+#[test]
+fn range_with_min_not_below_max_is_refused() {
+    check(&refused("parameters.H0", "[80.0, 60.0]"), "parameters.H0", "[80.0, 60.0]", "min < max");
+    check(&refused("parameters.H0", "[70.0, 70.0]"), "parameters.H0", "[70.0, 70.0]", "min < max");
+}
+
+#[test]
+fn non_finite_range_is_refused() {
+    check(&refused("parameters.H0", "[60.0, .inf]"), "parameters.H0", "inf", "finite");
+    check(&refused("parameters.H0", "[.nan, 80.0]"), "parameters.H0", "NaN", "finite");
+}
+
+#[test]
+fn range_of_three_numbers_is_refused() {
+    check(&refused("parameters.H0", "[60.0, 70.0, 80.0]"), "parameters.H0", "3 numbers", "[min, max]");
+}
+
+#[test]
+fn unknown_key_in_long_form_parameter_is_refused() {
+    check(&refused("parameters.H0", "{range: [60, 80], latx: H_0}"), "parameters.H0.latx", "unknown key", "`latex`");
+}
+
+#[test]
+fn no_parameters_is_refused() {
+    check(&refused("parameters", "{}"), "parameters", "no parameters", "at least one");
+}
+
+#[test]
+fn bad_parameter_name_is_refused() {
+    let mut doc = base();
+    set(&mut doc, "parameters", "{'omega b': [0.02, 0.025]}");
+    remove(&mut doc, "reference");
+    check(&parse(&doc).unwrap_err(), "parameters.omega b", "omega b", "without spaces");
+}
+
+#[test]
+fn parameter_listed_twice_is_refused() {
+    let text = BASE.replace("  H0: [60.0, 80.0]\n", "  H0: [60.0, 80.0]\n  ombh2: [0.021, 0.024]\n");
+    let error = Spec::from_yaml_str(&text, "test.yaml").unwrap_err();
+    check(&error, "parameters.ombh2", "`ombh2` a second time", "at most once");
+    assert!(error.found.contains("line 10 column 3"), "{error}");
+}
+
+#[test]
+fn reference_center_missing_a_parameter_is_refused() {
+    let mut doc = base();
+    remove(&mut doc, "reference.center.H0");
+    check(&parse(&doc).unwrap_err(), "reference.center.H0", "no value", "every parameter");
+}
+
+#[test]
+fn reference_center_with_an_extra_parameter_is_refused() {
+    check(&refused("reference.center.w", "-1.0"), "reference.center.w", "not a parameter", "one of `ombh2`");
+}
+
+#[test]
+fn reference_center_outside_the_box_is_refused() {
+    check(&refused("reference.center.H0", "90.0"), "reference.center.H0", "90.0", "inside the range [60.0, 80.0]");
+}
+
+#[test]
+fn covariance_with_a_short_row_is_refused() {
+    let error = refused("reference.covariance.matrix", "[[1.0, 0.0, 0.0], [0.0, 1.0], [0.0, 0.0, 1.0]]");
+    check(&error, "reference.covariance.matrix[1]", "2 numbers", "3 rows of 3 numbers");
+}
+
+#[test]
+fn covariance_of_the_wrong_size_is_refused() {
+    let error = refused("reference.covariance.matrix", "[[1.0, 0.0], [0.0, 1.0]]");
+    check(
+        &error,
+        "reference.covariance.matrix",
+        "2 rows",
+        "3 rows of 3 numbers, in parameter order (ombh2, omch2, H0)",
+    );
+}
+
+#[test]
+fn asymmetric_covariance_is_refused() {
+    let error = refused("reference.covariance.matrix", "[[1.0, 0.5, 0.0], [0.4, 1.0, 0.0], [0.0, 0.0, 1.0]]");
+    check(&error, "reference.covariance.matrix", "C[ombh2][omch2] = 0.5", "symmetric");
+}
+
+#[test]
+fn nearly_symmetric_covariance_is_accepted_and_symmetrized() {
+    let mut doc = base();
+    set(&mut doc, "reference.covariance.matrix", "[[1.0, 0.5, 0.0], [0.500000000001, 1.0, 0.0], [0.0, 0.0, 1.0]]");
+    let c = parse(&doc).unwrap().reference.unwrap().covariance;
+    assert_eq!(c[0][1], c[1][0]);
+}
+
+#[test]
+fn covariance_not_positive_definite_is_refused() {
+    let error = refused("reference.covariance.matrix", "[[1.0, 2.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 1.0]]");
+    check(&error, "reference.covariance.matrix", "not positive definite", "positive definite");
+    assert!(error.found.contains("`omch2`"), "{error}");
+}
+
+#[test]
+fn covariance_with_both_file_and_matrix_is_refused() {
+    let error = refused("reference.covariance.file", PLANCK_COVMAT);
+    check(&error, "reference.covariance", "both", "exactly one of `file`, `matrix`");
+}
+
+#[test]
+fn covariance_file_missing_names_the_resolved_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = with_covariance("{file: nowhere/x.covmat}");
+    let path = dir.path().join("spec.yaml");
+    std::fs::write(&path, yaml_serde::to_string(&doc).unwrap()).unwrap();
+    let error = Spec::from_path(&path).unwrap_err();
+    assert_eq!(error.key, "reference.covariance.file");
+    let resolved = dir.path().join("nowhere/x.covmat");
+    assert!(error.found.contains(&resolved.display().to_string()), "{error}");
+    assert!(error.expected.contains("relative to the spec file"), "{error}");
+}
+
+#[test]
+fn covariance_file_lacking_a_parameter_is_refused() {
+    let mut doc = with_covariance(&format!("{{file: {PLANCK_COVMAT}}}"));
+    set(&mut doc, "parameters.H0", "[60.0, 80.0]");
+    set(&mut doc, "reference.center.H0", "67.0");
+    let error = parse(&doc).unwrap_err();
+    check(&error, "reference.covariance.file", "no column for parameter `H0`", "rename");
+}
+
+#[test]
+fn malformed_covariance_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.covmat"), "# ombh2 omch2 cosmomc_theta\n1 0 0\n0 1\n0 0 1\n").unwrap();
+    let doc = with_covariance("{file: bad.covmat}");
+    let path = dir.path().join("spec.yaml");
+    std::fs::write(&path, yaml_serde::to_string(&doc).unwrap()).unwrap();
+    let error = Spec::from_path(&path).unwrap_err();
+    assert_eq!(error.key, "reference.covariance.file");
+    assert!(error.found.contains("2 numbers on line 3"), "{error}");
+}
+
+#[test]
+fn rename_of_a_missing_column_is_refused() {
+    let doc = with_covariance(&format!("{{file: {PLANCK_COVMAT}, rename: {{omegabh: ombh2}}}}"));
+    check(&parse(&doc).unwrap_err(), "reference.covariance.rename.omegabh", "not a column", "`omegabh2`");
+}
+
+#[test]
+fn rename_beside_an_inline_matrix_is_refused() {
+    let error = refused("reference.covariance.rename", "{a: ombh2}");
+    check(&error, "reference.covariance.rename.a", "inline `matrix`", "only with `file`");
+}
+
+#[test]
+fn no_outputs_is_refused() {
+    check(&refused("outputs", "{}"), "outputs", "no outputs", "at least one of `cmb`");
+}
+
+#[test]
+fn empty_spectra_list_is_refused() {
+    check(&refused("outputs.cmb.spectra", "[]"), "outputs.cmb.spectra", "empty list", "`tt`");
+}
+
+#[test]
+fn unknown_spectrum_is_refused() {
+    check(
+        &refused("outputs.cmb.spectra", "[tt, tb]"),
+        "outputs.cmb.spectra[1]",
+        "`tb`",
+        "one of `tt`, `te`, `ee`, `bb`, `pp`",
+    );
+}
+
+#[test]
+fn duplicate_spectrum_is_refused() {
+    check(
+        &refused("outputs.cmb.spectra", "[tt, ee, tt]"),
+        "outputs.cmb.spectra[2]",
+        "`tt` a second time",
+        "at most once",
+    );
+}
+
+#[test]
+fn lmax_below_lmin_is_refused() {
+    let mut doc = base();
+    set(&mut doc, "outputs.cmb.lmin", "30");
+    set(&mut doc, "outputs.cmb.lmax", "20");
+    check(&parse(&doc).unwrap_err(), "outputs.cmb.lmax", "20", ">= lmin (30)");
+}
+
+#[test]
+fn lmin_below_two_is_refused() {
+    check(&refused("outputs.cmb.lmin", "1"), "outputs.cmb.lmin", "1", ">= 2");
+}
+
+#[test]
+fn k_min_not_positive_is_refused() {
+    check(&refused("outputs.matter_power.k.min", "0.0"), "outputs.matter_power.k.min", "0.0", "> 0");
+}
+
+#[test]
+fn k_max_not_above_min_is_refused() {
+    check(&refused("outputs.matter_power.k.max", "1.0e-4"), "outputs.matter_power.k.max", "0.0001", "> min (0.001)");
+}
+
+#[test]
+fn too_few_k_points_are_refused() {
+    check(&refused("outputs.matter_power.k.n", "3"), "outputs.matter_power.k.n", "3", ">= 4");
+}
+
+#[test]
+fn z_not_ascending_is_refused() {
+    check(
+        &refused("outputs.matter_power.z", "[0.0, 2.0, 1.0]"),
+        "outputs.matter_power.z[2]",
+        "1.0 after 2.0",
+        "ascending",
+    );
+    check(&refused("outputs.matter_power.z", "[0.0, 0.0]"), "outputs.matter_power.z[1]", "0.0 after 0.0", "strictly");
+}
+
+#[test]
+fn negative_z_is_refused() {
+    check(&refused("outputs.matter_power.z", "[-0.5, 1.0]"), "outputs.matter_power.z[0]", "-0.5", ">= 0");
+    check(&refused("outputs.background.z.min", "-1.0"), "outputs.background.z.min", "-1.0", ">= 0");
+}
+
+#[test]
+fn z_range_with_max_not_above_min_is_refused() {
+    check(&refused("outputs.background.z.max", "0.1"), "outputs.background.z.max", "0.1", "> min (0.1)");
+}
+
+#[test]
+fn unknown_background_function_is_refused() {
+    let error = refused("outputs.background.functions", "[H, D_L]");
+    check(&error, "outputs.background.functions[1]", "`D_L`", "one of `H`, `D_A`, `D_M`, `D_V`");
+}
+
+#[test]
+fn unknown_derived_name_is_refused() {
+    let error = refused("outputs.derived", "[H0, sigma_8]");
+    check(&error, "outputs.derived[1]", "`sigma_8`", "one of `H0`, `sigma8`, `S8`, `rdrag`");
+    assert!(error.expected.contains("`zre`"), "{error}");
+}
+
+#[test]
+fn duplicate_derived_name_is_refused() {
+    check(&refused("outputs.derived", "[H0, H0]"), "outputs.derived[1]", "`H0` a second time", "at most once");
+}
+
+#[test]
+fn matter_power_with_neither_linear_nor_nonlinear_is_refused() {
+    check(&refused("outputs.matter_power.linear", "false"), "outputs.matter_power", "`linear: false`", "at least one");
+}
+
+#[test]
+fn zero_hidden_layers_is_refused() {
+    check(&refused("emulator.hidden_layers", "0"), "emulator.hidden_layers", "0", ">= 1");
+}
+
+#[test]
+fn zero_width_is_refused() {
+    check(&refused("emulator.width", "0"), "emulator.width", "0", ">= 1");
+    check(&refused("emulator.networks.tt", "{width: 0}"), "emulator.networks.tt.width", "0", ">= 1");
+}
+
+#[test]
+fn unknown_network_type_is_refused() {
+    check(&refused("emulator.type", "cnn"), "emulator.type", "`cnn`", "`mlp`");
+}
+
+#[test]
+fn unknown_activation_is_refused() {
+    check(
+        &refused("emulator.activation", "gelu"),
+        "emulator.activation",
+        "`gelu`",
+        "one of `tanh`, `relu`, `silu`, `cosmopower`",
+    );
+}
+
+#[test]
+fn override_for_a_missing_network_is_refused() {
+    let error = refused("emulator.networks.ee", "{width: 512}");
+    check(&error, "emulator.networks.ee", "not a network", "one of `tt`, `te`, `pk_lin`, `background`, `derived`");
+}
+
+#[test]
+fn transforms_for_an_unknown_network_is_refused() {
+    let error = refused("transforms.outputs.pk_nonlin", "{log: log10}");
+    check(&error, "transforms.outputs.pk_nonlin", "not a network", "one of `default`, `tt`");
+}
+
+#[test]
+fn unknown_log_transform_is_refused() {
+    check(
+        &refused("transforms.outputs.tt", "{log: log2}"),
+        "transforms.outputs.tt.log",
+        "`log2`",
+        "one of `none`, `ln`, `log10`",
+    );
+}
+
+#[test]
+fn pca_zero_is_refused() {
+    check(&refused("transforms.outputs.tt", "{pca: 0}"), "transforms.outputs.tt.pca", "0", ">= 1, or null");
+}
+
+#[test]
+fn pca_larger_than_the_output_is_refused() {
+    let error = refused("transforms.outputs.default", "{pca: 3}");
+    check(&error, "transforms.outputs.default.pca", "network `derived`, which has 2 outputs", "at most 2");
+}
+
+#[test]
+fn log_of_te_is_refused() {
+    let error = refused("transforms.outputs.default", "{log: ln}");
+    check(&error, "transforms.outputs.default.log", "network `te`", "`log: none` for `te`");
+}
+
+#[test]
+fn log_of_distances_at_z_zero_is_refused() {
+    let mut doc = base();
+    set(&mut doc, "outputs.background.z.min", "0.0");
+    set(&mut doc, "transforms.outputs.background", "{log: log10}");
+    check(&parse(&doc).unwrap_err(), "transforms.outputs.background.log", "0 at z = 0", "`log: none`");
+}
+
+#[test]
+fn zero_epochs_are_refused() {
+    check(&refused("training.epochs", "0"), "training.epochs", "0", ">= 1");
+}
+
+#[test]
+fn zero_batch_size_is_refused() {
+    check(&refused("training.batch_size", "0"), "training.batch_size", "0", ">= 1");
+}
+
+#[test]
+fn zero_patience_is_refused() {
+    check(&refused("training.patience", "0"), "training.patience", "0", ">= 1");
+}
+
+#[test]
+fn validation_fraction_out_of_range_is_refused() {
+    check(&refused("training.validation_fraction", "0.0"), "training.validation_fraction", "0.0", "(0, 0.5]");
+    check(&refused("training.validation_fraction", "0.6"), "training.validation_fraction", "0.6", "(0, 0.5]");
+}
+
+#[test]
+fn bad_learning_rate_is_refused() {
+    check(&refused("training.learning_rate.initial", "-1.0"), "training.learning_rate.initial", "-1.0", "> 0");
+    check(
+        &refused("training.learning_rate.final", "0.1"),
+        "training.learning_rate.final",
+        "above initial",
+        "<= initial",
+    );
+}
+
+#[test]
+fn unknown_schedule_is_refused() {
+    check(
+        &refused("training.learning_rate.schedule", "linear"),
+        "training.learning_rate.schedule",
+        "`linear`",
+        "`cosine`",
+    );
+}
+
+#[test]
+fn zero_sampling_points_are_refused() {
+    check(&refused("sampling.points", "0"), "sampling.points", "0", ">= 1");
+    check(&refused("sampling.test_points", "0"), "sampling.test_points", "0", ">= 1");
+}
+
+#[test]
+fn ellipsoid_without_reference_is_refused() {
+    let mut doc = base();
+    remove(&mut doc, "reference");
+    set(&mut doc, "sampling.design", "ellipsoid");
+    check(&parse(&doc).unwrap_err(), "sampling.design", "without a `reference`", "a `reference`");
+}
+
+#[test]
+fn non_positive_sigmas_are_refused() {
+    let mut doc = base();
+    set(&mut doc, "sampling", "{design: ellipsoid, sigmas: 0.0}");
+    check(&parse(&doc).unwrap_err(), "sampling.sigmas", "0.0", "> 0");
+}
+
+#[test]
+fn sigmas_without_ellipsoid_are_refused() {
+    check(
+        &refused("sampling.sigmas", "4.0"),
+        "sampling.sigmas",
+        "design `latin_hypercube`",
+        "only with design `ellipsoid`",
+    );
+}
+
+#[test]
+fn file_design_without_file_is_refused() {
+    check(&refused("sampling.design", "file"), "sampling.file", "missing", "design `file`");
+}
+
+#[test]
+fn file_without_file_design_is_refused() {
+    check(
+        &refused("sampling.file", "chain.txt"),
+        "sampling.file",
+        "design `latin_hypercube`",
+        "only with design `file`",
+    );
+}
+
+#[test]
+fn unknown_trust_method_is_refused() {
+    check(&refused("trust.method", "[box, knn]"), "trust.method[1]", "`knn`", "one of `box`, `mahalanobis`, `hull`");
+}
+
+#[test]
+fn duplicate_trust_method_is_refused() {
+    check(&refused("trust.method", "[box, box]"), "trust.method[1]", "`box` a second time", "at most once");
+}
+
+#[test]
+fn chi2_quantile_out_of_range_is_refused() {
+    check(&refused("trust.threshold", "{chi2_quantile: 1.0}"), "trust.threshold.chi2_quantile", "1.0", "(0, 1)");
+}
+
+#[test]
+fn pico_fraction_out_of_range_is_refused() {
+    check(&refused("trust.threshold", "{pico: 0.0}"), "trust.threshold.pico", "0.0", "(0, 1]");
+    check(&refused("trust.threshold", "{pico: 1.5}"), "trust.threshold.pico", "1.5", "(0, 1]");
+}
+
+#[test]
+fn threshold_with_two_rules_is_refused() {
+    check(&refused("trust.threshold", "{pico: 0.5, chi2_quantile: 0.9}"), "trust.threshold", "both", "exactly one");
+}
+
+#[test]
+fn empty_document_is_refused() {
+    let error = Spec::from_yaml_str("", "test.yaml").unwrap_err();
+    check(&error, "name", "missing", "required");
+    let error = Spec::from_yaml_str("[1, 2]", "test.yaml").unwrap_err();
+    check(&error, "(document)", "a list", "a spec");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Property: random valid specs survive the canonical round trip exactly.
+
+fn arbitrary_spec() -> impl Strategy<Value = String> {
+    let parameter = (-1.0e3..1.0e3f64, 1.0e-6..1.0e3f64, any::<bool>());
+    (
+        prop::collection::vec(parameter, 1..6),
+        prop::collection::btree_set(prop::sample::select(vec!["tt", "te", "ee", "bb", "pp"]), 0..5),
+        2u32..50,
+        1.0e-5..1.0f64,
+        prop::collection::vec(0.0..10.0f64, 1..5),
+        prop::collection::vec(-1.0e10..1.0e10f64, 0..4),
+        1usize..5000,
+    )
+        .prop_map(|(parameters, spectra, lmin, kmin, zs, settings, points)| {
+            let mut text =
+                String::from("name: prop\nauthor: p\nversion: '1'\ncode: {name: classy, version: '3.2.0', settings: {");
+            for (i, s) in settings.iter().enumerate() {
+                text.push_str(&format!("s{i}: {s:?}, "));
+            }
+            text.push_str("}}\nparameters:\n");
+            for (i, (min, width, latex)) in parameters.iter().enumerate() {
+                let range = format!("[{min:?}, {:?}]", min + width);
+                if *latex {
+                    text.push_str(&format!("  p{i}: {{range: {range}, latex: 'p_{i}'}}\n"));
+                } else {
+                    text.push_str(&format!("  p{i}: {range}\n"));
+                }
+            }
+            let mut z = zs.clone();
+            z.sort_by(f64::total_cmp);
+            z.dedup();
+            text.push_str("outputs:\n");
+            if !spectra.is_empty() {
+                let list: Vec<&str> = spectra.into_iter().collect();
+                text.push_str(&format!(
+                    "  cmb: {{spectra: [{}], lmin: {lmin}, lmax: {}}}\n",
+                    list.join(", "),
+                    lmin + 40
+                ));
+            }
+            text.push_str(&format!(
+                "  matter_power: {{k: {{min: {kmin:?}, max: {:?}, n: 7}}, z: {z:?}}}\n",
+                kmin * 1.0e3
+            ));
+            text.push_str(&format!("sampling: {{points: {points}}}\n"));
+            text
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn random_specs_round_trip(text in arbitrary_spec()) {
+        let spec = Spec::from_yaml_str(&text, "prop").map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+        let canonical = spec.to_yaml_string();
+        let again = Spec::from_yaml_str(&canonical, "canonical").map_err(|e| TestCaseError::fail(format!("{e}\n{canonical}")))?;
+        prop_assert_eq!(&again, &spec);
+        prop_assert_eq!(again.to_yaml_string(), canonical);
+    }
+}

@@ -50,6 +50,8 @@ class Emulator:
         }
         self.grids: dict = dict(core.grids)
         self.lower, self.upper = core.bounds
+        # (name, slice, shape) per output: splitting a flat vector is then a few slicings.
+        self._views = [(o.name, slice(o.offset, o.offset + o.size), o.shape) for o in self.outputs.values()]
 
     # -- what it is ------------------------------------------------------------------------
     @property
@@ -106,10 +108,31 @@ class Emulator:
             if k is None or z is None:
                 raise ParameterError("P(k, z) needs both `k` and `z`")
             return self.pk(params, k, z, nonlinear=nonlinear)
+        fast = self._fast_point(params)
+        if fast is not None:
+            return fast
         x, batched = self._as_array(params)
         if batched:
             return self._split(self._core.eval_batch(x), batched=True)
         return self._split(self._core.eval(x), batched=False)
+
+    def _fast_point(self, params):
+        """One point given as a dict of floats, checked in Rust: the common case, kept lean.
+        Anything unusual returns None and takes the general path, which explains errors."""
+        if type(params) is not dict or len(params) != len(self.parameters):
+            return None
+        try:
+            x = np.fromiter(map(params.__getitem__, self.parameters), float, len(self.parameters))
+        except (KeyError, TypeError, ValueError):
+            return None
+        try:
+            flat = self._core.eval(x, self.out_of_range != "ignore")
+        except OutOfRange as e:
+            if self.out_of_range == "error":
+                raise
+            warnings.warn(str(e), RuntimeWarning, stacklevel=3)
+            flat = self._core.eval(x)
+        return {name: flat[s].reshape(shape) for name, s, shape in self._views}
 
     def eval_flat(self, x: np.ndarray) -> np.ndarray:
         """The fast path: a 1-D float64 array in parameter order -> the flat output vector.
@@ -176,7 +199,7 @@ class Emulator:
         bad = ~np.isfinite(rows)
         if bad.any():
             i, j = np.argwhere(bad)[0]
-            raise ParameterError(f"{self.name}: parameter `{self.parameters[j]}` is {rows[i, j]}; expected a finite number")
+            raise ParameterError(f"{self.name}: parameter `{self.parameters[j]}` is {rows[i, j]!r}; expected a finite number")
         self._check_range(rows)
         return np.ascontiguousarray(x), batched
 
@@ -205,12 +228,14 @@ class Emulator:
         outside = (rows < self.lower) | (rows > self.upper)
         if not outside.any():
             return
-        i, j = np.argwhere(outside)[0]
-        message = (
-            f"{self.name}: `{self.parameters[j]}` = {rows[i, j]} is outside the training range "
-            f"[{self.lower[j]}, {self.upper[j]}]"
-            + (f" ({int(outside.any(axis=1).sum())} of {len(rows)} points outside)" if len(rows) > 1 else "")
+        i = int(np.argwhere(outside.any(axis=1))[0, 0])
+        # The same words as the Rust core's check (one message, whichever path raised it).
+        message = f"{self.name}: outside the training box: " + ", ".join(
+            f"`{self.parameters[j]}` = {rows[i, j]} (trained on [{self.lower[j]}, {self.upper[j]}])"
+            for j in np.flatnonzero(outside[i])
         )
+        if len(rows) > 1:
+            message += f" (point {i}; {int(outside.any(axis=1).sum())} of {len(rows)} points outside)"
         if self.out_of_range == "error":
             raise OutOfRange(message)
         warnings.warn(message, RuntimeWarning, stacklevel=4)

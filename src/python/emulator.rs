@@ -110,9 +110,14 @@ impl PyEmulator {
         self.inner.check_point(&as_vec(&x)).map_err(to_py)
     }
 
-    /// One point (parameter order) -> the flat output vector.
-    fn eval<'py>(&self, py: Python<'py>, x: PyReadonlyArray1<'py, f64>) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    /// One point (parameter order) -> the flat output vector. With `check`, the point is first
+    /// checked as by `check_point` (non-finite: `ParameterError`; outside the box: `OutOfRange`).
+    #[pyo3(signature = (x, check=false))]
+    fn eval<'py>(&self, py: Python<'py>, x: PyReadonlyArray1<'py, f64>, check: bool) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let x = as_vec(&x);
+        if check {
+            self.inner.check_point(&x).map_err(to_py)?;
+        }
         let inner = &self.inner;
         let out = py.detach(|| inner.eval(&x)).map_err(to_py)?;
         Ok(out.into_pyarray(py))

@@ -83,7 +83,7 @@ pub struct Outputs {
     pub derived: Vec<DerivedParameter>,
 }
 
-/// `outputs.cmb`: C_ℓ for ℓ = lmin..=lmax, in μK² (dimensionless for `pp`).
+/// `outputs.cmb`: D_ℓ = ℓ(ℓ+1)C_ℓ/2π for ℓ = lmin..=lmax, in μK² (`pp`: [ℓ(ℓ+1)]²C_ℓ^φφ/2π, dimensionless).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a mapping with keys `spectra`, `lmin`, `lmax`, `lensed`")]
 pub struct CmbOutput {

@@ -1,0 +1,124 @@
+"""Drivers: run a Boltzmann code for an emulator's parameters and return its outputs in one schema.
+
+One driver per code serves the three uses that must agree on every setting: making training sets,
+the live fallback of the plugins, and validation. Output names, shapes and units:
+docs/drivers.md.
+
+This package imports only numpy and the code's own package (camb), never the Rust extension, so
+training sets can be generated where zelos itself is not built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SPECTRA = ("tt", "te", "ee", "bb", "pp")
+BACKGROUND = ("H", "D_A", "D_M", "D_V")
+DERIVED = ("H0", "sigma8", "S8", "rdrag", "thetastar", "zdrag", "zstar", "rstar", "age",
+           "omegam", "omegal", "zre")
+
+
+class VersionMismatch(ValueError):
+    """The installed code's version differs from the one the spec pins."""
+
+
+class ComputationError(RuntimeError):
+    """The code refused or failed at this point (e.g. parameters outside its valid range).
+
+    A property of the point, not of the set-up: generation records it and goes on.
+    """
+
+
+def _grid(values, name: str, positive: bool) -> np.ndarray | None:
+    if values is None:
+        return None
+    a = np.array(values, dtype=np.float64).reshape(-1)
+    if a.size == 0 or not np.all(np.isfinite(a)):
+        raise ValueError(f"OutputRequest.{name}: expected a non-empty list of finite numbers")
+    if np.any(np.diff(a) <= 0):
+        raise ValueError(f"OutputRequest.{name}: values must be strictly ascending")
+    if positive and a[0] <= 0 or not positive and a[0] < 0:
+        raise ValueError(f"OutputRequest.{name}: values must be {'> 0' if positive else '>= 0'}")
+    a.setflags(write=False)
+    return a
+
+
+def _subset(values, allowed, name: str) -> tuple:
+    values = tuple(values)
+    bad = [v for v in values if v not in allowed]
+    if bad or len(set(values)) != len(values):
+        raise ValueError(f"OutputRequest.{name}: {values!r} must be distinct names among {allowed}")
+    return values
+
+
+@dataclass(frozen=True, eq=False)
+class OutputRequest:
+    """What a driver computes: CMB spectra, P(k, z), background functions, derived parameters."""
+
+    spectra: tuple = ()
+    lmin: int = 2
+    lmax: int = 0
+    lensed: bool = True
+    pk_linear: bool = False
+    pk_nonlinear: bool = False
+    k: np.ndarray | None = None  # 1/Mpc, ascending
+    z_pk: np.ndarray | None = None  # ascending
+    background: tuple = ()
+    z_bg: np.ndarray | None = None
+    derived: tuple = ()
+
+    def __post_init__(self):
+        put = object.__setattr__  # frozen: normalise once, here
+        put(self, "spectra", _subset(self.spectra, SPECTRA, "spectra"))
+        put(self, "background", _subset(self.background, BACKGROUND, "background"))
+        put(self, "derived", _subset(self.derived, DERIVED, "derived"))
+        put(self, "k", _grid(self.k, "k", positive=True))
+        put(self, "z_pk", _grid(self.z_pk, "z_pk", positive=False))
+        put(self, "z_bg", _grid(self.z_bg, "z_bg", positive=False))
+        put(self, "lmin", int(self.lmin))
+        put(self, "lmax", int(self.lmax))
+        if self.spectra and not 2 <= self.lmin <= self.lmax:
+            raise ValueError(f"OutputRequest: need 2 <= lmin <= lmax, got lmin={self.lmin}, lmax={self.lmax}")
+        if (self.pk_linear or self.pk_nonlinear) and (self.k is None or self.z_pk is None):
+            raise ValueError("OutputRequest: P(k) needs both k and z_pk")
+        if self.background and self.z_bg is None:
+            raise ValueError("OutputRequest: background functions need z_bg")
+        if not self.names():
+            raise ValueError("OutputRequest: nothing requested")
+
+    def names(self) -> list:
+        """The output names, in the order drivers report them: spectra in the order tt, te, ee,
+        bb, pp (as the spec's networks), then P(k), then background and derived as requested."""
+        out = [f"dl_{s}" for s in SPECTRA if s in self.spectra]
+        out += ["pk_lin"] * self.pk_linear + ["pk_nonlin"] * self.pk_nonlinear
+        return out + list(self.background) + list(self.derived)
+
+    def to_dict(self) -> dict:
+        """JSON-able form (stored with training sets to refuse resuming with another request)."""
+        d = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        return {f: (v.tolist() if isinstance(v, np.ndarray) else list(v) if isinstance(v, tuple) else v)
+                for f, v in d.items()}
+
+    def __eq__(self, other):
+        return isinstance(other, OutputRequest) and self.to_dict() == other.to_dict()
+
+    __hash__ = None
+
+
+def get_driver(code: str, settings: dict, request: OutputRequest, version: str | None = None,
+               allow_version_mismatch: bool = False, threads: int | None = None):
+    """The driver for ``code`` ("camb"; "classy" comes later)."""
+    if code == "camb":
+        from .camb import CambDriver
+
+        return CambDriver(settings, request, version=version,
+                          allow_version_mismatch=allow_version_mismatch, threads=threads)
+    if code == "classy":
+        raise NotImplementedError("classy driver: not in this version")
+    raise ValueError(f"unknown code {code!r}: expected 'camb' or 'classy'")
+
+
+__all__ = ["BACKGROUND", "DERIVED", "SPECTRA", "ComputationError", "OutputRequest",
+           "VersionMismatch", "get_driver"]

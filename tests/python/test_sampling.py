@@ -1,0 +1,140 @@
+"""Sampling designs: reproducible, stratified, uniform in the ellipsoid, read from chains."""
+
+import math
+
+import numpy as np
+import pytest
+
+from zelos.sampling import ellipsoid, from_file, latin_hypercube
+
+LOWER = np.array([0.020, 0.10, 60.0, 2.9])
+UPPER = np.array([0.025, 0.14, 80.0, 3.2])
+CENTER = np.array([0.0224, 0.120, 67.3, 3.045])
+COV = np.array([[1.0e-8, -2e-8, 1.5e-6, 0.0],
+                [-2e-8, 1.0e-6, -4e-5, 0.0],
+                [1.5e-6, -4e-5, 4.0, 0.0],
+                [0.0, 0.0, 0.0, 2.0e-4]])
+
+
+def test_latin_hypercube_is_seeded():
+    a = latin_hypercube(LOWER, UPPER, 50, seed=7)
+    assert a.shape == (50, 4) and a.dtype == np.float64
+    np.testing.assert_array_equal(a, latin_hypercube(LOWER, UPPER, 50, seed=7))
+    assert not np.array_equal(a, latin_hypercube(LOWER, UPPER, 50, seed=8))
+
+
+@pytest.mark.parametrize("n", [1, 7, 200])
+def test_latin_hypercube_uses_each_stratum_once(n):
+    x = latin_hypercube(LOWER, UPPER, n, seed=3)
+    u = (x - LOWER) / (UPPER - LOWER)
+    assert np.all((u >= 0) & (u < 1))
+    for j in range(4):
+        np.testing.assert_array_equal(np.sort(np.floor(u[:, j] * n).astype(int)), np.arange(n))
+
+
+def test_latin_hypercube_is_randomised_within_strata():
+    u = (latin_hypercube(LOWER, UPPER, 400, seed=1) - LOWER) / (UPPER - LOWER)
+    offsets = (u * 400) % 1.0  # position inside the stratum: uniform, not the stratum's centre
+    assert 0.4 < offsets.mean() < 0.6 and offsets.std() > 0.25
+
+
+def test_latin_hypercube_errors():
+    with pytest.raises(ValueError, match="lower < upper"):
+        latin_hypercube([0, 1], [1, 1], 5, seed=0)
+    with pytest.raises(ValueError, match="positive integer"):
+        latin_hypercube([0], [1], 0, seed=0)
+
+
+def mahalanobis2(x):
+    d = x - CENTER
+    return np.einsum("ij,jk,ik->i", d, np.linalg.inv(COV), d)
+
+
+def test_ellipsoid_points_are_inside_and_uniform_in_volume():
+    sigmas, n, d = 3.0, 20000, 4
+    x = ellipsoid(CENTER, COV, sigmas, n, seed=5)
+    assert x.shape == (n, d)
+    r = np.sqrt(mahalanobis2(x)) / sigmas
+    assert r.max() <= 1 + 1e-9
+    # Uniform in volume: P(r < t) = t^d.
+    for t in (0.5, 0.8, 0.95):
+        expected = t**d
+        assert abs(np.mean(r < t) - expected) < 4 * math.sqrt(expected * (1 - expected) / n), t
+    assert np.all(np.abs(x.mean(axis=0) - CENTER) / np.sqrt(np.diag(COV)) < 0.05)
+    # Covariance of the uniform ball of radius s in d dimensions: s^2/(d+2) C.
+    np.testing.assert_allclose(np.cov(x.T), COV * sigmas**2 / (d + 2), rtol=0.05, atol=1e-3 * np.abs(COV).max())
+
+
+def test_ellipsoid_is_seeded_and_clipped():
+    a = ellipsoid(CENTER, COV, 6.0, 500, seed=11, lower=LOWER, upper=UPPER)
+    np.testing.assert_array_equal(a, ellipsoid(CENTER, COV, 6.0, 500, seed=11, lower=LOWER, upper=UPPER))
+    assert a.shape == (500, 4)
+    assert np.all((a >= LOWER) & (a <= UPPER))
+    assert np.sqrt(mahalanobis2(a)).max() <= 6.0 + 1e-9
+    # The box cuts the 6-sigma ellipsoid along H0 (sigma 2): clipping had work to do.
+    assert np.sqrt(mahalanobis2(ellipsoid(CENTER, COV, 6.0, 500, seed=11))).max() > 5.5
+    unclipped = ellipsoid(CENTER, COV, 6.0, 2000, seed=11)
+    assert np.any(unclipped[:, 2] > UPPER[2]) or np.any(unclipped[:, 2] < LOWER[2])
+
+
+def test_ellipsoid_errors():
+    with pytest.raises(ValueError, match="not positive definite"):
+        ellipsoid([0, 0], [[1, 2], [2, 1]], 1.0, 10, seed=0)
+    with pytest.raises(ValueError, match="excludes almost all"):
+        ellipsoid([0, 0], np.eye(2), 1.0, 10, seed=0, lower=[5, 5], upper=[6, 6])
+
+
+def write_chain(path, header=True):
+    rng = np.random.default_rng(0)
+    n = 300
+    weight = rng.integers(0, 4, n).astype(float)
+    weight[:3] = 0.0
+    cols = {"weight": weight, "minuslogpost": rng.random(n) * 10, "ombh2": rng.normal(0.0224, 1e-4, n),
+            "omch2": rng.normal(0.12, 1e-3, n), "logA": rng.normal(3.04, 0.01, n), "chi2": rng.random(n)}
+    table = np.column_stack(list(cols.values()))
+    with open(path, "w") as f:
+        if header:
+            f.write("#  " + "  ".join(f"{name:>14}" for name in cols) + "\n")
+        np.savetxt(f, table, fmt="%.10e")
+    return cols
+
+
+def test_from_file_reads_named_columns(tmp_path):
+    path = tmp_path / "chain.1.txt"
+    cols = write_chain(path)
+    x = from_file(path, ["omch2", "ombh2"])
+    np.testing.assert_allclose(x, np.column_stack([cols["omch2"], cols["ombh2"]]), rtol=1e-9)
+
+
+def test_from_file_weighted_subset(tmp_path):
+    path = tmp_path / "chain.1.txt"
+    cols = write_chain(path)
+    x = from_file(path, ["ombh2", "logA"], n=100, seed=4)
+    np.testing.assert_array_equal(x, from_file(path, ["ombh2", "logA"], n=100, seed=4))
+    assert x.shape == (100, 2)
+    full = np.column_stack([cols["ombh2"], cols["logA"]])
+    rows = [int(np.argmin(np.abs(full[:, 0] - v))) for v in x[:, 0]]
+    assert len(set(rows)) == 100  # without replacement
+    assert all(cols["weight"][i] > 0 for i in rows)  # weight 0 is never drawn
+    np.testing.assert_allclose(full[rows], x, rtol=1e-9)
+
+
+def test_from_file_errors_name_file_and_column(tmp_path):
+    path = tmp_path / "chain.1.txt"
+    write_chain(path)
+    with pytest.raises(ValueError, match=r"chain\.1\.txt: no column 'tau' \(columns: weight minuslogpost ombh2"):
+        from_file(path, ["ombh2", "tau"])
+    with pytest.raises(ValueError, match="non-zero weight"):
+        from_file(path, ["ombh2"], n=299, seed=0)
+
+
+def test_from_file_without_header(tmp_path):
+    plain = tmp_path / "points.txt"
+    np.savetxt(plain, np.arange(12.0).reshape(4, 3))
+    np.testing.assert_array_equal(from_file(plain, ["a", "b", "c"]), np.arange(12.0).reshape(4, 3))
+    with pytest.raises(ValueError, match="no header line"):
+        from_file(plain, ["a", "b"])
+    # getdist: header-less chain root_1.txt with root.paramnames beside it
+    cols = write_chain(tmp_path / "root_1.txt", header=False)
+    (tmp_path / "root.paramnames").write_text("ombh2    \\Omega_b h^2\nomch2\nlogA\nchi2*  \\chi^2\n")
+    np.testing.assert_allclose(from_file(tmp_path / "root_1.txt", ["logA"])[:, 0], cols["logA"], rtol=1e-9)

@@ -19,6 +19,7 @@ pub mod spec;
 pub mod tensors;
 #[doc(hidden)]
 pub mod testing;
+pub mod train;
 pub mod transform;
 
 #[cfg(feature = "python")]

@@ -5,6 +5,7 @@ the steps of docs/model.md. For one network with features `f = log(Y)` (or `Y`):
 
     standardise:  s = (f - mu) / sigma
     PCA:          c = s V^T  (V: [n_comp, n_feat], orthonormal rows), then t = (c - mu_c) / sigma_c
+                  with one sigma_c for all coefficients (the leading coefficient's spread)
     target:       t (PCA) or s (no PCA)
 
 and back, as model.json steps: `affine(sigma_c, mu_c)`, `linear(V * sigma, mu)` (PCA and
@@ -104,8 +105,11 @@ def fit_output_transform(network: str, y: np.ndarray, log: str = "none", standar
         t.explained = float((sv[:n_comp] ** 2).sum() / max((sv**2).sum(), 1e-300))
         c = s @ t.components.T
         t.mu_c = c.mean(axis=0)
-        sd = c.std(axis=0)
-        t.sigma_c = np.where(sd > 0, sd, 1.0)
+        # One scale for every coefficient (the leading one's spread), not one per coefficient:
+        # then the training loss is the reconstruction error of the standardised features, and
+        # the trailing, noise-like components do not weigh as much as the leading ones.
+        lead = float(c[:, 0].std()) if len(c) > 1 else 1.0
+        t.sigma_c = np.full(n_comp, lead if lead > 0 else 1.0)
     return t
 
 

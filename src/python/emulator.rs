@@ -12,6 +12,9 @@ use pyo3::types::PyDict;
 use super::errors::to_py;
 use crate::Emulator;
 
+/// `(flat outputs, Jacobian [n_outputs, n_params])`.
+type ValuesAndJacobian<'py> = (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray2<f64>>);
+
 #[pyclass(name = "Emulator", module = "zelos._zelos", frozen)]
 pub struct PyEmulator {
     inner: Arc<Emulator>,
@@ -123,12 +126,19 @@ impl PyEmulator {
         Ok(out.into_pyarray(py))
     }
 
-    /// `[n, n_params]` -> `[n, n_outputs]`.
+    /// `[n, n_params]` -> `[n, n_outputs]`. A C-contiguous float64 input is read in place.
     fn eval_batch<'py>(&self, py: Python<'py>, x: PyReadonlyArray2<'py, f64>) -> PyResult<Bound<'py, PyArray2<f64>>> {
         let n = x.shape()[0];
-        let flat: Vec<f64> = x.as_array().iter().copied().collect();
+        let copied: Vec<f64>;
+        let flat: &[f64] = match x.as_slice() {
+            Ok(s) => s,
+            Err(_) => {
+                copied = x.as_array().iter().copied().collect();
+                &copied
+            }
+        };
         let inner = &self.inner;
-        let out = py.detach(|| inner.eval_batch(&flat, n)).map_err(to_py)?;
+        let out = py.detach(|| inner.eval_batch(flat, n)).map_err(to_py)?;
         let array = Array2::from_shape_vec((n, self.inner.n_outputs()), out).expect("eval_batch returns n x n_outputs");
         Ok(array.into_pyarray(py))
     }
@@ -138,7 +148,7 @@ impl PyEmulator {
         &self,
         py: Python<'py>,
         x: PyReadonlyArray1<'py, f64>,
-    ) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray2<f64>>)> {
+    ) -> PyResult<ValuesAndJacobian<'py>> {
         let x = as_vec(&x);
         let p = x.len();
         let inner = &self.inner;

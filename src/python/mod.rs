@@ -4,6 +4,7 @@ mod archive;
 mod emulator;
 mod errors;
 mod spec;
+mod train;
 
 use pyo3::prelude::*;
 
@@ -19,5 +20,6 @@ fn _zelos(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(archive::extract_archive, m)?)?;
     m.add_function(wrap_pyfunction!(spec::load_spec, m)?)?;
     m.add_function(wrap_pyfunction!(spec::parse_spec, m)?)?;
+    m.add_function(wrap_pyfunction!(train::train_mlp, m)?)?;
     Ok(())
 }

@@ -1,0 +1,75 @@
+"""Accuracy of an emulator on held-out points, measured against the code's own outputs.
+
+For every output: the relative error |emulated - true| / |true| of each value, summarised over
+test points by the worst value of each point (max, and 68/95/99th percentiles over points);
+for CMB spectra also the error in units of cosmic variance per multipole; for derived scalars
+the absolute and the relative error. TE changes sign, so its relative error is taken against
+sqrt(TT EE), the scale of its cosmic variance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+PERCENTILES = (68, 95, 99)
+
+
+def summarise(values: np.ndarray) -> dict:
+    values = np.asarray(values, dtype=float)
+    out = {"max": float(values.max()), "mean": float(values.mean())}
+    for q in PERCENTILES:
+        out[f"p{q}"] = float(np.percentile(values, q))
+    return out
+
+
+def cosmic_variance(name: str, truth: dict, ell: np.ndarray) -> np.ndarray | None:
+    """sigma_CV of D_ell for each test point and ell (full sky, no noise), or None."""
+    factor = np.sqrt(2.0 / (2.0 * ell + 1.0))
+    if name in ("dl_tt", "dl_ee", "dl_bb", "dl_pp"):
+        return factor * np.abs(truth[name])
+    if name == "dl_te" and "dl_tt" in truth and "dl_ee" in truth:
+        return np.sqrt((truth["dl_tt"] * truth["dl_ee"] + truth["dl_te"] ** 2) / (2.0 * ell + 1.0))
+    return None
+
+
+def relative_scale(name: str, truth: dict) -> np.ndarray:
+    if name == "dl_te" and "dl_tt" in truth and "dl_ee" in truth:
+        return np.sqrt(np.abs(truth["dl_tt"] * truth["dl_ee"]))
+    return np.abs(truth[name])
+
+
+def measure(emulated: dict, truth: dict, grids: dict, axes: dict) -> tuple[dict, dict]:
+    """`(accuracy report per output, curves for plots)`; dicts of `[n_test, *shape]` arrays."""
+    report, curves = {}, {}
+    for name, true in truth.items():
+        pred = emulated[name]
+        err = np.abs(pred - true)
+        rel = err / np.maximum(relative_scale(name, truth), 1e-300)
+        if true.ndim == 1:  # scalars: one value per point
+            report[name] = {"abs": summarise(err), "rel": summarise(rel)}
+            curves[name] = {"rel_per_point": rel}
+            continue
+        worst = rel.reshape(len(rel), -1).max(axis=1)
+        entry = {"rel": summarise(worst)}
+        curve = {"axis": axes[name][-1], "x": grids[axes[name][-1]], "rel_per_point": worst,
+                 # over points (and over z for P(k, z)): where along the axis errors sit
+                 "rel_p95": np.percentile(rel.reshape(-1, rel.shape[-1]), 95, axis=0),
+                 "rel_max": rel.reshape(-1, rel.shape[-1]).max(axis=0)}
+        if axes[name] == ("ell",):
+            cv = cosmic_variance(name, truth, grids["ell"])
+            if cv is not None:
+                in_cv = err / np.maximum(cv, 1e-300)
+                entry["cosmic_variance"] = {
+                    "max_over_ell": summarise(in_cv.max(axis=1)),
+                    "mean_over_ell": summarise(in_cv.mean(axis=1)),
+                }
+                curve["cv_p95"] = np.percentile(in_cv, 95, axis=0)
+        report[name] = entry
+        curves[name] = curve
+    return report, curves
+
+
+def headline(report: dict) -> tuple[float, str]:
+    """The largest relative error over every output (worst test point), and which output."""
+    worst = max(report.items(), key=lambda kv: kv[1]["rel"]["max"])
+    return worst[1]["rel"]["max"], worst[0]

@@ -1,0 +1,150 @@
+"""The build, step by step, as `zelos build` prints it."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import _zelos
+from ..drivers import get_driver
+from ..generate import generate
+from ..spec import canonical_yaml, load_spec
+from . import accuracy, assemble, design, report
+from .plan import plan as make_plan
+from .train import train_all
+
+WIDTH = 36
+
+
+@dataclass
+class BuildOptions:
+    out_dir: str = "."
+    #: Where training sets live (kept, so that rebuilds and retrains never recompute a point);
+    #: default `OUT_DIR/NAME.build`.
+    workdir: str | None = None
+    processes: int | None = None
+    scheduler: str | None = None
+    allow_version_mismatch: bool = False
+    progress: bool = True
+    plots: bool = True
+
+
+@dataclass
+class BuildResult:
+    path: str
+    sha256: str
+    report: dict = field(repr=False)
+
+
+@contextmanager
+def step(label: str, log, bars: bool = False):
+    """`>>> label ...... [done]`. A step that shows progress bars announces itself first and
+    prints the finished line again once its bars are gone."""
+    line = f">>> {label} {'.' * max(3, WIDTH - len(label))}"
+    log(line, end="\n" if bars else " ", flush=True)
+    started = time.perf_counter()
+    try:
+        yield
+    except BaseException:
+        log(f"{line} [failed]" if bars else "[failed]")
+        raise
+    log(f"{line if bars else ''}{' ' if bars else ''}[done] ({time.perf_counter() - started:.1f} s)")
+
+
+def build(spec_path: str, options: BuildOptions | None = None, log=print) -> BuildResult:
+    """Builds the emulator `spec_path` describes; returns the archive path and its report."""
+    options = options or BuildOptions()
+    started = time.perf_counter()
+    spec = load_spec(spec_path)
+    canonical = canonical_yaml(spec_path)
+    plan = make_plan(spec)
+    name, code = spec["name"], spec["code"]
+    workdir = options.workdir or os.path.join(options.out_dir, f"{name}.build")
+    os.makedirs(workdir, exist_ok=True)
+    factory = functools.partial(get_driver, code["name"], code["settings"], plan.request, version=code["version"],
+                                allow_version_mismatch=options.allow_version_mismatch)
+
+    with step(f"Checking code {code['name']}=={code['version']}", log):
+        driver = factory()
+    if getattr(driver, "version_note", None):
+        log(f"    warning: {driver.version_note}")
+
+    with step("Building training set", log, bars=options.progress):
+        train_points, test_points = design.draw(plan, os.path.dirname(os.path.abspath(spec_path)))
+        t0 = time.perf_counter()
+        run = functools.partial(generate, factory, names=plan.parameters, processes=options.processes,
+                                scheduler=options.scheduler, progress=options.progress)
+        train_set = run(points=train_points, store_dir=os.path.join(workdir, "train"))
+        test_set = run(points=test_points, store_dir=os.path.join(workdir, "test"))
+        generation_seconds = time.perf_counter() - t0
+    failed = len(train_set.failures) + len(test_set.failures)
+    if failed:
+        log(f"    {failed} points failed in {code['name']} and were skipped (listed in the report)")
+    if len(train_set.params) < 2 or len(test_set.params) < 1:
+        raise RuntimeError(f"{name}: too few successful points to train ({len(train_set.params)} training, "
+                           f"{len(test_set.params)} test); see the failures in {workdir}")
+
+    with step("Training model", log, bars=options.progress):
+        t0 = time.perf_counter()
+        shift, scale, trained, split = train_all(plan, train_set.params, train_set.outputs, progress=options.progress,
+                                                 log=log)
+        training_seconds = time.perf_counter() - t0
+    model, tensors = assemble.model_and_weights(plan, shift, scale, trained)
+    region = assemble.region_tensors(plan, train_set.params)
+
+    with step("Evaluating accuracy", log):
+        # Measured on the archive itself, through the same code path users will call.
+        provisional = os.path.join(workdir, f"{name}.provisional.tar.gz")
+        _write(provisional, canonical, model, tensors, region, {"provisional": True}, "provisional\n")
+        from ..emulator import load
+
+        emulator = load(provisional, out_of_range="ignore")
+        emulated = emulator(test_set.params)
+        truth = {k: np.asarray(v, float) for k, v in test_set.outputs.items()}
+        axes = {o.name: o.axes for o in emulator.outputs.values()}
+        acc, curves = accuracy.measure(emulated, truth, plan.grids, axes)
+        os.remove(provisional)
+
+    worst, worst_name = accuracy.headline(acc)
+    total = time.perf_counter() - started
+    rep = {
+        "zelos_report": 1,
+        "name": name,
+        "version": spec["version"],
+        "spec": spec,
+        "spec_sha256": hashlib.sha256(canonical.encode()).hexdigest(),
+        "code": {"name": code["name"], "version": code["version"], "installed_version": driver.installed_version,
+                 "mismatch_override": bool(getattr(driver, "version_note", None)),
+                 "note": getattr(driver, "version_note", None)},
+        "built": {**report.provenance(), "seconds": {"generation": generation_seconds, "training": training_seconds,
+                                                     "total": total}},
+        "versions": report.versions(driver),
+        "data": {"design": spec["sampling"]["design"], "train": split["train"], "validation": split["validation"],
+                 "test": len(test_set.params), "failed": failed,
+                 "computed": train_set.stats.computed + test_set.stats.computed,
+                 "reused": train_set.stats.already_done + test_set.stats.already_done, "workdir": os.path.abspath(workdir),
+                 "failures": [{"params": list(map(float, p)), "error": e} for _, p, e in
+                              (train_set.failures + test_set.failures)[:100]]},
+        "training": {tn.network.name: tn.summary for tn in trained},
+        "accuracy": acc,
+        "summary": {"max_relative_error": worst, "worst_output": worst_name},
+    }
+    md = report.markdown(rep)
+    extra = report.plots(curves, name) if options.plots else {}
+    path = os.path.join(options.out_dir, f"{name}.tar.gz")
+    log(f"Report: trained in {total:.0f} s, maximum relative error {worst:.2g} (`{worst_name}`) "
+        f"over {len(test_set.params)} held-out points")
+    log(f"Exporting emulator to {path}")
+    sha = _write(path, canonical, model, tensors, region, rep, md, extra)
+    return BuildResult(path=path, sha256=sha, report=rep)
+
+
+def _write(path, canonical, model, tensors, region, rep, md, extra=None) -> str:
+    return _zelos.write_emulator_archive(path, canonical, assemble.dumps(model), tensors, region,
+                                         assemble.dumps(rep), md, extra or {})

@@ -1,0 +1,102 @@
+"""Training every network of a plan: fitted transforms in numpy, the optimisation in Rust."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import _zelos
+from ..fit import OutputTransform, fit_input_scaling, fit_output_transform
+from .plan import Network, Plan
+
+
+@dataclass
+class TrainedNetwork:
+    network: Network
+    transform: OutputTransform
+    weights: dict  # "{i}.weight" -> array, as the Rust trainer returns them
+    summary: dict
+
+
+def network_targets(network: Network, outputs: dict) -> np.ndarray:
+    """The network's outputs from a training set, flattened side by side: `[n, n_features]`."""
+    return np.concatenate([outputs[name].reshape(len(outputs[name]), -1) for name, _, _ in network.outputs], axis=1)
+
+
+def validation_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, int(round(fraction * n)))
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def train_all(plan: Plan, params: np.ndarray, outputs: dict, *, progress: bool = True, log=print):
+    """Fits the input scaling and every network. Returns `(shift, scale, [TrainedNetwork])`."""
+    t = plan.spec["training"]
+    shift, scale = fit_input_scaling(params, plan.lower, plan.upper, plan.spec["transforms"].get("inputs", "standardise"))
+    x = ((params - shift) / scale).astype(np.float32)
+    train_idx, val_idx = validation_split(len(params), t.get("validation_fraction", 0.1), t.get("seed", 1))
+    trained = []
+    for i, net in enumerate(plan.networks):
+        y_all = network_targets(net, outputs)
+        # Transforms are fitted on the training split only: validation stays unseen.
+        transform = fit_output_transform(net.name, y_all[train_idx], net.log, net.standardise, net.pca)
+        y = transform.encode(y_all).astype(np.float32)
+        config = {
+            "widths": [net.width] * net.hidden_layers,
+            "activation": net.activation,
+            "epochs": t["epochs"],
+            "batch_size": t["batch_size"],
+            "lr_initial": t["learning_rate"]["initial"],
+            "lr_final": t["learning_rate"].get("final", t["learning_rate"]["initial"]),
+            "schedule": t["learning_rate"].get("schedule", "cosine"),
+            "patience": t.get("patience"),
+            "seed": int(t.get("seed", 1)) + i,
+            "threads": 0,
+        }
+        callback, close = _progress(net.name, t["epochs"], progress)
+        started = time.perf_counter()
+        try:
+            result = _zelos.train_mlp(x[train_idx], y[train_idx], x[val_idx], y[val_idx], config, callback)
+        finally:
+            close()
+        summary = {
+            "architecture": f"{x.shape[1]} -> {net.hidden_layers}x{net.width} -> {y.shape[1]} ({net.activation})",
+            "targets": int(y.shape[1]),
+            "pca_components": None if transform.components is None else int(len(transform.components)),
+            "pca_explained_variance": transform.explained,
+            "log": net.log,
+            "epochs_run": len(result["history"]),
+            "best_epoch": result["best_epoch"],
+            "best_val_loss": result["best_val_loss"],
+            "stop": result["stop"],
+            "samples_per_second": result["samples_per_second"],
+            "seconds": time.perf_counter() - started,
+            "config": config,
+        }
+        if result["stop"] == "non_finite":
+            log(f"    network `{net.name}`: the loss became non-finite; kept the best weights "
+                f"(epoch {result['best_epoch']}). Lower training.learning_rate.initial.")
+        if result["stop"] == "cancelled":
+            raise KeyboardInterrupt
+        trained.append(TrainedNetwork(net, transform, result["weights"], summary))
+    return shift, scale, trained, {"train": len(train_idx), "validation": len(val_idx)}
+
+
+def _progress(name: str, epochs: int, enabled: bool):
+    """A tqdm bar with the losses, or nothing."""
+    if not enabled:
+        return None, lambda: None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None, lambda: None
+    bar = tqdm(total=epochs, desc=f"    {name}", unit="epoch", leave=False)
+
+    def callback(epoch, train_loss, val_loss, lr):
+        bar.update(1)
+        bar.set_postfix(train=f"{train_loss:.2e}", val=f"{val_loss:.2e}", lr=f"{lr:.1e}", refresh=False)
+        return True
+
+    return callback, bar.close

@@ -1,0 +1,103 @@
+"""`zelos build` end to end with real CAMB on the tiny spec (seconds)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import zelos
+from zelos.build import BuildOptions, build
+from zelos.drivers import VersionMismatch
+from zelos.generate import load_training_set
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TINY = os.path.join(ROOT, "specs", "tiny_test.yaml")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("build")
+    result = build(TINY, BuildOptions(out_dir=str(out), progress=False, processes=2))
+    return out, result
+
+
+def test_build_writes_a_loadable_archive_with_its_report(built):
+    out, result = built
+    assert result.path == os.path.join(str(out), "tiny_test.tar.gz")
+    emu = zelos.load(result.path)
+    assert emu.sha256 == result.sha256
+    assert emu.parameters == ("ombh2", "omch2", "H0")
+    assert set(emu.outputs) == {"H", "D_M", "rdrag"}
+    r = emu.report
+    assert r["code"] == {"name": "camb", "version": "2.0.5", "installed_version": "2.0.5", "mismatch_override": False, "note": None}
+    assert r["data"]["train"] + r["data"]["validation"] == 64 and r["data"]["test"] == 16
+    assert set(r["training"]) == {"background", "derived"}
+    assert "## Accuracy on held-out points" in emu.report_markdown
+    members = zelos._zelos.read_archive_members(result.path)
+    assert members["plots/error_histogram.png"].startswith(b"\x89PNG")
+    # The trust-region data holds the training points and their moments.
+    assert emu.region["points"].shape == (r["data"]["train"] + r["data"]["validation"], 3)
+
+
+def test_report_errors_equal_an_independent_evaluation(built):
+    out, result = built
+    emu = zelos.load(result.path)
+    test = load_training_set(os.path.join(str(out), "tiny_test.build", "test"))
+    for name in ("H", "D_M", "rdrag"):
+        worst = []
+        for x, truth in zip(test.params, test.outputs[name]):
+            # one point at a time, through the plain dict API
+            pred = emu(dict(zip(emu.parameters, x)))[name]
+            worst.append(np.max(np.abs(pred - truth) / np.abs(truth)))
+        reported = emu.report["accuracy"][name]["rel"]
+        assert reported["max"] == pytest.approx(max(worst), rel=1e-9)
+        assert reported["p95"] == pytest.approx(np.percentile(worst, 95), rel=1e-9)
+    # The emulator learned something: far better than the spread of the outputs.
+    spread = np.std(test.outputs["rdrag"]) / np.mean(test.outputs["rdrag"])
+    assert emu.report["accuracy"]["rdrag"]["rel"]["p68"] < 0.5 * spread
+
+
+def test_rebuilding_reuses_every_computed_point(built, tmp_path):
+    out, _ = built
+    again = build(TINY, BuildOptions(out_dir=str(tmp_path), workdir=os.path.join(str(out), "tiny_test.build"), progress=False))
+    assert again.report["data"]["computed"] == 0
+    assert again.report["data"]["reused"] == 80
+
+
+def _spec_with(tmp_path, old, new):
+    text = open(TINY).read()
+    assert old in text
+    path = tmp_path / "spec.yaml"
+    path.write_text(text.replace(old, new))
+    return str(path)
+
+
+def test_a_pinned_version_that_differs_stops_the_build(tmp_path):
+    spec = _spec_with(tmp_path, 'version: "2.0.5"', 'version: "2.0.4"')
+    with pytest.raises(VersionMismatch, match=r"camb==2\.0\.4.*2\.0\.5"):
+        build(spec, BuildOptions(out_dir=str(tmp_path), progress=False))
+
+
+def test_the_override_is_recorded_in_the_report(tmp_path):
+    spec = _spec_with(tmp_path, 'version: "2.0.5"', 'version: "2.0.4"')
+    spec = spec  # same file
+    result = build(spec, BuildOptions(out_dir=str(tmp_path), progress=False, allow_version_mismatch=True))
+    code = zelos.load(result.path).report["code"]
+    assert code["mismatch_override"] is True and "2.0.4" in code["note"]
+
+
+def test_cli_reports_a_bad_spec_with_file_and_key(tmp_path):
+    spec = _spec_with(tmp_path, "hidden_layers: 2", "hidden_layers: two")
+    proc = subprocess.run([sys.executable, "-m", "zelos", "build", spec, "--out", str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert f"{spec}: `emulator.hidden_layers`" in proc.stderr, proc.stderr
+
+
+def test_cli_info_prints_the_report(built):
+    _, result = built
+    proc = subprocess.run([sys.executable, "-m", "zelos", "info", result.path, "--json"], capture_output=True, text=True, check=True)
+    info = json.loads(proc.stdout)
+    assert info["name"] == "tiny_test" and info["outputs"]["H"] == [8]

@@ -157,7 +157,8 @@ class Emulator:
         Interpolated from the emulated grid with a bicubic spline in (z, ln k) on ln P, which is
         smooth where P is (no extrapolation: outside the grid raises ``ParameterError``). Between
         grid redshifts the accuracy depends on the grid's spacing: a spec with z every 0.25
-        keeps the spline's error near 1e-4; four redshifts from 0 to 2 give errors near 1e-2.
+        keeps the spline's error below 1e-3 (a few 1e-4 where growth bends most, at low z);
+        four redshifts from 0 to 2 give errors near 1e-2.
         """
         from .interpolate import pk_spline
 

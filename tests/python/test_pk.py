@@ -1,0 +1,98 @@
+"""`emulator(params, k, z)`: P(k, z) interpolated from the emulated grid.
+
+The archive holds a network whose output is a known analytic log10 P(k, z) (zero weights, the
+function in the output shift), so the interpolation is checked against the truth between grid
+points, and the axis order (z, k) cannot be confused.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+import zelos
+from zelos import _zelos
+from zelos.build.plan import grid_values, k_values
+
+K = {"min": 1.0e-3, "max": 1.0, "n": 80}
+Z = {"min": 0.0, "max": 2.0, "n": 9}
+SPEC = f"""
+name: analytic_pk
+author: zelos tests
+version: 0.0.1
+code: {{name: camb, version: "2.0.5", settings: {{}}}}
+parameters:
+  omch2: [0.1, 0.14]
+  ns: [0.9, 1.0]
+outputs:
+  matter_power:
+    k: {json.dumps(K)}
+    z: {json.dumps(Z)}
+"""
+
+
+def true_pk(k, z, ns=0.95):
+    k, z = np.asarray(k, float), np.asarray(z, float)
+    shape = k**ns / (1 + (k / 0.02) ** 2) ** 1.4 * 2e7
+    return shape[None, :] / (1 + z[:, None]) ** 2
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory):
+    k, z = k_values(K), grid_values(Z)
+    log_pk = np.log10(true_pk(k, z)).ravel()
+    tensors = {
+        "input.shift": np.array([0.12, 0.95]), "input.scale": np.array([0.02, 0.05]),
+        "pk_lin.0.weight": np.zeros((log_pk.size, 2)), "pk_lin.0.bias": np.zeros(log_pk.size),
+        "pk_lin.out.scale": np.ones(log_pk.size), "pk_lin.out.shift": log_pk,
+        "grid.k": k, "grid.z_pk": z,
+    }
+    model = {
+        "model_format": 1, "parameters": ["omch2", "ns"], "input": {"shift": "input.shift", "scale": "input.scale"},
+        "networks": [{"name": "pk_lin", "activation": "tanh", "layers": 1,
+                      "output_transform": [{"op": "affine", "scale": "pk_lin.out.scale", "shift": "pk_lin.out.shift"},
+                                           {"op": "pow10"}],
+                      "outputs": [{"name": "pk_lin", "shape": [len(z), len(k)], "axes": ["z_pk", "k"]}]}],
+        "grids": {"k": "grid.k", "z_pk": "grid.z_pk"},
+    }
+    path = tmp_path_factory.mktemp("pk") / "analytic_pk.tar.gz"
+    region = {"lower": np.array([0.1, 0.9]), "upper": np.array([0.14, 1.0])}
+    _zelos.write_emulator_archive(str(path), SPEC, json.dumps(model), tensors, region, "{}", "analytic\n")
+    return zelos.load(path)
+
+
+PARAMS = {"omch2": 0.12, "ns": 0.95}
+
+
+def test_grid_values_are_returned_exactly(emulator):
+    k, z = k_values(K), grid_values(Z)
+    np.testing.assert_allclose(emulator(PARAMS)["pk_lin"], true_pk(k, z), rtol=1e-12)
+    np.testing.assert_allclose(emulator(PARAMS, k=k[5:9], z=z[2:4]), true_pk(k[5:9], z[2:4]), rtol=1e-10)
+
+
+def test_between_grid_points_the_spline_follows_the_function(emulator):
+    k = np.logspace(-2.9, -0.05, 57)
+    z = np.array([0.13, 0.61, 1.37, 1.93])
+    pk = emulator(PARAMS, k=k, z=z)
+    assert pk.shape == (4, 57)
+    # a cubic spline in z with 0.25 spacing: a few 1e-4 on ln(1+z)-like growth (docstring of Emulator.pk)
+    np.testing.assert_allclose(pk, true_pk(k, z), rtol=1e-3)
+
+
+def test_a_batch_gives_one_grid_per_point(emulator):
+    pk = emulator({"omch2": [0.11, 0.12, 0.13], "ns": [0.95, 0.95, 0.95]}, k=[0.01, 0.1], z=[0.5])
+    assert pk.shape == (3, 1, 2)
+
+
+def test_outside_the_emulated_range_is_refused(emulator):
+    with pytest.raises(zelos.ParameterError, match=r"`k` must lie in the emulated range \[0.001, 1\]"):
+        emulator(PARAMS, k=[2.0], z=[0.0])
+    with pytest.raises(zelos.ParameterError, match=r"`z` must lie in the emulated range \[0, 2\]"):
+        emulator(PARAMS, k=[0.1], z=[3.0])
+    with pytest.raises(zelos.ParameterError, match="needs both `k` and `z`"):
+        emulator(PARAMS, k=[0.1])
+
+
+def test_jacobian_of_a_constant_network_is_zero(emulator):
+    jac = emulator.jacobian(PARAMS)["pk_lin"]
+    assert jac.shape == (9, 80, 2) and not jac.any()

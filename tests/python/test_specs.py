@@ -1,0 +1,41 @@
+"""Every spec shipped in specs/ can be built: its driver accepts its settings and computes its
+outputs, with the shapes the build expects, at one point of its region."""
+
+import glob
+import os
+
+import numpy as np
+import pytest
+
+import zelos
+from zelos.build.plan import plan
+from zelos.drivers import get_driver
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SPECS = sorted(glob.glob(os.path.join(ROOT, "specs", "*.yaml")))
+
+
+def test_there_are_specs_to_copy():
+    names = {os.path.basename(s) for s in SPECS}
+    assert {"camb_lcdm_cmb.yaml", "camb_lcdm_linear_pk.yaml"} <= names
+
+
+@pytest.mark.parametrize("path", SPECS, ids=os.path.basename)
+def test_the_driver_computes_every_output_of_the_spec(path):
+    spec = zelos.load_spec(path)
+    p = plan(spec)
+    driver = get_driver(spec["code"]["name"], spec["code"]["settings"], p.request, version=spec["code"]["version"])
+    if "reference" in spec:
+        point = dict(spec["reference"]["center"])
+    else:
+        point = dict(zip(p.parameters, (p.lower + p.upper) / 2))
+    out = driver.compute(point)
+    for net in p.networks:
+        for name, shape, _ in net.outputs:
+            assert out[name].shape == tuple(shape), name
+            assert np.all(np.isfinite(out[name])), name
+    if "dl_tt" in out:
+        # the first acoustic peak sits near ell = 220 with D_ell ~ 5700 muK^2
+        ell = p.grids["ell"]
+        assert 180 < ell[np.argmax(out["dl_tt"][:400])] < 260
+        assert 5000 < out["dl_tt"].max() < 6500

@@ -9,12 +9,18 @@
 //! * [`transform`]: input scaling and output transforms (standardise, PCA, log).
 //! * [`model`]: the evaluation graph stored in an archive (`model.json` + `weights.safetensors`).
 //! * [`emulator`]: an archive loaded for evaluation.
+//! * [`region`]: trust regions (box, Mahalanobis, convex hull): which points an emulator may answer.
+//! * [`router`]: several emulators at once; which one serves each output at a point, or why none.
+//! * [`pointlog`]: the append-only log of points no emulator could answer.
 
 pub mod archive;
 pub mod emulator;
 pub mod error;
 pub mod model;
 pub mod nn;
+pub mod pointlog;
+pub mod region;
+pub mod router;
 pub mod spec;
 pub mod tensors;
 #[doc(hidden)]

@@ -21,6 +21,7 @@ from ._zelos import (
     __version__,
 )
 from .emulator import Emulator, OutputInfo, get_emulator, load
+from .routing import PointLog, Router, TrustRegion, read_point_log
 from .spec import load_spec
 
 __all__ = [
@@ -31,10 +32,14 @@ __all__ = [
     "OutOfRange",
     "OutputInfo",
     "ParameterError",
+    "PointLog",
+    "Router",
     "SpecError",
+    "TrustRegion",
     "ZelosError",
     "__version__",
     "get_emulator",
     "load",
     "load_spec",
+    "read_point_log",
 ]

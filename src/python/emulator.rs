@@ -20,6 +20,13 @@ pub struct PyEmulator {
     inner: Arc<Emulator>,
 }
 
+impl PyEmulator {
+    /// The core emulator, for the other bindings (the router).
+    pub(crate) fn core(&self) -> &Arc<Emulator> {
+        &self.inner
+    }
+}
+
 /// Loads and verifies an archive.
 #[pyfunction]
 pub fn load_emulator(py: Python<'_>, path: PathBuf) -> PyResult<PyEmulator> {

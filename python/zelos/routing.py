@@ -1,0 +1,318 @@
+"""Trust regions, the router and the point log (the Python face of ``src/region``,
+``src/router.rs`` and ``src/pointlog``; see docs/trust-regions.md).
+
+>>> import zelos
+>>> from zelos.routing import Router
+>>> router = Router({"cmb": zelos.load("camb_lcdm_cmb.tar.gz")}, point_log="zelos_points/")
+>>> values, fallbacks = router.evaluate({"ombh2": 0.0224, ...}, ["dl_tt", "rdrag"])
+>>> # values: {output: numpy array} for the outputs an emulator served;
+>>> # fallbacks: {output: Fallback} for the others: compute them with the real code, then
+>>> router.log_fallback(params, fallbacks, computed_outputs)
+
+Every call sees one consistent set of emulators: :meth:`Router.add` may swap an emulator while
+other threads route (the Rust core swaps an immutable table; readers never wait).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import weakref
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from . import _zelos
+
+__all__ = ["Decision", "Fallback", "PointLog", "Route", "Router", "TrustRegion", "read_point_log"]
+
+#: The fallback kinds, as in the point log's ``reason`` field.
+FALLBACK_KINDS = (
+    "outside_every_region",
+    "parameter_not_emulated",
+    "missing_parameter",
+    "output_not_emulated",
+    "non_finite_input",
+)
+
+Decision = _zelos.Decision
+
+
+def _core_emulator(emulator):
+    """A ``zelos.Emulator``, a core emulator or a path -> the core (``_zelos.Emulator``)."""
+    if isinstance(emulator, _zelos.Emulator):
+        return emulator
+    core = getattr(emulator, "_core", None)
+    if isinstance(core, _zelos.Emulator):
+        return core
+    if isinstance(emulator, (str, os.PathLike)):
+        return _zelos.load_emulator(os.fspath(emulator))
+    raise TypeError(f"expected a zelos.Emulator or an archive path; got {type(emulator).__name__}")
+
+
+class TrustRegion:
+    """Which points an emulator may answer: ``box``, ``mahalanobis`` and ``hull`` methods, all
+    of which must accept a point. Build it from an emulator (:meth:`from_emulator`: its spec's
+    ``trust`` section and its archive's region data) or from parts.
+    """
+
+    def __init__(self, parameters, methods=("box", "mahalanobis"), *, lower, upper, mean=None,
+                 covariance=None, points=None, chi2_quantile=None, pico=None):
+        def f64(a):
+            return None if a is None else np.ascontiguousarray(a, dtype=float)
+
+        self._core = _zelos.TrustRegion(
+            list(parameters), [methods] if isinstance(methods, str) else list(methods),
+            f64(lower), f64(upper), f64(mean), f64(covariance),
+            None if points is None else np.atleast_2d(f64(points)), chi2_quantile, pico,
+        )
+
+    @classmethod
+    def from_emulator(cls, emulator) -> "TrustRegion":
+        self = cls.__new__(cls)
+        self._core = _zelos.TrustRegion.from_emulator(_core_emulator(emulator))
+        return self
+
+    @property
+    def parameters(self) -> tuple:
+        return tuple(self._core.parameters)
+
+    @property
+    def methods(self) -> tuple:
+        """The methods checked (those whose data the archive holds)."""
+        return tuple(self._core.methods)
+
+    @property
+    def skipped(self) -> tuple:
+        """Notes on requested methods skipped for lack of data (e.g. a box-only archive)."""
+        return tuple(self._core.skipped)
+
+    @property
+    def mahalanobis_threshold(self) -> float | None:
+        return self._core.mahalanobis_threshold
+
+    def _point(self, params) -> np.ndarray:
+        if isinstance(params, Mapping):
+            missing = [p for p in self.parameters if p not in params]
+            if missing:
+                raise _zelos.ParameterError(f"trust region: the point lacks {', '.join(missing)}")
+            return np.fromiter((float(params[p]) for p in self.parameters), float, len(self.parameters))
+        return np.ascontiguousarray(params, dtype=float)
+
+    def decide(self, params) -> Decision:
+        """A dict ``{name: value}`` or an array in :attr:`parameters` order -> ``Decision`` with
+        ``inside``, ``distance``, ``threshold``, ``method``, ``excess``, ``reason``, ``checks``."""
+        return self._core.decide(self._point(params))
+
+    def __contains__(self, params) -> bool:
+        return self._core.contains(self._point(params))
+
+    def decide_batch(self, x) -> tuple:
+        """``[n, p]`` -> (inside ``[n]`` bool, excess ``[n]``: 0 inside, how far out otherwise)."""
+        return self._core.decide_batch(np.atleast_2d(np.asarray(x, dtype=float)))
+
+    def __repr__(self) -> str:
+        return f"<zelos.TrustRegion {'+'.join(self.methods)} over ({', '.join(self.parameters)})>"
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """Why no emulator serves an output at a point: ``kind`` (one of :data:`FALLBACK_KINDS`),
+    ``detail`` in words, and for ``outside_every_region`` the ``nearest`` emulator's key and the
+    ``distance`` beyond its region; ``parameter`` for the parameter kinds."""
+
+    kind: str
+    detail: str
+    nearest: str | None = None
+    distance: float | None = None
+    parameter: str | None = None
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where one output goes: ``key`` of the serving emulator, or a ``fallback``."""
+
+    output: str
+    key: str | None
+    fallback: Fallback | None
+
+    @property
+    def served(self) -> bool:
+        return self.key is not None
+
+
+class PointLog:
+    """The append-only log of fallback points: one file per process,
+    ``{dir}/points.{host}.{pid}.jsonl``, written by a background thread.
+
+    :meth:`log` returns at once with the record's sequence number; a record is *acknowledged*
+    once written (:attr:`acknowledged`, :meth:`wait`, :meth:`flush`). Closed at interpreter
+    exit, on :meth:`close`, or when leaving a ``with`` block.
+    """
+
+    def __init__(self, directory, *, sync: bool = False, file_name: str | None = None):
+        self._core = _zelos.PointLog(os.fspath(directory), sync, file_name)
+        # Close on exit without keeping the log alive.
+        self._finalizer = weakref.finalize(self, _close_quietly, self._core)
+
+    @property
+    def path(self) -> str:
+        return os.fspath(self._core.path)
+
+    @property
+    def acknowledged(self) -> int:
+        return self._core.acknowledged
+
+    @property
+    def logged(self) -> int:
+        return self._core.logged
+
+    def log(self, params: Mapping[str, float], *, reason: str, detail: str = "",
+            distance: float | None = None, nearest: str | None = None,
+            outputs: Mapping[str, np.ndarray] | None = None) -> int:
+        """Hands one point to the writer; returns its sequence number."""
+        names = list(params)
+        values = np.fromiter((float(params[n]) for n in names), float, len(names))
+        outs = [(k, np.asarray(v, dtype=float)) for k, v in (outputs or {}).items()]
+        return self._core.log(names, values, reason, detail, distance, nearest, outs)
+
+    def log_fallback(self, params: Mapping[str, float], fallback: Fallback,
+                     outputs: Mapping[str, np.ndarray] | None = None) -> int:
+        return self.log(params, reason=fallback.kind, detail=fallback.detail, distance=fallback.distance,
+                        nearest=fallback.nearest, outputs=outputs)
+
+    def wait(self, seq: int) -> None:
+        self._core.wait(seq)
+
+    def flush(self) -> None:
+        self._core.flush()
+
+    def close(self) -> None:
+        self._core.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _close_quietly(core) -> None:
+    try:
+        core.close()
+    except Exception:  # noqa: BLE001 -- at exit there is nobody left to tell
+        pass
+
+
+def read_point_log(directory) -> list:
+    """Every record of every ``points.*.jsonl`` file in ``directory`` (or one file), in file-name
+    then file order: dicts with ``host, pid, seq, time, reason, detail, distance, nearest``,
+    ``parameters`` (a dict, in logged order) and ``outputs`` (name -> numpy array). A final line
+    cut short by a crash is skipped."""
+    raw = _zelos.read_point_log(os.fspath(directory))
+    points = raw["points"]
+    for p in points:
+        p["parameters"] = dict(p["parameters"])
+    return points
+
+
+def _fallback(t) -> Fallback:
+    kind, detail, nearest, distance, parameter = t
+    return Fallback(kind, detail, nearest, distance, parameter)
+
+
+class Router:
+    """Several emulators, each under a key. For a point and the outputs wanted, serves each
+    output from the most accurate emulator (``report["summary"]["max_relative_error"]``) whose
+    trust region holds the point, or says why none can (:class:`Fallback`).
+
+    Only the parameters an emulator takes matter to it; a parameter it holds fixed (its spec's
+    numeric ``code.settings``, e.g. ``mnu``) must, if the point gives it, have that value. Pass
+    cosmological parameters only: a parameter that changes the physics but that no emulator
+    knows about cannot be detected.
+    """
+
+    def __init__(self, emulators: Mapping | None = None, *, point_log=None):
+        self._core = _zelos.Router()
+        for key, emulator in (emulators or {}).items():
+            self.add(key, emulator)
+        if point_log is None or isinstance(point_log, PointLog):
+            self.point_log = point_log
+        else:
+            self.point_log = PointLog(point_log)
+
+    # -- the set of emulators ---------------------------------------------------------------
+    def add(self, key: str, emulator, *, region: TrustRegion | None = None,
+            fixed: Mapping[str, float] | None = None, accuracy: float | None = None) -> str | None:
+        """Adds or swaps the emulator under ``key`` (a ``zelos.Emulator`` or an archive path);
+        returns the sha256 of the one replaced. Safe while other threads route."""
+        return self._core.insert(
+            key, _core_emulator(emulator), None if region is None else region._core,
+            None if fixed is None else [(k, float(v)) for k, v in fixed.items()], accuracy,
+        )
+
+    def remove(self, key: str) -> bool:
+        return self._core.remove(key)
+
+    def keys(self) -> list:
+        """Keys in rank order (best validated accuracy first)."""
+        return self._core.keys()
+
+    def entries(self) -> list:
+        """One dict per emulator, in rank order: key, name, sha256, accuracy, parameters, outputs,
+        fixed, methods, skipped."""
+        return self._core.entries()
+
+    @property
+    def generation(self) -> int:
+        """Incremented by every add, swap and removal."""
+        return self._core.generation
+
+    def __contains__(self, key) -> bool:
+        return key in self.keys()
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    # -- calls --------------------------------------------------------------------------------
+    @staticmethod
+    def _point(params: Mapping[str, float]) -> tuple:
+        names = list(params)
+        values = np.fromiter((float(params[n]) for n in names), float, len(names))
+        return names, values
+
+    def route(self, params: Mapping[str, float], outputs: Iterable[str]) -> dict:
+        """``{output: Route}`` for each wanted output."""
+        names, values = self._point(params)
+        return {o: Route(o, key, None if fb is None else _fallback(fb))
+                for o, key, fb in self._core.route(names, values, list(outputs))}
+
+    def evaluate(self, params: Mapping[str, float], outputs: Sequence[str]) -> tuple:
+        """Routes and evaluates: (``{output: array}`` for served outputs, ``{output: Fallback}``
+        for the others). Each serving emulator runs once."""
+        names, values = self._point(params)
+        served, _keys, fallbacks = self._core.evaluate(names, values, list(outputs))
+        return served, {o: _fallback(t) for o, t in fallbacks}
+
+    def evaluate_with_keys(self, params: Mapping[str, float], outputs: Sequence[str]) -> tuple:
+        """As :meth:`evaluate`, plus ``{output: key}`` of the serving emulators."""
+        names, values = self._point(params)
+        served, keys, fallbacks = self._core.evaluate(names, values, list(outputs))
+        return served, dict(keys), {o: _fallback(t) for o, t in fallbacks}
+
+    def log_fallback(self, params: Mapping[str, float], fallbacks: Mapping[str, Fallback],
+                     outputs: Mapping[str, np.ndarray]) -> int | None:
+        """Logs a fallback point with the outputs the real code computed for it (one record per
+        point; the reason is that of the first fallback, preferring ``outside_every_region``).
+        Returns the sequence number, or None without a point log or without fallbacks."""
+        if self.point_log is None or not fallbacks:
+            return None
+        ordered = sorted(fallbacks.values(), key=lambda f: f.kind != "outside_every_region")
+        return self.point_log.log_fallback(params, ordered[0], outputs)
+
+    def __repr__(self) -> str:
+        return f"<zelos.routing.Router {', '.join(self.keys()) or '(empty)'}>"

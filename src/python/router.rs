@@ -1,0 +1,172 @@
+//! Bindings of [`crate::router`]: the router (numpy in and out, the GIL released while it
+//! routes and evaluates).
+
+use std::sync::Arc;
+
+use numpy::ndarray::ArrayD;
+use numpy::{IntoPyArray, PyReadonlyArray1};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use super::emulator::PyEmulator;
+use super::errors::to_py;
+use super::region::PyTrustRegion;
+use crate::router::{Entry, Fallback, Route, Router};
+
+#[pyclass(name = "Router", module = "zelos._zelos", frozen)]
+pub struct PyRouter {
+    inner: Arc<Router>,
+}
+
+/// `(kind, detail, nearest, distance, parameter)`.
+pub type FallbackTuple = (String, String, Option<String>, Option<f64>, Option<String>);
+
+fn fallback_tuple(f: &Fallback) -> FallbackTuple {
+    let parameter = match f {
+        Fallback::ParameterNotEmulated { name, .. } | Fallback::MissingParameter { name, .. } | Fallback::NonFiniteInput { name } => {
+            Some(name.clone())
+        }
+        _ => None,
+    };
+    let (nearest, distance) = match f.nearest() {
+        Some((k, d)) => (Some(k.to_string()), Some(d)),
+        None => (None, None),
+    };
+    (f.kind().to_string(), f.to_string(), nearest, distance, parameter)
+}
+
+fn vec1(x: &PyReadonlyArray1<'_, f64>) -> Vec<f64> {
+    match x.as_slice() {
+        Ok(s) => s.to_vec(),
+        Err(_) => x.as_array().to_vec(),
+    }
+}
+
+#[pymethods]
+impl PyRouter {
+    #[new]
+    fn new() -> Self {
+        PyRouter { inner: Arc::new(Router::new()) }
+    }
+
+    /// Adds or swaps `key`. `region` overrides the one the spec asks for; `fixed` (name ->
+    /// value) the parameters held fixed (default: the spec's numeric `code.settings`);
+    /// `accuracy` the ranking (default: the report's `summary.max_relative_error`). Returns the
+    /// sha256 of the emulator it replaced, if any.
+    #[pyo3(signature = (key, emulator, region=None, fixed=None, accuracy=None))]
+    fn insert(
+        &self,
+        py: Python<'_>,
+        key: String,
+        emulator: &PyEmulator,
+        region: Option<&PyTrustRegion>,
+        fixed: Option<Vec<(String, f64)>>,
+        accuracy: Option<f64>,
+    ) -> PyResult<Option<String>> {
+        let e = emulator.core().clone();
+        let region = region.map(|r| (*r.inner).clone());
+        let inner = &self.inner;
+        py.detach(|| {
+            let mut entry = match region {
+                Some(r) => Entry::with_region(key, e, r),
+                None => Entry::new(key, e)?,
+            };
+            if let Some(f) = fixed {
+                entry = entry.with_fixed(f);
+            }
+            if accuracy.is_some() {
+                entry = entry.with_accuracy(accuracy);
+            }
+            Ok(inner.insert_entry(entry).map(|old| old.emulator().sha256().to_string()))
+        })
+        .map_err(to_py)
+    }
+
+    /// Removes `key`; returns whether it was there.
+    fn remove(&self, key: &str) -> bool {
+        self.inner.remove(key).is_some()
+    }
+
+    /// Keys in rank order (best validated accuracy first).
+    fn keys(&self) -> Vec<String> {
+        self.inner.keys()
+    }
+
+    #[getter]
+    fn generation(&self) -> u64 {
+        self.inner.snapshot().generation()
+    }
+
+    /// `{key, name, sha256, accuracy, parameters, outputs, fixed, methods, skipped}` per entry, in
+    /// rank order.
+    fn entries<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let table = self.inner.snapshot();
+        table
+            .entries()
+            .iter()
+            .map(|e| {
+                let d = PyDict::new(py);
+                d.set_item("key", e.key())?;
+                d.set_item("name", e.emulator().name())?;
+                d.set_item("sha256", e.emulator().sha256())?;
+                d.set_item("accuracy", e.accuracy())?;
+                d.set_item("parameters", e.parameters().to_vec())?;
+                d.set_item("outputs", e.outputs().to_vec())?;
+                d.set_item("fixed", e.fixed().to_vec())?;
+                d.set_item("methods", e.region().methods().iter().map(|m| m.as_str()).collect::<Vec<_>>())?;
+                d.set_item("skipped", e.region().skipped())?;
+                Ok(d)
+            })
+            .collect()
+    }
+
+    /// -> `[(output, key or None, fallback tuple or None)]` in the order asked.
+    #[allow(clippy::type_complexity)]
+    fn route(
+        &self,
+        py: Python<'_>,
+        names: Vec<String>,
+        values: PyReadonlyArray1<'_, f64>,
+        wanted: Vec<String>,
+    ) -> PyResult<Vec<(String, Option<String>, Option<FallbackTuple>)>> {
+        let values = vec1(&values);
+        let inner = &self.inner;
+        let routing = py.detach(|| inner.route(&names, &values, &wanted)).map_err(to_py)?;
+        Ok(routing
+            .outputs
+            .iter()
+            .map(|(o, r)| match r {
+                Route::Served(e) => (o.clone(), Some(e.key().to_string()), None),
+                Route::Fallback(f) => (o.clone(), None, Some(fallback_tuple(f))),
+            })
+            .collect())
+    }
+
+    /// -> (`{output: array}` for served outputs, `{output: key}`, `[(output, fallback tuple)]`).
+    #[allow(clippy::type_complexity)]
+    fn evaluate<'py>(
+        &self,
+        py: Python<'py>,
+        names: Vec<String>,
+        values: PyReadonlyArray1<'py, f64>,
+        wanted: Vec<String>,
+    ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>, Vec<(String, FallbackTuple)>)> {
+        let values = vec1(&values);
+        let inner = &self.inner;
+        let ev = py.detach(|| inner.evaluate(&names, &values, &wanted)).map_err(to_py)?;
+        let out = PyDict::new(py);
+        for (name, shape, v) in ev.values {
+            let a = ArrayD::from_shape_vec(shape, v).expect("output shape matches its length");
+            out.set_item(name, a.into_pyarray(py))?;
+        }
+        let keys = PyDict::new(py);
+        let mut fallbacks = Vec::new();
+        for (o, r) in &ev.routing.outputs {
+            match r {
+                Route::Served(e) => keys.set_item(o, e.key())?,
+                Route::Fallback(f) => fallbacks.push((o.clone(), fallback_tuple(f))),
+            }
+        }
+        Ok((out, keys, fallbacks))
+    }
+}

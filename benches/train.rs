@@ -20,7 +20,8 @@ fn data(n: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
         x.extend(p.iter().map(|&v| v as f32));
         for k in 0..100 {
             let t = k as f64 / 100.0;
-            let v = (p[0] + 0.5 * p[1] * t).sin() * (-t * (1.0 + 0.3 * p[2])).exp() + 0.2 * p[3] * p[4] * t + 0.1 * p[5];
+            let v =
+                (p[0] + 0.5 * p[1] * t).sin() * (-t * (1.0 + 0.3 * p[2])).exp() + 0.2 * p[3] * p[4] * t + 0.1 * p[5];
             y.push(v as f32);
         }
     }
@@ -47,7 +48,10 @@ fn main() {
     };
     let (x, y) = data(n, 1);
     let (xv, yv) = data(512, 2);
-    println!("6 -> 4 x {width} -> 100 {}, {n} points, best of 3 runs of {epochs} epochs (validation excluded)\n", activation.name());
+    println!(
+        "6 -> 4 x {width} -> 100 {}, {n} points, best of 3 runs of {epochs} epochs (validation excluded)\n",
+        activation.name()
+    );
     println!("| batch | threads | samples/s |");
     println!("| ---: | ---: | ---: |");
     for &batch_size in &batches {

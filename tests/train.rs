@@ -144,7 +144,11 @@ fn training_fits_a_smooth_target() {
         );
         // The returned network is the best epoch's.
         let recomputed = val_loss_of(&outcome, 256);
-        assert!((recomputed - outcome.best_val_loss).abs() <= 1e-6 * outcome.best_val_loss, "{recomputed} vs {}", outcome.best_val_loss);
+        assert!(
+            (recomputed - outcome.best_val_loss).abs() <= 1e-6 * outcome.best_val_loss,
+            "{recomputed} vs {}",
+            outcome.best_val_loss
+        );
         assert_eq!(outcome.history[outcome.best_epoch].val_loss, outcome.best_val_loss);
         assert!(outcome.samples_per_second > 0.0);
         let has_alpha = outcome.mlp.layers[0].alpha.len() == 32;
@@ -166,7 +170,8 @@ fn two_threads_train_as_well_as_one() {
 #[test]
 fn same_seed_same_weights() {
     for threads in [1, 2] {
-        let config = TrainConfig { threads, epochs: 5, batch_size: 64, activation: Activation::Cosmopower, ..small_config() };
+        let config =
+            TrainConfig { threads, epochs: 5, batch_size: 64, activation: Activation::Cosmopower, ..small_config() };
         let a = run(&config, 300, 100);
         let b = run(&config, 300, 100);
         assert_eq!(a.mlp, b.mlp, "threads = {threads}");
@@ -208,9 +213,17 @@ fn early_stopping_keeps_the_best_epoch() {
     let y: Vec<f32> = (0..n).map(|_| rng.symmetric(1.0) as f32).collect();
     let xv: Vec<f32> = (0..2 * n_val).map(|_| rng.symmetric(1.0) as f32).collect();
     let yv: Vec<f32> = (0..n_val).map(|_| rng.symmetric(1.0) as f32).collect();
-    let config = TrainConfig { patience: Some(5), epochs: 2000, lr_initial: 1e-2, schedule: Schedule::Constant, ..small_config() };
+    let config = TrainConfig {
+        patience: Some(5),
+        epochs: 2000,
+        lr_initial: 1e-2,
+        schedule: Schedule::Constant,
+        ..small_config()
+    };
     let outcome = train(&x, &y, n, &xv, &yv, n_val, &config, &mut |_| true).unwrap();
-    let StopReason::EarlyStopped { best_epoch } = outcome.stop else { panic!("expected EarlyStopped, got {:?}", outcome.stop) };
+    let StopReason::EarlyStopped { best_epoch } = outcome.stop else {
+        panic!("expected EarlyStopped, got {:?}", outcome.stop)
+    };
     assert_eq!(best_epoch, outcome.best_epoch);
     assert_eq!(outcome.history.len(), best_epoch + 5 + 1);
     let best = outcome.history.iter().map(|r| r.val_loss).fold(f64::INFINITY, f64::min);
@@ -334,7 +347,14 @@ fn batch_larger_than_data_and_no_hidden_layer_work() {
     let n = 50;
     let x: Vec<f32> = (0..2 * n).map(|_| rng.symmetric(1.0) as f32).collect();
     let y: Vec<f32> = x.chunks(2).map(|p| 0.5 * p[0] - 2.0 * p[1] + 0.25).collect();
-    let config = TrainConfig { widths: vec![], batch_size: 1000, epochs: 3000, lr_initial: 3e-2, lr_final: 1e-4, ..small_config() };
+    let config = TrainConfig {
+        widths: vec![],
+        batch_size: 1000,
+        epochs: 3000,
+        lr_initial: 3e-2,
+        lr_final: 1e-4,
+        ..small_config()
+    };
     let outcome = train(&x, &y, n, &x, &y, n, &config, &mut |_| true).unwrap();
     assert!(outcome.best_val_loss < 1e-6, "{}", outcome.best_val_loss);
     let w = outcome.mlp.layers[0].weight();
@@ -345,7 +365,9 @@ fn batch_larger_than_data_and_no_hidden_layer_work() {
 fn weight_decay_shrinks_weights() {
     let plain = run(&TrainConfig { epochs: 20, ..small_config() }, 256, 64);
     let decayed = run(&TrainConfig { epochs: 20, weight_decay: 5.0, ..small_config() }, 256, 64);
-    let norm = |o: &TrainOutcome| o.mlp.layers.iter().flat_map(|l| l.weight_t.iter()).map(|w| (*w as f64).powi(2)).sum::<f64>();
+    let norm = |o: &TrainOutcome| {
+        o.mlp.layers.iter().flat_map(|l| l.weight_t.iter()).map(|w| (*w as f64).powi(2)).sum::<f64>()
+    };
     assert!(norm(&decayed) < 0.8 * norm(&plain), "{} vs {}", norm(&decayed), norm(&plain));
 }
 

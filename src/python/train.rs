@@ -56,12 +56,13 @@ pub fn train_mlp<'py>(
     let config = parse_config(config)?;
     let (x, y, x_val, y_val) = (array(x, "x")?, array(y, "y")?, array(x_val, "x_val")?, array(y_val, "y_val")?);
     let (n, n_val) = (x.shape()[0], x_val.shape()[0]);
-    for (a, b, what) in [
-        (&x, &y, "rows of x and y"),
-        (&x_val, &y_val, "rows of x_val and y_val"),
-    ] {
+    for (a, b, what) in [(&x, &y, "rows of x and y"), (&x_val, &y_val, "rows of x_val and y_val")] {
         if a.shape()[0] != b.shape()[0] {
-            return Err(ParameterError::new_err(format!("training data: the {what} differ ({} vs {})", a.shape()[0], b.shape()[0])));
+            return Err(ParameterError::new_err(format!(
+                "training data: the {what} differ ({} vs {})",
+                a.shape()[0],
+                b.shape()[0]
+            )));
         }
     }
     for (a, b, what) in [(&x, &x_val, "x and x_val"), (&y, &y_val, "y and y_val")] {
@@ -120,7 +121,8 @@ fn flat<'a>(a: &'a PyReadonlyArray2<'_, f32>) -> Cow<'a, [f32]> {
 fn parse_config(dict: &Bound<'_, PyDict>) -> PyResult<TrainConfig> {
     let mut c = TrainConfig::default();
     for (key, value) in dict.iter() {
-        let key: String = key.extract().map_err(|_| ParameterError::new_err("training config: keys must be strings"))?;
+        let key: String =
+            key.extract().map_err(|_| ParameterError::new_err("training config: keys must be strings"))?;
         let bad = |what: &str| ParameterError::new_err(format!("training config: '{key}' must be {what}, got {value}"));
         match key.as_str() {
             "widths" => c.widths = value.extract().map_err(|_| bad("a list of positive integers"))?,
@@ -133,8 +135,8 @@ fn parse_config(dict: &Bound<'_, PyDict>) -> PyResult<TrainConfig> {
             }
             "schedule" => {
                 let name: String = value.extract().map_err(|_| bad("a string"))?;
-                c.schedule =
-                    Schedule::from_name(&name).ok_or_else(|| bad("one of 'constant', 'cosine', 'exponential', 'plateau'"))?;
+                c.schedule = Schedule::from_name(&name)
+                    .ok_or_else(|| bad("one of 'constant', 'cosine', 'exponential', 'plateau'"))?;
             }
             "epochs" => c.epochs = value.extract().map_err(|_| bad("a non-negative integer"))?,
             "batch_size" => c.batch_size = value.extract().map_err(|_| bad("a non-negative integer"))?,

@@ -164,7 +164,8 @@ fn forward<T: TrainReal>(layout: &Layout, params: &[T], r: usize, ws: &mut Works
 #[inline(always)]
 fn output_gradient<T: TrainReal>(d_out: usize, r: usize, scale: T, ws: &mut Workspace<T>) -> f64 {
     let out = &ws.acts[ws.acts.len() - 1][..r * d_out];
-    let rows = ws.delta[..r * d_out].chunks_exact_mut(d_out).zip(out.chunks_exact(d_out)).zip(ws.targets.chunks_exact(d_out));
+    let rows =
+        ws.delta[..r * d_out].chunks_exact_mut(d_out).zip(out.chunks_exact(d_out)).zip(ws.targets.chunks_exact(d_out));
     let mut sse = 0.0;
     for ((delta, out), target) in rows {
         // Eight partial sums per row (vectorisable), added up in f64 row by row.

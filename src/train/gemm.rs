@@ -57,8 +57,20 @@ macro_rules! impl_train_real {
                 (rsc, csc): (usize, usize),
             ) {
                 $gemm(
-                    m, k, n, alpha, a, rsa as isize, csa as isize, b, rsb as isize, csb as isize, beta, c,
-                    rsc as isize, csc as isize,
+                    m,
+                    k,
+                    n,
+                    alpha,
+                    a,
+                    rsa as isize,
+                    csa as isize,
+                    b,
+                    rsb as isize,
+                    csb as isize,
+                    beta,
+                    c,
+                    rsc as isize,
+                    csc as isize,
                 )
             }
         }

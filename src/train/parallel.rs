@@ -243,7 +243,7 @@ impl SpinBarrier {
             self.check_poison();
             std::hint::spin_loop();
             spins += 1;
-            if spins % 64 == 0 && start.elapsed() > Self::SPIN {
+            if spins & 63 == 0 && start.elapsed() > Self::SPIN {
                 self.sleep(generation);
                 return;
             }

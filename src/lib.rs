@@ -12,10 +12,12 @@
 //! * [`region`]: trust regions (box, Mahalanobis, convex hull): which points an emulator may answer.
 //! * [`router`]: several emulators at once; which one serves each output at a point, or why none.
 //! * [`pointlog`]: the append-only log of points no emulator could answer.
+//! * [`hub`]: emulators by name (`hub:NAME[@VERSION]`): downloaded, verified, cached; publishing.
 
 pub mod archive;
 pub mod emulator;
 pub mod error;
+pub mod hub;
 pub mod model;
 pub mod nn;
 pub mod pointlog;

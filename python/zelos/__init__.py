@@ -13,6 +13,7 @@ is used; see docs/archive.md.
 from ._zelos import (
     ARCHIVE_FORMAT_VERSION,
     ArchiveError,
+    HubError,
     ModelError,
     OutOfRange,
     ParameterError,
@@ -20,6 +21,7 @@ from ._zelos import (
     ZelosError,
     __version__,
 )
+from . import hub
 from .emulator import Emulator, OutputInfo, get_emulator, load
 from .routing import PointLog, Router, TrustRegion, read_point_log
 from .spec import load_spec
@@ -28,6 +30,7 @@ __all__ = [
     "ARCHIVE_FORMAT_VERSION",
     "ArchiveError",
     "Emulator",
+    "HubError",
     "ModelError",
     "OutOfRange",
     "OutputInfo",
@@ -39,6 +42,7 @@ __all__ = [
     "ZelosError",
     "__version__",
     "get_emulator",
+    "hub",
     "load",
     "load_spec",
     "read_point_log",

@@ -1,4 +1,4 @@
-"""The `zelos` command line: `zelos build`, `zelos info`, `zelos spec`."""
+"""The `zelos` command line: `zelos build`, `zelos info`, `zelos spec`, `zelos hub`."""
 
 from __future__ import annotations
 
@@ -31,7 +31,9 @@ def _build(args) -> int:
 def _info(args) -> int:
     from .emulator import get_emulator
 
-    emu = get_emulator(args.archive)
+    if args.archive.startswith("hub:"):
+        _log_hub()
+    emu = get_emulator(args.archive, hub=args.hub)
     if args.json:
         print(json.dumps({"name": emu.name, "sha256": emu.sha256, "parameters": emu.parameters,
                           "outputs": {k: list(v.shape) for k, v in emu.outputs.items()}, "report": emu.report}, indent=1))
@@ -45,6 +47,94 @@ def _info(args) -> int:
     print()
     print(emu.report_markdown)
     return 0
+
+
+def _hub_publish(args) -> int:
+    from .hub import publish
+
+    out = publish(args.archive, args.hub_dir)
+    what = f"{out['name']}@{out['version']}"
+    if out["added"]:
+        print(f"published {what} as {out['path']} (sha256 {out['entry']['sha256']}); index {out['index']}")
+    else:
+        print(f"{what} is already published with the same contents; nothing changed ({out['index']})")
+    return 0
+
+
+def _hub_list(args) -> int:
+    from . import hub
+
+    if args.cached:
+        rows = hub.cached()
+        if args.json:
+            print(json.dumps([{**r, "path": str(r["path"])} for r in rows], indent=1))
+            return 0
+        cache = hub.config()["cache"]
+        if not rows:
+            print(f"the cache {cache} holds no hub archive")
+            return 0
+        print(f"cache {cache}")
+        for r in rows:
+            print(f"  {r['name']}@{r['version']}  {_size(r['size'])}  from {r['hub']}")
+        return 0
+    data = hub.index(args.hub)
+    rows = hub.listing(data=data)
+    if args.json:
+        print(json.dumps({"hub": data["location"], "emulators": rows}, indent=1))
+        return 0
+    note = " (cached copy of its index)" if data["from_cache"] else ""
+    if not rows:
+        print(f"hub {data['location']}{note} offers no emulator")
+        return 0
+    print(f"hub {data['location']}{note}")
+    header = ("name", "version", "code", "parameters", "max rel. error", "size")
+    table = [header] + [
+        (
+            r["name"],
+            r["version"] + (" *" if r["newest"] else ""),
+            f"{r['code']} {r['code_version']}",
+            ", ".join(r["parameters"]),
+            "-" if r["max_relative_error"] is None else f"{r['max_relative_error']:.2g}",
+            _size(r["size"]),
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    print("  (* the version hub:NAME gives)")
+    return 0
+
+
+def _hub_fetch(args) -> int:
+    from . import hub
+
+    _log_hub()
+    for reference in args.reference:
+        r = hub.fetch(reference, args.hub)
+        how = "already cached" if r.source == "cache" else "downloaded and verified"
+        print(f"{r.name}@{r.version}: {how}: {r.path}")
+    return 0
+
+
+def _log_hub() -> None:
+    """Shows the hub's choices (which version, downloads, warnings) on stderr."""
+    import logging
+
+    log = logging.getLogger("zelos.hub")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("zelos: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
 
 
 def _spec(args) -> int:
@@ -63,9 +153,26 @@ def parser() -> argparse.ArgumentParser:
     _build_arguments(b)
 
     i = sub.add_parser("info", help="an emulator's spec summary and accuracy report")
-    i.add_argument("archive", help="NAME.tar.gz, or the name of a shipped emulator")
+    i.add_argument("archive", help="NAME.tar.gz, hub:NAME[@VERSION], or the name of a shipped emulator")
     i.add_argument("--json", action="store_true", help="machine-readable output")
+    i.add_argument("--hub", help="the hub for hub:NAME (default: $ZELOS_HUB)")
     i.set_defaults(func=_info)
+
+    h = sub.add_parser("hub", help="publish to a hub folder, list what a hub offers, fetch into the cache")
+    hub_sub = h.add_subparsers(dest="hub_command", required=True)
+    hp = hub_sub.add_parser("publish", help="add an archive to a static hub folder and rewrite its index.json")
+    hp.add_argument("archive", help="NAME.tar.gz")
+    hp.add_argument("hub_dir", help="the hub folder (created if missing)")
+    hp.set_defaults(func=_hub_publish)
+    hl = hub_sub.add_parser("list", help="what a hub offers (or, with --cached, what the cache holds)")
+    hl.add_argument("hub", nargs="?", help="a URL or folder (default: $ZELOS_HUB)")
+    hl.add_argument("--cached", action="store_true", help="list the local cache instead")
+    hl.add_argument("--json", action="store_true", help="machine-readable output")
+    hl.set_defaults(func=_hub_list)
+    hf = hub_sub.add_parser("fetch", help="download hub:NAME[@VERSION] into the cache (e.g. on a login node)")
+    hf.add_argument("reference", nargs="+", help="hub:NAME or hub:NAME@VERSION (the hub: prefix may be left out)")
+    hf.add_argument("--hub", help="the hub (default: $ZELOS_HUB)")
+    hf.set_defaults(func=_hub_fetch)
 
     s = sub.add_parser("spec", help="validate a spec (and print its canonical form)")
     s.add_argument("spec")

@@ -267,12 +267,18 @@ def load(path: str | os.PathLike, out_of_range: str = "error") -> Emulator:
     return Emulator(_zelos.load_emulator(os.fspath(path)), out_of_range=out_of_range)
 
 
-def get_emulator(name: str | os.PathLike, out_of_range: str = "error") -> Emulator:
-    """An emulator by archive path or by the name of one shipped with zelos.
+def get_emulator(name: str | os.PathLike, out_of_range: str = "error", *, hub: str | None = None) -> Emulator:
+    """An emulator by archive path, by ``hub:NAME[@VERSION]``, or by the name of one shipped
+    with zelos.
 
-    ``hub:NAME`` names are resolved by the hub (see docs/hub.md) once it is configured.
+    ``hub:NAME`` takes the newest version on the hub (``hub=``, else ``ZELOS_HUB``) and
+    ``hub:NAME@VERSION`` a pinned one; either is downloaded once, verified and cached, then
+    read from the cache with no request (see docs/hub.md and :mod:`zelos.hub`). When the hub
+    cannot answer and nothing is cached, an emulator of that name shipped with zelos does.
     """
     text = os.fspath(name)
+    if text.startswith("hub:"):
+        return _from_hub(text, out_of_range, hub)
     if os.path.exists(text):
         return load(text, out_of_range)
     from .shipped import shipped_archive
@@ -280,6 +286,29 @@ def get_emulator(name: str | os.PathLike, out_of_range: str = "error") -> Emulat
     path = shipped_archive(text)
     if path is not None:
         return load(path, out_of_range)
-    if text.startswith("hub:"):
-        raise ZelosError(f"{text}: no hub is available in this version of zelos; pass an archive path")
     raise ZelosError(f"{text}: no such archive file, and no emulator of that name ships with zelos")
+
+
+def _from_hub(reference: str, out_of_range: str, hub: str | None) -> Emulator:
+    from . import hub as hub_module
+    from .shipped import shipped_archive
+
+    try:
+        resolved = hub_module.fetch(reference, hub)
+    except hub_module.HubError as e:
+        name, version = hub_module.parse_reference(reference)
+        path = shipped_archive(name)
+        if path is None:
+            raise
+        emu = load(path, out_of_range)
+        if version is not None and emu.spec.get("version") != version:
+            raise
+        hub_module.logger.warning("%s: %s; using the emulator shipped with zelos (%s)", reference, e, path)
+        return emu
+    emu = load(resolved.path, out_of_range)
+    if emu.sha256 != resolved.sha256:
+        raise hub_module.HubError(
+            f"{resolved.path}: the cached archive changed since it was verified (sha256 {emu.sha256}, "
+            f"expected {resolved.sha256}); delete it and try again"
+        )
+    return emu

@@ -3,6 +3,7 @@
 mod archive;
 mod emulator;
 mod errors;
+mod hub;
 mod pointlog;
 mod region;
 mod router;
@@ -14,14 +15,10 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _zelos(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
+    hub::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("ARCHIVE_FORMAT_VERSION", crate::archive::FORMAT_VERSION)?;
     m.add_class::<emulator::PyEmulator>()?;
-    m.add_class::<region::PyTrustRegion>()?;
-    m.add_class::<region::PyDecision>()?;
-    m.add_class::<router::PyRouter>()?;
-    m.add_class::<pointlog::PyPointLog>()?;
-    m.add_function(wrap_pyfunction!(pointlog::read_point_log, m)?)?;
     m.add_function(wrap_pyfunction!(emulator::load_emulator, m)?)?;
     m.add_function(wrap_pyfunction!(archive::write_emulator_archive, m)?)?;
     m.add_function(wrap_pyfunction!(archive::read_archive_members, m)?)?;
@@ -29,5 +26,10 @@ fn _zelos(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(spec::load_spec, m)?)?;
     m.add_function(wrap_pyfunction!(spec::parse_spec, m)?)?;
     m.add_function(wrap_pyfunction!(train::train_mlp, m)?)?;
+    m.add_class::<region::PyTrustRegion>()?;
+    m.add_class::<region::PyDecision>()?;
+    m.add_class::<router::PyRouter>()?;
+    m.add_class::<pointlog::PyPointLog>()?;
+    m.add_function(wrap_pyfunction!(pointlog::read_point_log, m)?)?;
     Ok(())
 }

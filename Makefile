@@ -21,7 +21,7 @@ $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q "maturin>=1.7,<2" "numpy>=1.22" "scipy>=1.8" "pyyaml>=6" "pytest>=7" \
-		"camb==2.0.5" "matplotlib>=3.5" "tqdm>=4.60" "dask[distributed]"
+		"camb==2.0.5" "matplotlib>=3.5" "tqdm>=4.60" "dask[distributed]" "cobaya==3.6.2" getdist
 	touch $@
 
 # zelos itself, built in release mode into the venv (re-built when Rust sources change).

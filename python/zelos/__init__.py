@@ -26,6 +26,14 @@ from .emulator import Emulator, OutputInfo, get_emulator, load
 from .routing import PointLog, Router, TrustRegion, read_point_log
 from .spec import load_spec
 
+
+def get_cobaya_class():
+    """The Cobaya theory class, for ``theory: zelos`` in Cobaya input (Cobaya imports module
+    ``zelos`` and calls this). Needs cobaya installed; see docs/cobaya.md."""
+    from .cobaya import Zelos
+
+    return Zelos
+
 __all__ = [
     "ARCHIVE_FORMAT_VERSION",
     "ArchiveError",
@@ -41,6 +49,7 @@ __all__ = [
     "TrustRegion",
     "ZelosError",
     "__version__",
+    "get_cobaya_class",
     "get_emulator",
     "hub",
     "load",

@@ -1,0 +1,56 @@
+"""The live fallback: the real code, run through Cobaya's own interface to it.
+
+Cobaya's CAMB cannot be constructed bare (its heavy work is a helper theory, ``camb.transfers``),
+so the fallback is an inner Cobaya model: theory ``camb`` with the emulators' code settings as
+``extra_args``, the likelihood ``one``, and the outer requirements added with
+``add_requirements`` (deep-copied: ``must_provide`` mutates them). Its getters then return what
+Cobaya's own CAMB returns in the outer model, to round-off.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+# Wide but finite bounds: the inner model is only evaluated through `loglikes`, which does not
+# look at the prior; Cobaya just needs a proper prior to build the model.
+_WIDE = 1e10
+
+
+class InnerModel:
+    """One inner Cobaya model computing ``requirements`` (a list of ``(name, options)``) for
+    points given as ``{camb name: value}`` over ``params``."""
+
+    def __init__(self, code: str, extra_args: dict, params: list, requirements: list,
+                 packages_path: str | None = None, name: str = "fallback"):
+        from cobaya.input import update_info
+        from cobaya.model import Model
+
+        self.name = name
+        self.params = list(params)
+        info = {
+            "theory": {code: {"extra_args": copy.deepcopy(dict(extra_args)), "stop_at_error": False}},
+            "likelihood": {"one": None},
+            "params": {p: {"prior": {"min": -_WIDE, "max": _WIDE}} for p in self.params},
+        }
+        # Model(), not get_model(): get_model would reset the logging set up by the outer run.
+        # Unused theories are skipped until the requirements arrive (else Cobaya refuses a CAMB
+        # that nothing depends on yet).
+        full = update_info(info)
+        self.model = Model(full["params"], full["likelihood"], full.get("prior"), full.get("theory"),
+                           packages_path=packages_path, skip_unused_theories=True)
+        if requirements:
+            self.model.add_requirements(copy.deepcopy(list(requirements)))
+        self.provider = self.model.provider
+        self.code_version = self.model.theory[code].get_version()
+
+    def compute(self, point: dict) -> bool:
+        """Computes every requirement at ``point``; False when the code fails there (Cobaya's CAMB
+        then gives a zero likelihood too)."""
+        values = {p: float(point[p]) for p in self.params}
+        logl = self.model.loglikes(values, return_derived=False)
+        return bool(np.all(np.isfinite(logl)))
+
+    def close(self) -> None:
+        self.model.close()

@@ -1,0 +1,573 @@
+"""The Cobaya theory ``zelos``: emulators inside their trust regions, the real code outside.
+
+Options (every one documented in ``Zelos.yaml`` beside this file, and in docs/cobaya.md)::
+
+    theory:
+      zelos:
+        emulators: [CAMB_LCDM_background.tar.gz]
+        log: chains/zelos_points
+
+Per point: the router (``zelos.routing.Router``) says, for the emulator outputs that answer the
+likelihoods' requirements, which emulator serves each one or why none can. If every one is
+served, the requirements are computed from emulated outputs (splines in z, unit conversions);
+otherwise the whole point is computed by the code the emulators were trained with, through an
+inner Cobaya model (``fallback.InnerModel``), and logged. A point is never given a zero
+likelihood for being outside a trust region.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import Counter, defaultdict
+from types import SimpleNamespace
+
+import numpy as np
+from cobaya.log import LoggedError
+from cobaya.theories.cosmo import BoltzmannBase
+
+from .. import __version__ as ZELOS_VERSION
+from ..emulator import get_emulator
+from . import params as P
+from .fallback import InnerModel
+from .needs import DERIVED_OUTPUT, DerivedNeed, RestNeed, plan_needs
+
+FIRST = ("outside_every_region",)
+
+
+class Zelos(BoltzmannBase):
+    r"""Emulated CAMB for Cobaya, with the real CAMB as a fallback outside the trust regions.
+
+    See docs/cobaya.md. Options: ``emulators``, ``log``, ``spot_check``, ``spot_check_seed``,
+    ``fallback``, ``extra_args``, ``renames``, ``allow_version_mismatch``, ``report_every``,
+    ``speed``, ``stop_at_error``.
+    """
+
+    # Options that do not change results may differ when a chain is resumed.
+    _at_resume_prefer_new = BoltzmannBase._at_resume_prefer_new + [
+        "log", "spot_check", "spot_check_seed", "report_every", "speed"]
+
+    # Options: types here, defaults and their documentation in Zelos.yaml.
+    emulators: list | str | None
+    spot_check: float
+    spot_check_seed: int | None
+    fallback: bool
+    allow_version_mismatch: bool
+    report_every: float | None
+
+    # -- `log` is an option (the point-log folder) and, as for every Cobaya component, the
+    # logger: Cobaya sets the option first, then the logger. Keep both.
+    @property
+    def log(self):
+        return self.__dict__.get("_logger")
+
+    @log.setter
+    def log(self, value):
+        if isinstance(value, (logging.Logger, logging.LoggerAdapter)):
+            self.__dict__["_logger"] = value
+        else:
+            self.__dict__["_log_dir"] = None if value in (None, "", False) else os.fspath(value)
+
+    @property
+    def log_dir(self) -> str | None:
+        """The point-log folder (option ``log``), or None."""
+        return self.__dict__.get("_log_dir")
+
+    # -- set-up ---------------------------------------------------------------------------------
+    def initialize(self):
+        super().initialize()  # collectors, extra_args (the user's), _must_provide
+        self._raw_requirements = []
+        self._emus = self._load_emulators()
+        self._code, self._settings = self._fallback_code()
+        self._user_extra_args = dict(self.extra_args)
+        for key, value in self._user_extra_args.items():
+            if value is None:
+                self._settings.pop(key, None)
+            else:
+                self._settings[key] = value
+        self._excluded = {}
+        for key, emu in self._emus.items():
+            conflicts = P.setting_conflicts(emu, self._settings)
+            if conflicts:
+                self._excluded[key] = ("its training settings differ from the fallback's: " + "; ".join(conflicts))
+        if not 0.0 <= float(self.spot_check) <= 1.0:
+            raise LoggedError(self.log, "`spot_check` = %r: expected a fraction in [0, 1]", self.spot_check)
+        if self.spot_check and not self.fallback:
+            raise LoggedError(self.log, "`spot_check` compares with the fallback code: it needs `fallback: true`")
+        self._rng = np.random.default_rng(self.spot_check_seed)
+        self._stats = _Stats()
+        self._point_log = None
+        self._full = self._rest = None
+        self._router = None
+        self._needs = []
+
+    def _load_emulators(self) -> dict:
+        entries = self.emulators
+        if isinstance(entries, (str, os.PathLike)):
+            entries = [entries]
+        if not entries:
+            raise LoggedError(self.log, "no emulators: set `emulators` to a list of archive paths or names "
+                              "(e.g. `emulators: [CAMB_LCDM_background.tar.gz]`)")
+        emus = {}
+        for entry in entries:
+            try:
+                emu = get_emulator(entry, out_of_range="ignore")
+            except Exception as e:  # ZelosError, ArchiveError, OSError...
+                raise LoggedError(self.log, "emulator %r: %s", entry, e) from e
+            key, n = emu.name, 2
+            while key in emus:
+                key, n = f"{emu.name}#{n}", n + 1
+            emus[key] = emu
+        return emus
+
+    def _fallback_code(self) -> tuple:
+        codes = {e.spec["code"]["name"] for e in self._emus.values()}
+        if len(codes) > 1:
+            raise LoggedError(self.log, "emulators of different codes (%s): one zelos theory falls back to one "
+                              "code; use one zelos block per code", ", ".join(sorted(codes)))
+        code = codes.pop()
+        settings = {}
+        for key, emu in self._emus.items():
+            for name, value in (emu.spec["code"].get("settings") or {}).items():
+                if name in settings and not P._same(settings[name], value):
+                    self.log.warning("emulators disagree on the code setting `%s` (%r, %r for `%s`); the fallback "
+                                     "uses %r; set it in `extra_args` to choose", name, settings[name], value, key,
+                                     settings[name])
+                    continue
+                settings.setdefault(name, value)
+        if code == "camb" and self.fallback:
+            import camb
+
+            for key, emu in self._emus.items():
+                pinned = emu.spec["code"]["version"]
+                if pinned != camb.__version__:
+                    msg = (f"`{key}` was trained with camb=={pinned} but camb {camb.__version__} is installed "
+                           f"(the fallback would differ from the emulator); install camb=={pinned} or set "
+                           "`allow_version_mismatch: true`")
+                    if not self.allow_version_mismatch:
+                        raise LoggedError(self.log, msg)
+                    self.log.warning(msg)
+        elif self.fallback:
+            raise LoggedError(self.log, "fallback to %r: only camb in this version of zelos (set `fallback: false` "
+                              "to run without one)", code)
+        return code, settings
+
+    def get_version(self):
+        return ZELOS_VERSION
+
+    def get_allow_agnostic(self):
+        return False
+
+    def get_can_support_params(self):
+        supported = {"logA"}
+        if self._code == "camb" and self.fallback:  # what the fallback accepts
+            import camb
+
+            supported |= set(camb.get_valid_numerical_params(
+                dark_energy_model=self._settings.get("dark_energy_model"),
+                recombination_model=self._settings.get("recombination_model")))
+        for emu in self._emus.values():
+            supported |= set(emu.parameters)
+        supported -= set(self._user_extra_args)
+        supported |= {name for name, target in self.renames.items() if target in supported}
+        return supported
+
+    def get_can_provide_params(self):
+        names = set()
+        if self._code == "camb" and self.fallback:  # what the fallback can compute
+            import camb
+            from cobaya.theories.camb import CAMB
+
+            names |= set(CAMB.get_can_provide_params(SimpleNamespace(
+                camb=camb, renames=dict(self.renames), external_primordial_pk=False, _transfer_requires=[],
+                requires=[])))
+        for name, output in DERIVED_OUTPUT.items():
+            if any(output in e.outputs for e in self._emus.values()):
+                names.add(name)
+        names |= {name for name, target in self.renames.items() if target in names}
+        return names
+
+    def must_provide(self, **requirements):
+        import copy
+
+        self._raw_requirements.extend((k, copy.deepcopy(v)) for k, v in requirements.items())
+        super().must_provide(**requirements)
+        return None
+
+    def initialize_with_params(self):
+        super().initialize_with_params()
+        self._inputs = [self.translate_param(p) for p in self.input_params]
+
+    def initialize_with_provider(self, provider):
+        super().initialize_with_provider(provider)
+        self._plan()
+
+    # -- the plan: which emulator answers what; the router; the fallback models ---------------
+    def _plan(self):
+        from ..routing import PointLog, Router
+
+        inputs = set(self._inputs)
+        usable = {}
+        for key, emu in self._emus.items():
+            if key in self._excluded:
+                continue
+            fixed, blockers = P.fixed_values(emu, inputs)
+            missing = [p for p in emu.parameters if p not in inputs and not (p == "logA" and "As" in inputs)]
+            if missing:
+                blockers.update({p: f"it takes `{p}`, which is not an input of this run" for p in missing})
+            if blockers:
+                self._excluded[key] = "; ".join(blockers.values())
+                continue
+            usable[key] = (emu, fixed)
+        self._usable = {k: e for k, (e, _) in usable.items()}
+        self._emu_params = {p for e in self._usable.values() for p in e.parameters}
+
+        must = dict(self._must_provide or {})
+        for p in self.output_params:
+            must.setdefault(p, None)
+        needs = plan_needs(must, self._usable, "H0" in inputs, self.translate_param)
+        self._needs = needs
+        self._covered = [n for n in needs if not isinstance(n, RestNeed)]
+        self._rest_needs = [n for n in needs if isinstance(n, RestNeed)]
+        self._outputs = sorted({o for n in self._covered for o in n.outputs})
+        for n in needs:
+            if hasattr(n, "pool"):
+                self.collectors[n.key] = SimpleNamespace(z_pool=n.pool)
+
+        # Only emulators that serve something go into the router.
+        serving = {k for n in self._covered for keys in n.candidates.values() for k in keys}
+        self._router = Router()
+        for key in serving:
+            emu, fixed = usable[key]
+            self._router.add(key, emu, fixed=fixed)
+        if self.log_dir and self._point_log is None:
+            self._point_log = PointLog(self.log_dir)
+
+        if self._rest_needs and not self.fallback:
+            raise LoggedError(self.log, "no emulator provides %s (%s), and `fallback` is false",
+                              ", ".join(n.label for n in self._rest_needs), self._rest_needs[0].why)
+        self._build_fallbacks()
+        self._report_plan(serving)
+
+    def _inner_requirements(self, needs) -> list:
+        keys = {n.key for n in needs}
+        out = []
+        for name, options in self._raw_requirements:
+            if name in ("Pk_grid", "Pk_interpolator"):
+                hit = any(isinstance(k, tuple) and k[0] == "Pk_grid" for k in keys)
+            elif name == "sigma_R":
+                hit = any(isinstance(k, tuple) and k[0] == "sigma_R" for k in keys)
+            else:
+                hit = name in keys
+            if hit and options is not None:
+                out.append((name, options))
+        out += [(self.translate_param(n.key), None) for n in needs
+                if n.options is None and not isinstance(n.key, tuple)]
+        return out
+
+    def _build_fallbacks(self):
+        for model in (self._full, self._rest):
+            if model is not None:
+                model.close()
+        self._full = self._rest = None
+        if not self.fallback:
+            return
+        params = list(P.to_camb(dict.fromkeys(self._inputs, 0.0)))
+        args = {k: v for k, v in self._settings.items() if k not in params}
+        kw = dict(code=self._code, extra_args=args, params=params, packages_path=self.packages_path)
+        self._full = InnerModel(requirements=self._inner_requirements(self._needs), name="fallback", **kw)
+        if self._rest_needs:
+            self._rest = InnerModel(requirements=self._inner_requirements(self._rest_needs), name="rest", **kw)
+        self._fallback_args = args
+
+    def _report_plan(self, serving):
+        info = self.mpi_info
+        for key, emu in self._emus.items():
+            acc = (emu.report.get("summary") or {}).get("max_relative_error")
+            if key in serving:
+                state = "serves: " + ", ".join(
+                    n.label for n in self._covered if any(key in c for c in n.candidates.values()))
+            elif key in self._excluded:
+                state = f"not used: {self._excluded[key]}"
+            else:
+                state = "not used: answers no requirement"
+            info("emulator %s (%s, sha256 %s..., max rel. error %s on held-out points) %s",
+                 key, os.path.basename(emu.path), emu.sha256[:12], f"{acc:.2g}" if acc is not None else "?", state)
+        for n in self._covered:
+            src = "; ".join(f"{o} <- {', '.join(keys)}" for o, keys in n.candidates.items())
+            info("%s: emulated (%s)", n.label, src)
+        for n in self._rest_needs:
+            info("%s: NOT emulated (%s): computed by %s at every point", n.label, n.why,
+                 self._code if self.fallback else "nobody")
+        if self.fallback:
+            info("fallback: %s %s, extra_args %s; outside the trust regions points are computed by it%s",
+                 self._code, self._full.code_version if self._full else "", self._fallback_args,
+                 f" and logged to {self._point_log.path}" if self._point_log else " (no point log: set `log`)")
+        else:
+            info("fallback: none (`fallback: false`): a point outside every trust region stops the run")
+        if self.spot_check:
+            info("spot checks: %.3g of the emulated points are also computed by %s", self.spot_check, self._code)
+
+    # -- one point ----------------------------------------------------------------------------
+    def calculate(self, state, want_derived=True, **params_values_dict):
+        t0 = time.perf_counter()
+        point = {self.translate_param(p): v for p, v in params_values_dict.items()}
+        stats = self._stats
+        stats.calls += 1
+        fallbacks = self._route_and_serve(state, point)
+        if fallbacks:
+            path = "fallback"
+            if not self.fallback:
+                raise LoggedError(self.log, "point outside the trust regions and `fallback` is false: %s",
+                                  _first(fallbacks).detail)
+            if not self._full.compute(P.to_camb(point)):
+                stats.failed += 1
+                self.log.debug("%s failed at %r", self._code, point)
+                return False
+            for need in self._needs:
+                self._put(state, need, need.read(self._full.provider))
+            fb = _first(fallbacks)
+            stats.fallbacks[fb.kind] += 1
+            if self._point_log is not None:
+                outputs = {}
+                for need in self._needs:
+                    outputs.update(need.log_outputs(self._get(state, need)))
+                self._point_log.log(point, reason=fb.kind, detail=fb.detail, distance=fb.distance,
+                                    nearest=fb.nearest, outputs=outputs)
+        else:
+            path = "emulated"
+            if self._rest is not None:  # what no emulator provides: the code, at every point
+                t1 = time.perf_counter()
+                if not self._rest.compute(P.to_camb(point)):
+                    stats.failed += 1
+                    return False
+                for need in self._rest_needs:
+                    self._put(state, need, need.read(self._rest.provider))
+                stats.time["rest"] += time.perf_counter() - t1
+        derived_extra = state.setdefault("derived_extra", {})
+        if want_derived:
+            state["derived"] = {p: derived_extra[self.translate_param(p)] for p in self.output_params}
+        dt = time.perf_counter() - t0
+        stats.time[path] += dt
+        stats.count[path] += 1
+        if path == "emulated" and self.spot_check and self._rng.random() < self.spot_check:
+            self._spot_check(state, point)
+        if self.report_every and time.time() - stats.last_report > float(self.report_every):
+            stats.last_report = time.time()
+            self.log.info("%s", stats.progress())
+        return True
+
+    def _route_and_serve(self, state, point) -> dict:
+        """Serves the covered needs from the emulators; returns ``{output: Fallback}`` when some
+        cannot be served (then nothing is served)."""
+        if not self._covered:
+            return {}
+        try:
+            values, keys, fallbacks = self._router.evaluate_with_keys(
+                P.for_emulators(point, self._emu_params), self._outputs)
+        except Exception as e:  # noqa: BLE001 -- a bad point must reach the real code, not a zero likelihood
+            return {"*": _Fallback("emulator_error", f"the router failed: {e}")}
+        if fallbacks:
+            return fallbacks
+        for need in self._covered:
+            for o in need.outputs:
+                if keys[o] not in need.candidates[o]:
+                    return {o: _Fallback("output_not_emulated",
+                                         f"`{keys[o]}` serves {o} but cannot answer {need.label}")}
+        try:
+            for need in self._covered:
+                self._put(state, need, need.serve(values, keys, self._usable, point))
+        except Exception as e:  # noqa: BLE001
+            self.log.warning("emulated path failed (%s): falling back", e)
+            return {"*": _Fallback("emulator_error", str(e))}
+        return {}
+
+    def _put(self, state, need, value):
+        if isinstance(need, DerivedNeed) or (need.options is None and not isinstance(need.key, tuple)):
+            state.setdefault("derived_extra", {})[self.translate_param(need.key)] = value
+        else:
+            state[need.key] = value
+
+    def _get(self, state, need):
+        if need.options is None and not isinstance(need.key, tuple):
+            return state["derived_extra"][self.translate_param(need.key)]
+        return state[need.key]
+
+    # -- spot checks ----------------------------------------------------------------------------
+    def _spot_check(self, state, point):
+        t0 = time.perf_counter()
+        stats = self._stats
+        if not self._full.compute(P.to_camb(point)):
+            stats.spot_failed += 1
+            return
+        truth = {"params": state.get("params"), "dependency_params": state.get("dependency_params"),
+                 "derived": None, "derived_extra": {}}
+        for need in self._needs:
+            self._put(truth, need, need.read(self._full.provider))
+        diffs = {n.label: n.difference(self._get(state, n), self._get(truth, n)) for n in self._covered}
+        deltas = self._likelihood_deltas(state, truth)
+        stats.spot += 1
+        for label, d in diffs.items():
+            stats.spot_diff[label] = max(stats.spot_diff[label], d)
+        for like, d in deltas.items():
+            stats.spot_dlogp[like] = max(stats.spot_dlogp[like], abs(d))
+        stats.time["spot_check"] += time.perf_counter() - t0
+        if self._point_log is not None:
+            outputs = {f"max_rel_diff.{k}": np.asarray(v) for k, v in diffs.items()}
+            outputs.update({f"delta_logp.{k}": np.asarray(v) for k, v in deltas.items()})
+            detail = ("emulated - " + self._code + ": " + ", ".join(f"{k} {v:.2g}" for k, v in diffs.items())
+                      + "".join(f"; logp[{k}] {v:+.3g}" for k, v in deltas.items()))
+            self._point_log.log(point, reason="spot_check", detail=detail, outputs=outputs)
+
+    def _likelihood_deltas(self, emulated: dict, truth: dict) -> dict:
+        """logp(emulated) - logp(real code) for each likelihood that reads this theory, at this
+        point's parameters (other theories at their current state)."""
+        model = getattr(self.provider, "model", None)
+        if model is None:
+            return {}
+        deps = getattr(model, "_dependencies", {})
+        out = {}
+        saved = self.__dict__.get("_current_state")
+        try:
+            for name, like in model.likelihood.items():
+                if self not in deps.get(like, ()):
+                    continue
+                try:
+                    params = {p: self.provider.params[p] for p in like.input_params}
+                    values = []
+                    for st in (emulated, truth):
+                        self._current_state = st
+                        values.append(float(like.logp(_derived={}, **params)))
+                    out[name] = values[0] - values[1]
+                except Exception as e:  # noqa: BLE001 -- a spot check never stops a chain
+                    self.log.debug("spot check of %s skipped: %s", name, e)
+        finally:
+            if saved is None:
+                self.__dict__.pop("_current_state", None)
+            else:
+                self._current_state = saved
+        return out
+
+    # -- getters Cobaya's BoltzmannBase leaves to the code ---------------------------------------
+    def _get_Cl(self, key, ell_factor=False, units="FIRASmuK2"):
+        try:
+            raw = self.current_state[key]
+        except KeyError:
+            raise LoggedError(self.log, "No %s computed: did a likelihood request them?", key) from None
+        t_cmb = float(self._settings.get("TCMB", 2.7255))
+        factor = self._cmb_unit_factor(units, t_cmb)
+        ls = np.asarray(raw["ell"], dtype=np.int64)
+        ells_factor = ls[1:] * (ls[1:] + 1)
+        cls = {"ell": ls}
+        for s in ("tt", "ee", "bb", "te"):
+            if s not in raw:
+                continue
+            c = np.array(raw[s], dtype=float, copy=True)
+            if not ell_factor:  # the same operations, in the same order, as Cobaya's CAMB
+                c[1:] /= ells_factor
+                c[1:] *= (2 * np.pi) * factor**2
+            elif factor != 1:
+                c *= factor**2
+            cls[s] = c
+        if "te" in cls:
+            cls["et"] = cls["te"]
+        if "pp" in raw and key != "unlensed_Cl":
+            pp = np.array(raw["pp"], dtype=float, copy=True)
+            if not ell_factor:
+                pp[1:] /= ells_factor**2 / (2 * np.pi)
+            cls["pp"] = pp
+        return cls
+
+    def get_Cl(self, ell_factor=False, units="FIRASmuK2"):
+        return self._get_Cl("Cl", ell_factor, units)
+
+    def get_unlensed_Cl(self, ell_factor=False, units="FIRASmuK2"):
+        return self._get_Cl("unlensed_Cl", ell_factor, units)
+
+    def get_lensed_scal_Cl(self, ell_factor=False, units="FIRASmuK2"):
+        return self._get_Cl("lensed_scal_Cl", ell_factor, units)
+
+    def get_source_Cl(self):
+        return self.current_state["source_Cl"]
+
+    # -- the end ----------------------------------------------------------------------------------
+    def summary(self) -> dict:
+        """Calls, emulated share, fallbacks by reason, time in each path, spot-check errors."""
+        return self._stats.as_dict()
+
+    def close(self, *args):
+        stats = getattr(self, "_stats", None)
+        if stats is not None and stats.calls:
+            for line in stats.final_lines(self._code):
+                self.log.info("%s", line)
+        if getattr(self, "_point_log", None) is not None:
+            self._point_log.close()
+        for model in (getattr(self, "_full", None), getattr(self, "_rest", None)):
+            if model is not None:
+                model.close()
+
+
+class _Fallback(SimpleNamespace):
+    def __init__(self, kind, detail, nearest=None, distance=None):
+        super().__init__(kind=kind, detail=detail, nearest=nearest, distance=distance)
+
+
+def _first(fallbacks: dict):
+    return sorted(fallbacks.values(), key=lambda f: f.kind not in FIRST)[0]
+
+
+class _Stats:
+    def __init__(self):
+        self.calls = 0
+        self.failed = 0
+        self.count = Counter()
+        self.time = Counter()
+        self.fallbacks = Counter()
+        self.spot = 0
+        self.spot_failed = 0
+        self.spot_diff = defaultdict(float)
+        self.spot_dlogp = defaultdict(float)
+        self.last_report = time.time()
+
+    def progress(self) -> str:
+        em = self.count["emulated"]
+        reasons = ", ".join(f"{k} {v}" for k, v in self.fallbacks.most_common())
+        return (f"{self.calls} calls: {100.0 * em / max(self.calls, 1):.1f}% emulated"
+                + (f"; fallbacks: {reasons}" if reasons else "")
+                + (f"; {self.spot} spot checks" if self.spot else ""))
+
+    def as_dict(self) -> dict:
+        """``seconds``: total time in each path; ``emulated`` includes ``rest`` (the code run at
+        every point for requirements no emulator provides), ``spot_check`` is extra."""
+        per = {k: (self.time[k] / self.count[k] if self.count[k] else None) for k in ("emulated", "fallback")}
+        return {
+            "calls": self.calls, "emulated": self.count["emulated"], "fallback": self.count["fallback"],
+            "failed": self.failed, "fallbacks_by_reason": dict(self.fallbacks),
+            "seconds": {"emulated": self.time["emulated"], "rest": self.time["rest"],
+                        "fallback": self.time["fallback"], "spot_check": self.time["spot_check"]},
+            "seconds_per_call": per,
+            "spot_checks": self.spot, "spot_check_failures": self.spot_failed,
+            "spot_check_max_rel_diff": dict(self.spot_diff),
+            "spot_check_max_abs_delta_logp": dict(self.spot_dlogp),
+        }
+
+    def final_lines(self, code: str) -> list:
+        d = self.as_dict()
+        per = d["seconds_per_call"]
+        lines = [f"{d['calls']} calls: {d['emulated']} emulated"
+                 + (f" ({1e6 * per['emulated']:.0f} us each"
+                    + (f", of which {1e6 * d['seconds']['rest'] / d['emulated']:.0f} us in {code} for what no "
+                       "emulator provides" if d["seconds"]["rest"] else "") + ")" if per["emulated"] else "")
+                 + f", {d['fallback']} computed by {code}"
+                 + (f" ({1e3 * per['fallback']:.1f} ms each)" if per["fallback"] else "")
+                 + (f", {d['failed']} failed in {code}" if d["failed"] else "")]
+        if d["fallbacks_by_reason"]:
+            lines.append("fallbacks by reason: " + ", ".join(f"{k} {v}" for k, v in d["fallbacks_by_reason"].items()))
+        if d["spot_checks"]:
+            lines.append(f"{d['spot_checks']} spot checks ({d['seconds']['spot_check']:.2f} s): max relative "
+                         "difference " + ", ".join(f"{k} {v:.2g}" for k, v in d["spot_check_max_rel_diff"].items())
+                         + ("; max |delta logp| " + ", ".join(f"{k} {v:.3g}" for k, v in
+                                                              d["spot_check_max_abs_delta_logp"].items())
+                            if d["spot_check_max_abs_delta_logp"] else ""))
+        return lines

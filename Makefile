@@ -14,7 +14,7 @@ export MKL_NUM_THREADS ?= 1
 RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 PY_SOURCES   := $(shell find python -name '*.py')
 
-.PHONY: setup test test-rust test-python demo bench wheel clean
+.PHONY: setup test test-rust test-python demo demo-build bench wheel clean
 
 # Python dependencies (re-run when pyproject.toml changes).
 $(VENV)/.deps: pyproject.toml
@@ -39,8 +39,13 @@ test-rust:
 test-python: setup
 	$(PY) -m pytest -q tests/python
 
+# The main job: a real Cobaya MCMC (DESI DR2 + Union3) on the emulator shipped with zelos.
 demo: setup
-	$(PY) examples/demo.py
+	$(PY) examples/demo_chain.py
+
+# Build a small emulator with real CAMB and check it against CAMB.
+demo-build: setup
+	$(PY) examples/build_demo.py
 
 bench: setup
 	cargo bench --bench eval

@@ -178,7 +178,38 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("spec")
     s.add_argument("--canonical", action="store_true", help="print the canonical, self-contained YAML")
     s.set_defaults(func=_spec)
+
+    r = sub.add_parser("report", help="summarise point logs: fallbacks, which parameters left the box, plots")
+    r.add_argument("logdir", nargs="+", help="point-log folders (or points.*.jsonl files)")
+    r.add_argument("--archive", help="the emulator archive (box and training points for attribution and plots)")
+    r.add_argument("--out", help="folder for report.md, report.json, plots/ (default: LOGDIR/report)")
+    r.set_defaults(func=_report)
+
+    t = sub.add_parser("retrain", help="retrain an archive with the points its point logs hold")
+    t.add_argument("archive")
+    t.add_argument("--points", nargs="+", required=True, metavar="LOGDIR", help="point-log folders")
+    t.add_argument("--extra", type=int, default=0, help="N new points around the logged ones (default 0)")
+    t.add_argument("--sigmas", type=float, default=3.0, help="size of the ellipsoid for --extra (default 3)")
+    t.add_argument("--out", default="retrained", help="folder for the new archive (default: ./retrained)")
+    t.add_argument("--processes", type=int, help="worker processes for the code (default: every core)")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.set_defaults(func=_retrain)
     return p
+
+
+def _report(args) -> int:
+    from .report import report
+
+    report(args.logdir, archive=args.archive, out_dir=args.out)
+    return 0
+
+
+def _retrain(args) -> int:
+    from .retrain import retrain
+
+    retrain(args.archive, args.points, extra=args.extra, out_dir=args.out, sigmas=args.sigmas,
+            processes=args.processes, progress=not args.quiet)
+    return 0
 
 
 def _build_arguments(b: argparse.ArgumentParser) -> None:

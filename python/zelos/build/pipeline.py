@@ -57,8 +57,13 @@ def step(label: str, log, bars: bool = False):
     log(f"{line if bars else ''}{' ' if bars else ''}[done] ({time.perf_counter() - started:.1f} s)")
 
 
-def build(spec_path: str, options: BuildOptions | None = None, log=print) -> BuildResult:
-    """Builds the emulator `spec_path` describes; returns the archive path and its report."""
+def build(spec_path: str, options: BuildOptions | None = None, log=print, *, points=None,
+          lineage: dict | None = None) -> BuildResult:
+    """Builds the emulator `spec_path` describes; returns the archive path and its report.
+
+    `points`: `(train_points, test_points)` to use instead of the spec's `sampling` design (as
+    `zelos retrain` does; points already in the workdir's stores are not recomputed).
+    `lineage`: recorded as the report's `lineage`."""
     options = options or BuildOptions()
     started = time.perf_counter()
     spec = load_spec(spec_path)
@@ -76,7 +81,8 @@ def build(spec_path: str, options: BuildOptions | None = None, log=print) -> Bui
         log(f"    warning: {driver.version_note}")
 
     with step("Building training set", log, bars=options.progress):
-        train_points, test_points = design.draw(plan, os.path.dirname(os.path.abspath(spec_path)))
+        train_points, test_points = points if points is not None else design.draw(
+            plan, os.path.dirname(os.path.abspath(spec_path)))
         t0 = time.perf_counter()
         run = functools.partial(generate, factory, names=plan.parameters, processes=options.processes,
                                 scheduler=options.scheduler, progress=options.progress)
@@ -135,6 +141,8 @@ def build(spec_path: str, options: BuildOptions | None = None, log=print) -> Bui
         "accuracy": acc,
         "summary": {"max_relative_error": worst, "worst_output": worst_name},
     }
+    if lineage is not None:
+        rep["lineage"] = lineage
     md = report.markdown(rep)
     extra = report.plots(curves, name) if options.plots else {}
     path = os.path.join(options.out_dir, f"{name}.tar.gz")

@@ -15,6 +15,7 @@
 //! * [`hub`]: emulators by name (`hub:NAME[@VERSION]`): downloaded, verified, cached; publishing.
 
 pub mod archive;
+pub mod capi;
 pub mod emulator;
 pub mod error;
 pub mod hub;

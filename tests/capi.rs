@@ -1,0 +1,175 @@
+//! The C API: `include/zelos.h` declares every exported function, and a C program
+//! (`tests/c/test_capi.c`), compiled with the system C compiler and linked against the cdylib,
+//! loads an archive, evaluates, compares with values computed here, checks the Jacobian against
+//! finite differences, the trust region and the error paths.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use zelos::emulator::EmulatorArchive;
+use zelos::model::OutputDescription;
+use zelos::spec::Spec;
+use zelos::tensors::Tensor;
+use zelos::testing::{RandomModel, SplitMix};
+use zelos::Emulator;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+const PARAMS: [(&str, f64, f64); 6] =
+    [("ombh2", 0.020, 0.025), ("omch2", 0.10, 0.14), ("H0", 60.0, 80.0), ("ns", 0.90, 1.00), ("logA", 2.9, 3.2), ("tau", 0.03, 0.09)];
+
+/// The names `pub ... extern "C" fn NAME` exported by src/capi.rs.
+fn exported_names() -> Vec<String> {
+    let src = std::fs::read_to_string(Path::new(ROOT).join("src/capi.rs")).unwrap();
+    src.lines()
+        .filter_map(|l| {
+            let l = l.trim_start();
+            let rest = l.strip_prefix("pub unsafe extern \"C\" fn ").or_else(|| l.strip_prefix("pub extern \"C\" fn "))?;
+            Some(rest.split('(').next()?.trim().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn header_declares_every_exported_function() {
+    let header = std::fs::read_to_string(Path::new(ROOT).join("include/zelos.h")).unwrap();
+    let names = exported_names();
+    assert!(names.len() >= 14, "found only {names:?} in src/capi.rs");
+    for name in &names {
+        assert!(name.starts_with("zelos_"), "exported `{name}` lacks the zelos_ prefix");
+        assert!(header.contains(&format!("{name}(")), "include/zelos.h does not declare `{name}`");
+    }
+    // And every error code constant has the same value in both.
+    let src = std::fs::read_to_string(Path::new(ROOT).join("src/capi.rs")).unwrap();
+    for line in src.lines().filter(|l| l.starts_with("pub const ZELOS_")) {
+        let name = line["pub const ".len()..].split(':').next().unwrap();
+        let value = line.rsplit('=').next().unwrap().trim().trim_end_matches(';');
+        let declared = header.lines().any(|h| {
+            let mut w = h.split_whitespace();
+            w.next() == Some("#define") && w.next() == Some(name) && w.next() == Some(value)
+        });
+        assert!(declared, "include/zelos.h lacks `#define {name} {value}`");
+    }
+}
+
+/// A 6-parameter CMB TT emulator (dl_tt on ell 2..201) plus two derived outputs.
+fn write_archive(path: &Path) {
+    let params: String = PARAMS.iter().map(|(n, lo, hi)| format!("  {n}: [{lo:?}, {hi:?}]\n")).collect();
+    let yaml = format!(
+        "name: capi-test\nauthor: zelos tests\nversion: 0.0.1\ncode:\n  name: camb\n  version: \"2.0.5\"\n\
+         parameters:\n{params}outputs:\n  cmb: {{spectra: [tt], lmin: 2, lmax: 201}}\n  derived: [sigma8, rdrag]\n\
+         trust:\n  method: [box]\n"
+    );
+    let spec = Spec::from_yaml_str(&yaml, "test spec").unwrap();
+    let rm = RandomModel { n_params: 6, hidden: 2, width: 32, n_out: 202, seed: 3, ..Default::default() };
+    let (mut description, mut weights) = rm.build::<f64>();
+    description.parameters = PARAMS.iter().map(|t| t.0.to_string()).collect();
+    description.networks[0].outputs = vec![
+        OutputDescription { name: "dl_tt".into(), shape: vec![200], axes: vec!["ell".into()] },
+        OutputDescription { name: "sigma8".into(), shape: vec![], axes: vec![] },
+        OutputDescription { name: "rdrag".into(), shape: vec![], axes: vec![] },
+    ];
+    weights.tensors.remove("grid.i");
+    weights.insert("grid.ell", Tensor::f64(vec![200], (2..=201).map(f64::from).collect()));
+    description.grids = [("ell".to_string(), "grid.ell".to_string())].into_iter().collect();
+    // Input scaling to the box, so that the network sees values of order one.
+    let lower: Vec<f64> = PARAMS.iter().map(|t| t.1).collect();
+    let upper: Vec<f64> = PARAMS.iter().map(|t| t.2).collect();
+    let centre: Vec<f64> = lower.iter().zip(&upper).map(|(a, b)| 0.5 * (a + b)).collect();
+    let half: Vec<f64> = lower.iter().zip(&upper).map(|(a, b)| 0.5 * (b - a)).collect();
+    weights.insert("input.shift", Tensor::f64(vec![6], centre));
+    weights.insert("input.scale", Tensor::f64(vec![6], half));
+    let archive = EmulatorArchive {
+        spec,
+        model: description,
+        weights,
+        region: EmulatorArchive::box_region(lower, upper),
+        report: serde_json::json!({"note": "C API test"}),
+        report_md: "# test\n".into(),
+        extra: vec![],
+    };
+    archive.write(path).unwrap();
+}
+
+/// The directory holding the cdylib cargo built alongside this test (target/<profile>).
+fn library_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let deps = exe.parent().unwrap();
+    let name = format!("{}zelos{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
+    for dir in [deps, deps.parent().unwrap()] {
+        if dir.join(&name).exists() {
+            return dir.to_path_buf();
+        }
+    }
+    panic!("{name} not found next to {}; `cargo build` builds it", exe.display());
+}
+
+fn fmt_line(v: &[f64]) -> String {
+    let mut s = String::new();
+    for x in v {
+        write!(s, "{x:.17e} ").unwrap();
+    }
+    s.push('\n');
+    s
+}
+
+#[test]
+fn c_program_loads_evaluates_and_reports_errors() {
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
+    if Command::new(&cc).arg("--version").output().is_err() {
+        eprintln!("skipping: no C compiler (`{cc}`) on this machine");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("capi-test.tar.gz");
+    write_archive(&archive);
+    let emu = Emulator::load(&archive).unwrap();
+
+    let mut rng = SplitMix::new(42);
+    let mut point = || -> Vec<f64> { PARAMS.iter().map(|(_, lo, hi)| lo + (hi - lo) * (0.05 + 0.9 * rng.uniform())).collect() };
+    let (x1, x2) = (point(), point());
+    let mut outside = x1.clone();
+    outside[5] = 0.2; // tau above 0.09
+    let mut expected = format!("{} {}\n", x1.len(), emu.n_outputs());
+    for x in [&x1, &x2] {
+        expected += &fmt_line(x);
+        expected += &fmt_line(&emu.eval(x).unwrap());
+    }
+    expected += &fmt_line(&outside);
+    let expected_path = dir.path().join("expected.txt");
+    std::fs::write(&expected_path, expected).unwrap();
+
+    let libdir = library_dir();
+    let exe = dir.path().join("test_capi");
+    let compile = Command::new(&cc)
+        .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-O1"])
+        .arg(Path::new(ROOT).join("tests/c/test_capi.c"))
+        .arg("-I")
+        .arg(Path::new(ROOT).join("include"))
+        .arg("-o")
+        .arg(&exe)
+        .arg(format!("-L{}", libdir.display()))
+        .arg("-lzelos")
+        .arg(format!("-Wl,-rpath,{}", libdir.display()))
+        .arg("-lm")
+        .output()
+        .unwrap();
+    assert!(compile.status.success(), "compiling test_capi.c failed:\n{}", String::from_utf8_lossy(&compile.stderr));
+
+    let missing = dir.path().join("no-such-emulator.tar.gz");
+    let run = Command::new(&exe).arg(&archive).arg(&expected_path).arg(&missing).output().unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    println!("{stdout}");
+    assert!(run.status.success() && stdout.trim_end().ends_with("ALL OK"), "test_capi failed ({}):\n{stdout}\n{stderr}", run.status);
+    // What the program saw agrees with the Rust side.
+    for (j, (name, ..)) in PARAMS.iter().enumerate() {
+        assert!(stdout.contains(&format!("param {j} {name}\n")), "parameter {j}:\n{stdout}");
+    }
+    assert!(stdout.contains("n_parameters 6 n_outputs 202 n_named_outputs 3"), "{stdout}");
+    assert!(stdout.contains("output 0 dl_tt offset 0 len 200"), "{stdout}");
+    assert!(stdout.contains("output 2 rdrag offset 201 len 1"), "{stdout}");
+    assert!(stdout.contains("missing file: code 6 (io)"), "{stdout}");
+    assert!(stdout.contains("`tau` = 0.2 > 0.09"), "{stdout}");
+}

@@ -33,7 +33,10 @@ setup: $(VENV)/.zelos
 
 test: setup test-rust test-python
 
+# `cargo build --lib` first: maturin leaves a libzelos.so built with the `python` feature in
+# target/release, and the C API test must link the plain one.
 test-rust:
+	cargo build --release --lib -q
 	cargo test --release -q
 
 test-python: setup

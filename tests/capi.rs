@@ -98,7 +98,17 @@ fn library_dir() -> PathBuf {
     let deps = exe.parent().unwrap();
     let name = format!("{}zelos{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
     for dir in [deps, deps.parent().unwrap()] {
-        if dir.join(&name).exists() {
+        let lib = dir.join(&name);
+        if lib.exists() {
+            // maturin's build of the same file is the Python extension: it needs libpython.
+            let bytes = std::fs::read(&lib).unwrap();
+            let python_build = bytes.windows(13).any(|w| w == b"PyInit__zelos");
+            assert!(
+                !python_build,
+                "{} is the Python extension (built by maturin with the `python` feature); \
+                 run `cargo build --release --lib` (as `make test` does) before this test",
+                lib.display()
+            );
             return dir.to_path_buf();
         }
     }

@@ -116,9 +116,11 @@ pub fn tanh_f64(x: &mut [f64]) {
     }
 }
 
+/// Whether this CPU has AVX2 and FMA: the one check every run-time kernel choice in the crate
+/// (inference, training, the convex hull) makes.
 #[cfg(target_arch = "x86_64")]
 #[inline]
-fn has_avx2_fma() -> bool {
+pub(crate) fn has_avx2_fma() -> bool {
     // `is_x86_feature_detected!` caches its answer; this is a load and a test.
     is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
 }

@@ -5,7 +5,7 @@
 //! layout is the `B` operand of a row-major GEMM for batches.
 
 mod activation;
-mod kernel;
+pub(crate) mod kernel;
 mod mlp;
 mod real;
 

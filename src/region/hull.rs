@@ -301,7 +301,7 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 fn projections(cols: &[f64], n: usize, start: usize, y: &[f64], g: &mut [f64]) -> f64 {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        if crate::nn::kernel::has_avx2_fma() {
             // SAFETY: the CPU supports AVX2 and FMA (checked just above).
             return unsafe { projections_avx2(cols, n, start, y, g) };
         }
@@ -359,7 +359,7 @@ fn chunk_min(v: &[f64]) -> f64 {
 fn squared_distances(cols: &[f64], n: usize, start: usize, z: &[f64], g: &mut [f64]) -> f64 {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        if crate::nn::kernel::has_avx2_fma() {
             // SAFETY: the CPU supports AVX2 and FMA (checked just above).
             return unsafe { squared_distances_avx2(cols, n, start, z, g) };
         }

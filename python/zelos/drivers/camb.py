@@ -172,7 +172,8 @@ class CambDriver:
         r = self.request
         which = "total" if r.lensed else "unlensed_total"
         wanted = [which] + ["lens_potential"] * ("pp" in r.spectra)
-        powers = results.get_cmb_power_spectra(pars, lmax=r.lmax, spectra=wanted, CMB_unit="muK", raw_cl=False)
+        # No `pars` here: given params, CAMB recomputes everything (it doubled the time per point).
+        powers = results.get_cmb_power_spectra(lmax=r.lmax, spectra=wanted, CMB_unit="muK", raw_cl=False)
         column = {"tt": 0, "ee": 1, "bb": 2, "te": 3}
         sl = slice(r.lmin, r.lmax + 1)
         out = {}

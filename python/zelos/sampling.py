@@ -27,12 +27,20 @@ def latin_hypercube(lower, upper, n: int, seed: int | None) -> np.ndarray:
     return lower + u * (upper - lower)
 
 
+#: Draws per block of the ellipsoid design (fixed, so that designs are prefix-stable).
+ELLIPSOID_BLOCK = 256
+
+
 def ellipsoid(center, covariance, sigmas: float, n: int, seed: int | None,
               lower=None, upper=None, max_draws: int | None = None) -> np.ndarray:
     """Points uniform in volume inside ``{x: (x-c)^T C^-1 (x-c) <= sigmas^2}``.
 
     With ``lower``/``upper``, points outside the box are rejected and drawing continues until
     there are ``n`` (at most ``max_draws`` draws, default 1000 n, then a clear error).
+
+    The design is prefix-stable: the first ``m`` points for ``n`` are the points for ``n = m``
+    (draws come in fixed blocks whatever ``n`` is), so a generation stopped early still holds
+    an exact, reproducible design of its own size.
     """
     c = np.asarray(center, dtype=np.float64).reshape(-1)
     cov = np.asarray(covariance, dtype=np.float64)
@@ -54,7 +62,7 @@ def ellipsoid(center, covariance, sigmas: float, n: int, seed: int | None,
     max_draws = 1000 * n if max_draws is None else max_draws
     kept, drawn, have = [], 0, 0
     while have < n:
-        m = max(n - have, 64) if box is not None else n
+        m = ELLIPSOID_BLOCK
         # Uniform in the unit ball: a uniform direction, radius ~ U^(1/d); the linear map keeps
         # uniformity in volume.
         g = rng.standard_normal((m, d))

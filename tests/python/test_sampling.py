@@ -138,3 +138,15 @@ def test_from_file_without_header(tmp_path):
     cols = write_chain(tmp_path / "root_1.txt", header=False)
     (tmp_path / "root.paramnames").write_text("ombh2    \\Omega_b h^2\nomch2\nlogA\nchi2*  \\chi^2\n")
     np.testing.assert_allclose(from_file(tmp_path / "root_1.txt", ["logA"])[:, 0], cols["logA"], rtol=1e-9)
+
+
+def test_ellipsoid_design_is_prefix_stable():
+    # A generation stopped after m points still holds the exact m-point design.
+    cov = np.diag([1.0, 4.0, 0.25])
+    lo, hi = np.array([-2.0, -3.0, -1.0]), np.array([2.0, 3.0, 1.0])
+    long = ellipsoid([0, 0, 0], cov, 3.0, 1000, seed=5, lower=lo, upper=hi)
+    for m in (1, 37, 256, 257, 600):
+        short = ellipsoid([0, 0, 0], cov, 3.0, m, seed=5, lower=lo, upper=hi)
+        np.testing.assert_array_equal(short, long[:m])
+    free = ellipsoid([0, 0, 0], cov, 3.0, 500, seed=5)
+    np.testing.assert_array_equal(ellipsoid([0, 0, 0], cov, 3.0, 200, seed=5), free[:200])

@@ -86,8 +86,9 @@ def build(spec_path: str, options: BuildOptions | None = None, log=print, *, poi
         t0 = time.perf_counter()
         run = functools.partial(generate, factory, names=plan.parameters, processes=options.processes,
                                 scheduler=options.scheduler, progress=options.progress)
-        train_set = run(points=train_points, store_dir=os.path.join(workdir, "train"))
+        # Held-out points first: a long generation stopped early can still be validated.
         test_set = run(points=test_points, store_dir=os.path.join(workdir, "test"))
+        train_set = run(points=train_points, store_dir=os.path.join(workdir, "train"))
         generation_seconds = time.perf_counter() - t0
     failed = len(train_set.failures) + len(test_set.failures)
     if failed:

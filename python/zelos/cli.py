@@ -194,7 +194,39 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--processes", type=int, help="worker processes for the code (default: every core)")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.set_defaults(func=_retrain)
+
+    v = sub.add_parser("validate", help="accuracy on real likelihoods: zelos against the code at held-out points, "
+                                        "written into the archive's report")
+    v.add_argument("archive")
+    v.add_argument("--likelihoods", required=True, metavar="FILE",
+                   help="YAML with a Cobaya `likelihood:` block and `params:` fixing its nuisance parameters")
+    v.add_argument("-p", "--packages-path", help="Cobaya packages folder holding the likelihoods' data")
+    v.add_argument("--points", type=int, default=200, help="held-out points to use (default 200)")
+    v.add_argument("--workdir", help="the build's workdir, if not the one its report names")
+    v.add_argument("--dry-run", action="store_true", help="print the result, leave the archive as it is")
+    v.set_defaults(func=_validate)
     return p
+
+
+def _validate(args) -> int:
+    import yaml
+
+    from .validate import held_out_points, likelihood_accuracy, markdown, write_into_archive
+
+    with open(args.likelihoods) as f:
+        info = yaml.safe_load(f) or {}
+    if not isinstance(info.get("likelihood"), dict):
+        raise SystemExit(f"zelos validate: {args.likelihoods}: key `likelihood` must map Cobaya likelihood names "
+                         f"to their options, found {type(info.get('likelihood')).__name__}")
+    fixed = info.get("params") or {}
+    points = held_out_points(args.archive, args.points, args.workdir)
+    section = likelihood_accuracy(args.archive, info["likelihood"], points, args.packages_path, fixed)
+    section["command"] = " ".join(["zelos validate", *sys.argv[2:]]) if sys.argv[1:2] == ["validate"] else None
+    print(markdown(section))
+    if not args.dry_run:
+        sha = write_into_archive(args.archive, section)
+        print(f"wrote the result into {args.archive} (sha256 {sha})")
+    return 0
 
 
 def _report(args) -> int:

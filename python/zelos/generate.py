@@ -26,7 +26,7 @@ try:
 except ImportError:  # Windows: no advisory lock, the rest works
     fcntl = None
 
-__all__ = ["GenerationStats", "StoreError", "TrainingSet", "generate", "load_training_set"]
+__all__ = ["GenerationStats", "StoreError", "TrainingSet", "generate", "load_training_set", "trim_store"]
 
 FORMAT = "zelos-training-set"
 FORMAT_VERSION = 1
@@ -222,6 +222,59 @@ def _check_same(store_dir: str, old: dict, new: dict) -> None:
 def _clip(x, n: int = 200) -> str:
     s = json.dumps(x)
     return s if len(s) <= n else s[:n] + "..."
+
+
+def trim_store(store_dir: str, points) -> int:
+    """Rewrites ``store_dir`` for ``points``, a prefix of the design it was made for: a long
+    generation stopped early, whose spec now asks for the points it finished (the ellipsoid and
+    chain-file designs are prefix-stable). Finished points with an index below ``len(points)``
+    are kept, the rest dropped; returns how many were kept. Refuses if ``points`` is not a
+    prefix of the stored points, or if another run holds the store."""
+    import shutil
+
+    points = np.asarray(points, dtype=np.float64)
+    old = _read_layout(store_dir)
+    if len(points) > old["n_points"]:
+        raise StoreError(f"{store_dir}: made for {old['n_points']} points, cannot be trimmed to {len(points)}")
+    entries, _, _ = _scan(store_dir, old)
+    rec_bytes = 4 * _record_floats(old)
+    with open(os.path.join(store_dir, LOCK), "a") as lock:
+        if fcntl is not None:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                raise StoreError(f"{store_dir}: in use by another generate() run") from None
+        tmp = store_dir.rstrip(os.sep) + ".trimming"
+        shutil.rmtree(tmp, ignore_errors=True)
+        new = _Store(tmp, {**old, "n_points": len(points), "points_sha256": _points_sha256(points)})
+        kept = 0
+        try:
+            with open(os.path.join(store_dir, OUTPUTS), "rb") as out:
+                for e in sorted(entries, key=lambda e: e["i"]):
+                    i = e["i"]
+                    if i >= len(points):
+                        continue
+                    if list(map(float, points[i])) != e["params"]:
+                        raise StoreError(f"{store_dir}: point {i} differs from the stored one; the new design "
+                                         "is not a prefix of the old (a Latin hypercube is never one)")
+                    if e["ok"]:
+                        out.seek(e["rec"] * rec_bytes)
+                        payload = out.read(rec_bytes)
+                    else:
+                        payload = e.get("error", "failed")
+                    new.record(i, points[i], e["ok"], payload, e.get("s", 0.0))
+                    kept += 1
+        except BaseException:
+            new.close()
+            shutil.rmtree(tmp, ignore_errors=True)  # the store itself is untouched
+            raise
+        new.close()
+        retired = store_dir.rstrip(os.sep) + ".untrimmed"
+        shutil.rmtree(retired, ignore_errors=True)
+        os.replace(store_dir, retired)
+        os.replace(tmp, store_dir)
+        shutil.rmtree(retired, ignore_errors=True)
+    return kept
 
 
 # -- one point, in a worker ---------------------------------------------------------------------

@@ -15,7 +15,7 @@ pytest.importorskip("camb", reason="generation tests run the CAMB driver (pip in
 
 from zelos.drivers import OutputRequest  # noqa: E402
 from zelos.drivers.camb import CambDriver  # noqa: E402
-from zelos.generate import StoreError, _scan, generate, load_training_set  # noqa: E402
+from zelos.generate import StoreError, _scan, generate, load_training_set, trim_store  # noqa: E402
 from zelos.sampling import latin_hypercube  # noqa: E402
 
 NAMES = ["ombh2", "omch2", "H0"]
@@ -228,3 +228,25 @@ def test_dask_cluster_gives_the_local_results(tmp_path, points12):
             mine = generate(factory(), points12[:4], NAMES, tmp_path / "client", scheduler=client, progress=False)
             assert mine.stats.computed == 4 and client.status == "running"
         np.testing.assert_allclose(mine.outputs["D_V"], local.outputs["D_V"][:4], rtol=1e-6)
+
+
+def test_trimmed_store_keeps_the_prefix_and_resumes_without_recomputing(tmp_path):
+    # A prefix-stable design stopped early: the spec then asks for fewer points, and the store
+    # is trimmed to them instead of being recomputed.
+    from zelos.sampling import ellipsoid
+
+    center, cov = [0.0224, 0.12, 68.0], np.diag([1e-7, 4e-6, 1.0])
+    long = ellipsoid(center, cov, 3.0, 10, seed=3, lower=LOWER, upper=UPPER)
+    store = tmp_path / "set"
+    full = generate(factory(), long, NAMES, store, processes=0, progress=False)
+    short = ellipsoid(center, cov, 3.0, 6, seed=3, lower=LOWER, upper=UPPER)
+    assert trim_store(str(store), short) == 6
+    again = generate(factory(), short, NAMES, store, processes=0, progress=False)
+    assert again.stats.computed == 0 and again.stats.already_done == 6
+    np.testing.assert_array_equal(again.params, full.params[:6])
+    for name in full.outputs:
+        np.testing.assert_array_equal(again.outputs[name], full.outputs[name][:6])
+    # a design that is not a prefix is refused, and the store is left as it was
+    with pytest.raises(StoreError, match="not a prefix"):
+        trim_store(str(store), latin_hypercube(LOWER, UPPER, 4, seed=9))
+    assert len(load_training_set(str(store))) == 6 and not os.path.exists(str(store) + ".trimming")

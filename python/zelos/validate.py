@@ -1,0 +1,186 @@
+"""An emulator's accuracy where it matters: on real likelihoods.
+
+At held-out points (the build's test set, computed by the code and never trained on) the same
+Cobaya model is evaluated twice, with ``theory: zelos`` on the archive and with the code itself
+(Cobaya's camb, with the spec's settings); the differences of each likelihood's log p and of the
+derived parameters are summarised. ``zelos validate ARCHIVE --likelihoods FILE`` writes the
+result into the archive's report (``report.json`` key ``likelihood_accuracy`` and a section of
+``report.md``); docs/accuracy.md shows it for the shipped emulators.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+
+from . import _zelos
+from .emulator import load
+from .reference import read_safetensors
+
+__all__ = ["held_out_points", "likelihood_accuracy", "write_into_archive"]
+
+#: Derived parameters compared when the emulator provides them (Cobaya camb's names).
+DERIVED = ("H0", "sigma8", "S8", "rdrag", "thetastar", "zdrag", "zstar", "age", "omegam")
+PERCENTILES = (50, 95, 99)
+
+
+def held_out_points(archive: str, n: int | None = None, workdir: str | None = None) -> np.ndarray:
+    """The first ``n`` successful test points of the archive's build (its ``workdir``/test store)."""
+    from .generate import load_training_set
+
+    emulator = load(archive)
+    workdir = workdir or emulator.report.get("data", {}).get("workdir")
+    store = os.path.join(workdir or "", "test")
+    if not workdir or not os.path.isfile(os.path.join(store, "layout.json")):
+        raise FileNotFoundError(f"{archive}: its held-out test set is not at {store!r}; pass the build's "
+                                "workdir (--workdir) or explicit points")
+    points = load_training_set(store).params
+    return points if n is None else points[:n]
+
+
+def cobaya_params(emulator, fixed: dict | None = None, derived=()) -> dict:
+    """A Cobaya `params` block that samples the emulator's parameters (logA as Cobaya's Planck
+    files do: sampled and dropped, As computed from it), fixes ``fixed`` and asks ``derived``."""
+    params = {}
+    for name, lo, hi in zip(emulator.parameters, emulator.lower, emulator.upper):
+        params[name] = {"prior": {"min": float(lo), "max": float(hi)}}
+    if "logA" in params:
+        params["logA"]["drop"] = True
+        params["As"] = {"value": "lambda logA: 1e-10 * np.exp(logA)"}
+    for name, value in (fixed or {}).items():
+        params[name] = {"value": value}
+    for name in derived:
+        params[name] = None
+    return params
+
+
+def likelihood_accuracy(archive: str, likelihoods: dict, points, packages_path: str | None = None,
+                        fixed: dict | None = None, progress: bool = True) -> dict:
+    """Compares ``theory: zelos`` on ``archive`` with the code it emulates, at ``points`` (rows in
+    the emulator's parameter order), on the Cobaya ``likelihoods`` block; ``fixed`` gives the
+    likelihoods' nuisance parameters. Points outside the trust region are skipped and counted."""
+    from cobaya.model import get_model
+
+    emulator = load(archive)
+    code = emulator.spec["code"]
+    if code["name"] != "camb":
+        raise NotImplementedError(f"{archive}: likelihood validation runs camb; this emulator emulates {code['name']}")
+    derived = [d for d in DERIVED if d in emulator.outputs]
+    base = {"likelihood": likelihoods, "params": cobaya_params(emulator, fixed, derived),
+            "packages_path": packages_path, "debug": False}
+    zelos_model = get_model({**base, "theory": {"zelos": {"emulators": [os.path.abspath(archive)],
+                                                          "report_every": None}}})
+    code_model = get_model({**base, "theory": {"camb": {"extra_args": dict(code.get("settings") or {})}}})
+    theory = zelos_model.theory["zelos"]
+    names = list(emulator.parameters)
+    points = np.atleast_2d(np.asarray(points, dtype=float))
+
+    rows, skipped, seconds = [], 0, {"zelos": 0.0, "code": 0.0}
+    bar = _progress(len(points), progress)
+    for x in points:
+        point = dict(zip(names, map(float, x)))
+        before = theory.summary()["fallback"]
+        t0 = time.perf_counter()
+        lz, dz = zelos_model.loglikes(point, as_dict=True, return_derived=True)
+        t1 = time.perf_counter()
+        if theory.summary()["fallback"] != before:  # outside the trust region: CAMB answered
+            skipped += 1
+            bar.update(1)
+            continue
+        lc, dc = code_model.loglikes(point, as_dict=True, return_derived=True)
+        seconds["zelos"] += t1 - t0
+        seconds["code"] += time.perf_counter() - t1
+        rows.append((point, lz, lc, dz, dc))
+        bar.update(1)
+    bar.close()
+    if not rows:
+        raise RuntimeError(f"{archive}: every validation point fell outside the trust region")
+    return _summarise(rows, skipped, seconds, code, likelihoods)
+
+
+def _summarise(rows, skipped, seconds, code, likelihoods) -> dict:
+    import cobaya
+
+    out = {"points": len(rows), "outside_trust_region": skipped,
+           "reference": f"{code['name']} {code['version']} with the spec's settings, through Cobaya {cobaya.__version__}",
+           "seconds_per_point": {k: v / len(rows) for k, v in seconds.items()},
+           "likelihoods": {}, "derived": {}}
+    for name in rows[0][1]:
+        delta = np.array([lz[name] - lc[name] for _, lz, lc, _, _ in rows])
+        entry = _stats(np.abs(delta), "abs_delta_logp")
+        entry.update(_stats(np.abs(2 * delta), "abs_delta_chi2"))
+        entry["mean_delta_logp"] = float(delta.mean())
+        out["likelihoods"][name] = entry
+    for name in rows[0][3]:
+        if name not in rows[0][4] or name.startswith("chi2"):
+            continue
+        rel = np.array([dz[name] / dc[name] - 1.0 for _, _, _, dz, dc in rows])
+        out["derived"][name] = _stats(np.abs(rel), "abs_rel")
+    out["likelihood_block"] = {k: v for k, v in likelihoods.items()}
+    return out
+
+
+def _stats(values: np.ndarray, prefix: str) -> dict:
+    out = {f"{prefix}_p{q}": float(np.percentile(values, q)) for q in PERCENTILES}
+    out[f"{prefix}_max"] = float(values.max())
+    return out
+
+
+def markdown(section: dict) -> str:
+    """The report.md section for :func:`likelihood_accuracy`'s result."""
+    lines = ["## Accuracy on real likelihoods", "",
+             f"{section['points']} held-out points ({section['outside_trust_region']} outside the trust region "
+             f"skipped); reference: {section['reference']}.", "",
+             "| likelihood | median abs. delta chi2 | p99 | max | mean delta log p |", "|---|---|---|---|---|"]
+    for name, e in section["likelihoods"].items():
+        lines.append(f"| `{name}` | {e['abs_delta_chi2_p50']:.3g} | {e['abs_delta_chi2_p99']:.3g} | "
+                     f"{e['abs_delta_chi2_max']:.3g} | {e['mean_delta_logp']:+.3g} |")
+    if section["derived"]:
+        lines += ["", "| derived | median rel. error | p99 | max |", "|---|---|---|---|"]
+        for name, e in section["derived"].items():
+            lines.append(f"| `{name}` | {e['abs_rel_p50']:.2e} | {e['abs_rel_p99']:.2e} | {e['abs_rel_max']:.2e} |")
+    if section.get("command"):
+        lines += ["", f"Reproduce: `{section['command']}`"]
+    return "\n".join(lines) + "\n"
+
+
+def write_into_archive(archive: str, section: dict, out: str | None = None) -> str:
+    """Rewrites ``archive`` (or writes ``out``) with ``section`` as the report's
+    ``likelihood_accuracy`` and its table in report.md; weights, region and spec unchanged.
+    Returns the new sha256 (the report is part of the archive, so the hash changes)."""
+    members = dict(_zelos.read_archive_members(archive))
+    report = json.loads(members["report.json"])
+    report["likelihood_accuracy"] = section
+    md = members["report.md"].decode()
+    marker = "## Accuracy on real likelihoods"
+    if marker in md:  # replace an earlier validation
+        md = md[:md.index(marker)].rstrip() + "\n"
+    md = md.rstrip() + "\n\n" + markdown(section)
+    known = {"manifest.json", "model.json", "weights.safetensors", "region.safetensors", "report.json",
+             "report.md", "spec.yaml"}
+    extra = {k: bytes(v) for k, v in members.items() if k not in known}
+    return _zelos.write_emulator_archive(
+        out or archive, members["spec.yaml"].decode(), members["model.json"].decode(),
+        read_safetensors(members["weights.safetensors"]), read_safetensors(members["region.safetensors"]),
+        json.dumps(report, indent=1, sort_keys=True), md, extra)
+
+
+def _progress(total: int, enabled: bool):
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        enabled = False
+    if enabled:
+        return tqdm(total=total, desc="validate", unit="pt")
+
+    class _Silent:
+        def update(self, n):
+            pass
+
+        def close(self):
+            pass
+
+    return _Silent()

@@ -1,0 +1,81 @@
+"""`zelos validate`: an emulator against its code on real likelihoods (DESI DR2, Union3), and the
+result written into the archive without touching what it emulates."""
+
+import json
+import os
+import shutil
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+pytest.importorskip("cobaya", reason="cobaya is not installed (pip install zelos[cobaya])")
+
+import zelos  # noqa: E402
+from zelos import _zelos  # noqa: E402
+from zelos.validate import cobaya_params, likelihood_accuracy, markdown, write_into_archive  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PACKAGES = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "cobaya_packages"))
+LIKELIHOODS = {"bao.desi_dr2": None, "sn.union3": None}
+
+pytestmark = pytest.mark.skipif(
+    not os.path.isdir(os.path.join(PACKAGES, "data", "bao_data")),
+    reason=f"the likelihood data are not at {PACKAGES} (see ../shared/data/README.md)")
+
+
+@pytest.fixture(scope="module")
+def shipped_copy(tmp_path_factory):
+    path = tmp_path_factory.mktemp("validate") / "CAMB_LCDM_background.tar.gz"
+    shutil.copy(zelos.get_emulator("CAMB_LCDM_background").path, path)
+    return str(path)
+
+
+def inside_points(emulator, n, seed=0):
+    # Well inside the box, where the trust region holds (the box's middle half).
+    rng = np.random.default_rng(seed)
+    lo, hi = np.asarray(emulator.lower), np.asarray(emulator.upper)
+    mid, half = (lo + hi) / 2, (hi - lo) / 4
+    return mid + half * rng.uniform(-1, 1, size=(n, len(lo)))
+
+
+def test_likelihood_accuracy_of_the_shipped_background_emulator(shipped_copy):
+    emu = zelos.load(shipped_copy)
+    points = inside_points(emu, 8)
+    section = likelihood_accuracy(shipped_copy, LIKELIHOODS, points, PACKAGES, progress=False)
+    assert section["points"] == 8 and section["outside_trust_region"] == 0
+    assert set(section["likelihoods"]) == set(LIKELIHOODS)
+    for name, e in section["likelihoods"].items():
+        # the emulator is good (report: 5.5e-5) but not exact: a difference, and a small one
+        assert 0 < e["abs_delta_logp_max"] < 0.05, (name, e)
+        assert e["abs_delta_chi2_p50"] == pytest.approx(2 * e["abs_delta_logp_p50"])
+    assert set(section["derived"]) == {d for d in ("rdrag", "zdrag", "omegam") if d in emu.outputs}
+    for name, e in section["derived"].items():
+        assert e["abs_rel_max"] < 1e-3, (name, e)
+    assert section["seconds_per_point"]["zelos"] < section["seconds_per_point"]["code"]
+    assert "| `bao.desi_dr2` |" in markdown(section)
+
+    # Written into the archive: the report gains the section, nothing emulated changes.
+    before = emu(points)
+    old_sha = emu.sha256
+    section["command"] = "zelos validate (test)"
+    sha = write_into_archive(shipped_copy, section)
+    again = zelos.load(shipped_copy)
+    assert sha == again.sha256 != old_sha
+    assert again.report["likelihood_accuracy"]["likelihoods"]["sn.union3"] == section["likelihoods"]["sn.union3"]
+    assert again.report_markdown.count("## Accuracy on real likelihoods") == 1
+    for name, value in again(points).items():
+        np.testing.assert_array_equal(value, before[name])
+    # validating again replaces the section instead of appending a second one
+    write_into_archive(shipped_copy, section)
+    assert zelos.load(shipped_copy).report_markdown.count("## Accuracy on real likelihoods") == 1
+    members = _zelos.read_archive_members(shipped_copy)
+    assert json.loads(members["report.json"])["likelihood_accuracy"]["command"] == "zelos validate (test)"
+
+
+def test_params_block_samples_logA_as_planck_does():
+    ranges = SimpleNamespace(parameters=["ombh2", "logA"], lower=[0.02, 2.9], upper=[0.025, 3.2])
+    params = cobaya_params(ranges, fixed={"A_planck": 1.0}, derived=["H0"])
+    assert params["logA"] == {"prior": {"min": 2.9, "max": 3.2}, "drop": True}
+    assert params["As"] == {"value": "lambda logA: 1e-10 * np.exp(logA)"}
+    assert params["A_planck"] == {"value": 1.0} and params["H0"] is None

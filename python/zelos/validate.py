@@ -68,12 +68,16 @@ def likelihood_accuracy(archive: str, likelihoods: dict, points, packages_path: 
     code = emulator.spec["code"]
     if code["name"] != "camb":
         raise NotImplementedError(f"{archive}: likelihood validation runs camb; this emulator emulates {code['name']}")
+    from .cobaya.needs import COMPOSED
+
     derived = [d for d in DERIVED if d in emulator.outputs]
-    base = {"likelihood": likelihoods, "params": cobaya_params(emulator, fixed, derived),
-            "packages_path": packages_path, "debug": False}
-    zelos_model = get_model({**base, "theory": {"zelos": {"emulators": [os.path.abspath(archive)],
-                                                          "report_every": None}}})
-    code_model = get_model({**base, "theory": {"camb": {"extra_args": dict(code.get("settings") or {})}}})
+    # What Cobaya's CAMB cannot give (S8) it is asked the ingredients of, combined below.
+    code_derived = list(dict.fromkeys(n for d in derived for n in (COMPOSED[d][0] if d in COMPOSED else [d])))
+    base = {"likelihood": likelihoods, "packages_path": packages_path, "debug": False}
+    zelos_model = get_model({**base, "params": cobaya_params(emulator, fixed, derived),
+                             "theory": {"zelos": {"emulators": [os.path.abspath(archive)], "report_every": None}}})
+    code_model = get_model({**base, "params": cobaya_params(emulator, fixed, code_derived),
+                            "theory": {"camb": {"extra_args": dict(code.get("settings") or {})}}})
     theory = zelos_model.theory["zelos"]
     names = list(emulator.parameters)
     points = np.atleast_2d(np.asarray(points, dtype=float))
@@ -91,9 +95,12 @@ def likelihood_accuracy(archive: str, likelihoods: dict, points, packages_path: 
             bar.update(1)
             continue
         lc, dc = code_model.loglikes(point, as_dict=True, return_derived=True)
+        for name in set(derived) & set(COMPOSED):
+            inputs, combine = COMPOSED[name]
+            dc[name] = float(combine(*(dc[p] for p in inputs)))
         seconds["zelos"] += t1 - t0
         seconds["code"] += time.perf_counter() - t1
-        rows.append((point, lz, lc, dz, dc))
+        rows.append((point, dict(lz), dict(lc), dict(dz), dict(dc)))  # Cobaya may reuse its dicts
         bar.update(1)
     bar.close()
     if not rows:
@@ -115,8 +122,8 @@ def _summarise(rows, skipped, seconds, code, likelihoods) -> dict:
         entry["mean_delta_logp"] = float(delta.mean())
         out["likelihoods"][name] = entry
     for name in rows[0][3]:
-        if name not in rows[0][4] or name.startswith("chi2"):
-            continue
+        if name not in rows[0][4] or name.startswith("chi2") or name in rows[0][0] or name == "As":
+            continue  # inputs (As is computed from logA on both sides) are not outputs
         rel = np.array([dz[name] / dc[name] - 1.0 for _, _, _, dz, dc in rows])
         out["derived"][name] = _stats(np.abs(rel), "abs_rel")
     out["likelihood_block"] = {k: v for k, v in likelihoods.items()}

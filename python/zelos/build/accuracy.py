@@ -44,13 +44,19 @@ def measure(emulated: dict, truth: dict, grids: dict, axes: dict) -> tuple[dict,
     for name, true in truth.items():
         pred = emulated[name]
         err = np.abs(pred - true)
-        rel = err / np.maximum(relative_scale(name, truth), 1e-300)
+        scale = relative_scale(name, truth)
+        # Where the code gives exactly 0 (D_A and D_M at z = 0) a relative error means nothing:
+        # those entries are reported in absolute terms and left out of the relative figures.
+        zero = scale == 0
+        rel = np.where(zero, 0.0, err / np.where(zero, 1.0, scale))
         if true.ndim == 1:  # scalars: one value per point
             report[name] = {"abs": summarise(err), "rel": summarise(rel)}
             curves[name] = {"rel_per_point": rel}
             continue
         worst = rel.reshape(len(rel), -1).max(axis=1)
         entry = {"rel": summarise(worst)}
+        if zero.any():
+            entry["abs_where_code_is_zero"] = {"entries": int(zero.sum()), "max": float(err[zero].max())}
         curve = {"axis": axes[name][-1], "x": grids[axes[name][-1]], "rel_per_point": worst,
                  # over points (and over z for P(k, z)): where along the axis errors sit
                  "rel_p95": np.percentile(rel.reshape(-1, rel.shape[-1]), 95, axis=0),

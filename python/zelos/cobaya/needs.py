@@ -33,6 +33,10 @@ DERIVED_OUTPUT = {"H0": "H0", "sigma8": "sigma8", "S8": "S8", "rdrag": "rdrag", 
                   "zdrag": "zdrag", "zstar": "zstar", "rstar": "rstar", "age": "age", "omegam": "omegam",
                   "omegal": "omegal", "omega_de": "omegal"}
 
+# Derived parameters Cobaya's CAMB does not provide: what the fallback asks it for instead, and
+# how it combines them (the definitions the drivers use, docs/drivers.md).
+COMPOSED = {"S8": (("sigma8", "omegam"), lambda sigma8, omegam: sigma8 * np.sqrt(omegam / 0.3))}
+
 
 def key_label(key) -> str:
     """A requirement's name in messages and logs (``Pk_grid(linear, delta_tot, delta_tot)``)."""
@@ -185,8 +189,17 @@ class DerivedNeed(Need):
     def serve(self, values, keys, emulators, point):
         return float(values[self.outputs[0]])
 
+    def code_names(self) -> list:
+        """The derived parameters the fallback code is asked for to compute this one."""
+        name = self.translate(self.key)
+        return list(COMPOSED[name][0]) if name in COMPOSED else [name]
+
     def read(self, provider):
-        return provider.get_param(self.translate(self.key))
+        name = self.translate(self.key)
+        if name in COMPOSED:
+            inputs, combine = COMPOSED[name]
+            return float(combine(*(provider.get_param(p) for p in inputs)))
+        return provider.get_param(name)
 
     def difference(self, mine, truth):
         return _rel(mine, truth)

@@ -262,8 +262,9 @@ class Zelos(BoltzmannBase):
                 hit = name in keys
             if hit and options is not None:
                 out.append((name, options))
-        out += [(self.translate_param(n.key), None) for n in needs
-                if n.options is None and not isinstance(n.key, tuple)]
+        names = [name for n in needs if n.options is None and not isinstance(n.key, tuple)
+                 for name in (n.code_names() if isinstance(n, DerivedNeed) else [self.translate_param(n.key)])]
+        out += [(name, None) for name in dict.fromkeys(names)]  # S8 and sigma8 both ask for sigma8
         return out
 
     def _trained_with_transfer(self) -> bool:

@@ -238,9 +238,12 @@ def _report(args) -> int:
 
 def _retrain(args) -> int:
     from .retrain import retrain
+    from .verdict import judge_retrain
 
-    retrain(args.archive, args.points, extra=args.extra, out_dir=args.out, sigmas=args.sigmas,
-            processes=args.processes, progress=not args.quiet)
+    result = retrain(args.archive, args.points, extra=args.extra, out_dir=args.out, sigmas=args.sigmas,
+                     processes=args.processes, progress=not args.quiet)
+    verdict = judge_retrain(args.archive, result.path)  # the rule online retraining swaps by
+    print(f"Against the parent: {'better' if verdict.accept else 'not better'}: {verdict.reason}")
     return 0
 
 

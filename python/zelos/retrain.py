@@ -3,22 +3,29 @@ training set plus the points a chain logged outside it (see docs/active-learning
 
 1. The parent's training and test sets are read from its build folder (`report.json`
    `data.workdir`); nothing there is recomputed.
-2. Logged fallback records that carry every output of the archive (and every parameter) are
-   kept, failed/non-finite ones dropped, duplicates (and points already in the training set)
-   removed. A fraction (`holdout`, at least one) goes to the held-out test set, the rest to training.
+2. Logged fallback records that give every parameter of the archive are kept, failed/non-finite
+   ones dropped, duplicates (and points already in the training set) removed. Records that also
+   carry every output of the archive (as the router's own log does) are used as they are; records
+   that carry other outputs (a Cobaya chain logs what its likelihoods asked for, e.g. `Hubble`
+   at the DESI redshifts, not the archive's grid) give their points only, and the archive's
+   outputs there are computed with the spec's driver. A fraction (`holdout`, at least one) goes
+   to the held-out test set, the rest to training.
 3. `extra` new points are drawn uniformly in the ellipsoid of `sigmas` standard deviations of
    the logged points' mean and covariance (CONNECT-style) and computed with the spec's driver.
 4. The spec's box is widened to hold every new point (plus 1e-3 of its width on each side that
-   moved), written as `OUT/NAME.retrain.yaml`, and the emulator is rebuilt from the merged
-   points with `zelos.build.build(..., points=...)` into `OUT/NAME.tar.gz`. Its report records
-   `lineage: {parent_sha256, parent_name, logs, added_points, logged_train, logged_test, extra,
-   box}`; its build folder `OUT/NAME.build` holds the merged sets, so retrains chain.
+   moved), its `version` derived from the parent's (:func:`derived_version`: 1.0.0 -> 1.0.0+r1
+   -> 1.0.0+r2), written as `OUT/NAME.retrain.yaml`, and the emulator is rebuilt from the
+   merged points with `zelos.build.build(..., points=...)` into `OUT/NAME.tar.gz`. Its report
+   records `lineage: {parent_sha256, parent_name, parent_version, version, logs, added_points,
+   logged_train, logged_test, recomputed, extra, parent_test, box}`; its build folder
+   `OUT/NAME.build` holds the merged sets, so retrains chain.
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import re
 
 import numpy as np
 import yaml
@@ -28,21 +35,40 @@ from .build.pipeline import build
 from .generate import _Store, _points_sha256, load_training_set
 from .report import NOT_TRAINING, load_records
 
-__all__ = ["retrain", "logged_points"]
+__all__ = ["derived_version", "logged_locations", "logged_points", "retrain"]
 
 MARGIN = 1e-3
 
 
+def derived_version(version: str) -> str:
+    """The version of a retrained emulator: the parent's with a retrain count in its semver build
+    metadata. ``1.0.0`` -> ``1.0.0+r1``, ``1.0.0+r1`` -> ``1.0.0+r2``, ``1.0.0+cpu`` ->
+    ``1.0.0+cpu.r1``. The count is the number of retrains since the released version (the
+    parent's sha256, in the report's lineage, says exactly which archive it came from)."""
+    base, plus, meta = str(version).partition("+")
+    parts = meta.split(".") if plus else []
+    m = re.fullmatch(r"r(\d+)", parts[-1]) if parts else None
+    if m:
+        parts[-1] = f"r{int(m.group(1)) + 1}"
+    else:
+        parts.append("r1")
+    return f"{base}+{'.'.join(parts)}"
+
+
+def _usable(r: dict, names: list, fixed: dict | None) -> bool:
+    if r["reason"] in NOT_TRAINING or not all(n in r["parameters"] for n in names):
+        return False
+    # A point computed with another value of a parameter this emulator holds fixed is not its data.
+    return not any(k in r["parameters"] and not np.isclose(r["parameters"][k], v) for k, v in (fixed or {}).items())
+
+
 def logged_points(records: list, names: list, outputs: list, fixed: dict | None = None) -> tuple:
-    """`(x [n, p], {output: [n, ...]})`: the usable, deduplicated logged points."""
+    """`(x [n, p], {output: [n, ...]})`: the usable, deduplicated logged points that carry every
+    output of the archive."""
     seen, xs, outs = set(), [], {o: [] for o in outputs}
     for r in records:
-        if r["reason"] in NOT_TRAINING or not all(n in r["parameters"] for n in names):
+        if not _usable(r, names, fixed) or not all(o in r["outputs"] for o in outputs):
             continue
-        if not all(o in r["outputs"] for o in outputs):
-            continue
-        if any(k in r["parameters"] and not np.isclose(r["parameters"][k], v) for k, v in (fixed or {}).items()):
-            continue  # computed with another value of a parameter this emulator holds fixed
         x = tuple(float(r["parameters"][n]) for n in names)
         vals = {o: np.asarray(r["outputs"][o], float) for o in outputs}
         if x in seen or not np.all(np.isfinite(x)) or not all(np.all(np.isfinite(v)) for v in vals.values()):
@@ -52,6 +78,22 @@ def logged_points(records: list, names: list, outputs: list, fixed: dict | None 
         for o in outputs:
             outs[o].append(vals[o])
     return np.array(xs, float).reshape(len(xs), len(names)), outs
+
+
+def logged_locations(records: list, names: list, outputs: list, fixed: dict | None = None) -> np.ndarray:
+    """`x [n, p]`: the usable, deduplicated logged points that lack some output of the archive
+    (their outputs are computed by the spec's driver), none of them among :func:`logged_points`'."""
+    with_outputs = {tuple(p) for p in logged_points(records, names, outputs, fixed)[0]}
+    seen, xs = set(with_outputs), []
+    for r in records:
+        if not _usable(r, names, fixed) or all(o in r["outputs"] for o in outputs):
+            continue
+        x = tuple(float(r["parameters"][n]) for n in names)
+        if x in seen or not np.all(np.isfinite(x)):
+            continue
+        seen.add(x)
+        xs.append(x)
+    return np.array(xs, float).reshape(len(xs), len(names))
 
 
 def _write_store(store_dir: str, layout: dict, points: np.ndarray, known: int, params, outputs: dict) -> None:
@@ -91,17 +133,32 @@ def retrain(archive: str, logdirs, extra: int = 0, out_dir: str | None = None, *
     outputs = [o["name"] for o in train.layout["outputs"]]
     fixed = {k: v for k, v in spec["code"].get("settings", {}).items() if isinstance(v, (int, float))}
     records = load_records(logdirs)
-    x, outs = logged_points(records, names, outputs, fixed)
+    x_out, outs = logged_points(records, names, outputs, fixed)
+    x_loc = logged_locations(records, names, outputs, fixed)
+    # Outputs of the archive's names but not its shapes (another grid): the points only.
+    fits = np.array([all(np.shape(outs[o][i]) == train.outputs[o].shape[1:] for o in outputs)
+                     for i in range(len(x_out))], bool)
+    if not fits.all():
+        x_loc = np.vstack([x_out[~fits], x_loc])
+        x_out, outs = x_out[fits], {o: [v for v, f in zip(vs, fits) if f] for o, vs in outs.items()}
+    # Logged points first (outputs known), then those whose outputs the driver computes.
+    x = np.vstack([x_out, x_loc])
+    has_out = np.arange(len(x)) < len(x_out)
+    logged_out = {o: np.array(v) for o, v in outs.items()}
     known = {tuple(p) for p in np.vstack([train.params, test.params])}
     new = np.array([tuple(p) not in known for p in x], bool)
-    x, outs = x[new], {o: [v for v, k in zip(vs, new) if k] for o, vs in outs.items()}
+    out_row = np.cumsum(has_out) - 1  # row of each point in `logged_out`
+    x, has_out, out_row = x[new], has_out[new], out_row[new]
     if not len(x):
         raise ValueError(f"no usable logged points in {', '.join(map(str, logdirs))} (need records with every "
-                         f"parameter {names} and every output {outputs})")
+                         f"parameter {names})")
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(x))
     n_test = max(1, int(round(holdout * len(x)))) if len(x) >= 2 else 0
     test_idx, train_idx = order[:n_test], order[n_test:]
+    # Within each split, points with outputs first: the store takes those as already computed.
+    test_idx = np.concatenate([test_idx[has_out[test_idx]], test_idx[~has_out[test_idx]]]).astype(int)
+    train_idx = np.concatenate([train_idx[has_out[train_idx]], train_idx[~has_out[train_idx]]]).astype(int)
     extra_x = np.zeros((0, len(names)))
     if extra:
         cov = np.cov(x, rowvar=False) if len(x) > len(names) else np.diag(np.var(x, axis=0) + 1e-12)
@@ -109,7 +166,7 @@ def retrain(archive: str, logdirs, extra: int = 0, out_dir: str | None = None, *
     train_pts = np.vstack([train.params, x[train_idx], extra_x])
     test_pts = np.vstack([test.params, x[test_idx]])
 
-    # The derived spec: the box widened to hold every point.
+    # The derived spec: the box widened to hold every point, a derived version.
     everything = np.vstack([train_pts, test_pts])
     box = {}
     for j, p in enumerate(names):
@@ -123,34 +180,42 @@ def retrain(archive: str, logdirs, extra: int = 0, out_dir: str | None = None, *
         else:
             spec["parameters"][p] = [new_lo, new_hi]
         box[p] = {"parent": [float(lo), float(hi)], "new": [new_lo, new_hi]}
+    spec["version"] = derived_version(parent.spec["version"])
     out_dir = out_dir or "."
     os.makedirs(out_dir, exist_ok=True)
     name = spec["name"]
     spec_path = os.path.join(out_dir, f"{name}.retrain.yaml")
     with open(spec_path, "w", encoding="utf-8") as f:
-        f.write(f"# Derived by `zelos retrain` from {os.path.basename(archive)} (sha256 {parent.sha256});\n"
-                "# the parameter box is widened to hold the logged points.\n")
+        f.write(f"# Derived by `zelos retrain` from {os.path.basename(archive)} (version {parent.spec['version']}, "
+                f"sha256 {parent.sha256});\n# the parameter box is widened to hold the logged points.\n")
         yaml.safe_dump(spec, f, sort_keys=False)
 
     new_workdir = os.path.join(out_dir, f"{name}.build")
-    logged_out = {o: np.array(v) for o, v in outs.items()}
     for store, pts, base, idx in (("train", train_pts, train, train_idx), ("test", test_pts, test, test_idx)):
-        known_out = {o: np.concatenate([base.outputs[o], logged_out[o][idx].reshape(len(idx), *base.outputs[o].shape[1:])])
-                     for o in outputs}
-        _write_store(os.path.join(new_workdir, store), train.layout, pts, len(base.params) + len(idx),
+        with_out = idx[has_out[idx]]
+        known_out = {o: np.concatenate([base.outputs[o], logged_out[o][out_row[with_out]].reshape(
+            len(with_out), *base.outputs[o].shape[1:])]) for o in outputs}
+        _write_store(os.path.join(new_workdir, store), train.layout, pts, len(base.params) + len(with_out),
                      pts, known_out)
-    lineage = {"parent_sha256": parent.sha256, "parent_name": parent.name,
-               "logs": [os.path.abspath(os.fspath(d)) for d in logdirs],
+    recomputed = int((~has_out).sum())
+    lineage = {"parent_sha256": parent.sha256, "parent_name": parent.name, "parent_version": parent.spec["version"],
+               "version": spec["version"], "logs": [os.path.abspath(os.fspath(d)) for d in logdirs],
                "added_points": int(len(x) + len(extra_x)), "logged_train": int(len(train_idx)),
-               "logged_test": int(len(test_idx)), "extra": int(len(extra_x)), "box": box}
-    log(f"Retraining {name}: {len(train.params)} + {len(train_idx)} logged + {len(extra_x)} new training points, "
-        f"{len(test.params)} + {len(test_idx)} logged held-out points")
+               "logged_test": int(len(test_idx)), "recomputed": recomputed, "extra": int(len(extra_x)),
+               "parent_test": int(len(test.params)), "box": box}
+    log(f"Retraining {name} {parent.spec['version']} -> {spec['version']}: {len(train.params)} + {len(train_idx)} "
+        f"logged + {len(extra_x)} new training points, {len(test.params)} + {len(test_idx)} logged held-out points"
+        + (f" ({recomputed} logged points carry other outputs than the archive's: computed by "
+           f"{spec['code']['name']})" if recomputed else ""))
     result = build(spec_path, BuildOptions(out_dir=out_dir, workdir=new_workdir, processes=processes,
                                            progress=progress), log=log, points=(train_pts, test_pts), lineage=lineage)
     if len(test_idx):
-        emu = load(result.path, out_of_range="ignore")
-        got = emu(x[test_idx])
-        err = max(float(np.max(np.abs(np.asarray(got[o]) - logged_out[o][test_idx]) /
-                                np.maximum(np.abs(logged_out[o][test_idx]), 1e-300))) for o in outputs)
-        log(f"Held-out logged points: maximum relative error {err:.2g}")
+        held = load_training_set(os.path.join(new_workdir, "test"))
+        logged = held.indices >= len(test.params)
+        if logged.any():
+            emu = load(result.path, out_of_range="ignore")
+            got = emu(held.params[logged])
+            err = max(float(np.max(np.abs(np.asarray(got[o]) - held.outputs[o][logged]) /
+                                    np.maximum(np.abs(held.outputs[o][logged]), 1e-300))) for o in outputs)
+            log(f"Held-out logged points: maximum relative error {err:.2g}")
     return result

@@ -79,6 +79,8 @@ def test_report_and_retrain(tmp_path, capsys):
                      progress=False, log=lambda *a, **k: None)
     lineage = result.report["lineage"]
     assert lineage["parent_sha256"] == parent.sha256 and lineage["logs"] == [str(logdir)]
+    assert result.report["version"] == lineage["version"] == "0.1.0+r1" and lineage["parent_version"] == "0.1.0"
+    assert lineage["recomputed"] == 0  # the router's log carries the archive's own outputs
     assert lineage["added_points"] == s["fallbacks"] + 8 and lineage["logged_test"] >= 1
     assert result.report["data"]["test"] == 16 + lineage["logged_test"]
     assert result.report["accuracy"] and result.report["summary"]["max_relative_error"] < 1
@@ -108,3 +110,13 @@ def test_retrain_without_build_folder(tmp_path):
     shutil.rmtree(res.report["data"]["workdir"])
     with pytest.raises(FileNotFoundError, match="data.workdir"):
         retrain(res.path, [str(tmp_path)], out_dir=str(tmp_path / "o"), log=lambda *a, **k: None)
+
+
+def test_a_retrained_spec_has_a_derived_version():
+    from zelos.retrain import derived_version
+
+    assert derived_version("1.0.0") == "1.0.0+r1"
+    assert derived_version("1.0.0+r1") == "1.0.0+r2"
+    assert derived_version("1.0.0+r9") == "1.0.0+r10"
+    assert derived_version("2.1+cpu") == "2.1+cpu.r1"
+    assert derived_version("2.1+cpu.r3") == "2.1+cpu.r4"

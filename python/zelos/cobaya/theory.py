@@ -29,6 +29,7 @@ from cobaya.theories.cosmo import BoltzmannBase
 
 from .. import __version__ as ZELOS_VERSION
 from ..emulator import get_emulator
+from ..online import online_retrainer
 from . import params as P
 from .fallback import InnerModel
 from .needs import DERIVED_OUTPUT, DerivedNeed, RestNeed, plan_needs
@@ -55,6 +56,7 @@ class Zelos(BoltzmannBase):
     fallback: bool
     allow_version_mismatch: bool
     report_every: float | None
+    retrain: dict | None
 
     # -- `log` is an option (the point-log folder) and, as for every Cobaya component, the
     # logger: Cobaya sets the option first, then the logger. Keep both.
@@ -243,6 +245,7 @@ class Zelos(BoltzmannBase):
             self._router.add(key, emu, fixed=fixed)
         if self.log_dir and self._point_log is None:
             self._point_log = PointLog(self.log_dir)
+        self._online = online_retrainer(self.retrain, self._router, self._usable, self._point_log, self.log)
 
         if self._rest_needs and not self.fallback:
             raise LoggedError(self.log, "no emulator provides %s (%s), and `fallback` is false",
@@ -328,6 +331,8 @@ class Zelos(BoltzmannBase):
         point = {self.translate_param(p): v for p, v in params_values_dict.items()}
         stats = self._stats
         stats.calls += 1
+        if self._online is not None:
+            self._online.poll()
         fallbacks = self._route_and_serve(state, point)
         if fallbacks:
             path = "fallback"
@@ -348,6 +353,8 @@ class Zelos(BoltzmannBase):
                     outputs.update(need.log_outputs(self._get(state, need)))
                 self._point_log.log(point, reason=fb.kind, detail=fb.detail, distance=fb.distance,
                                     nearest=fb.nearest, outputs=outputs)
+            if self._online is not None:
+                self._online.notify(fb)
         else:
             path = "emulated"
             if self._rest is not None:  # what no emulator provides: the code, at every point
@@ -514,6 +521,8 @@ class Zelos(BoltzmannBase):
         if stats is not None and stats.calls:
             for line in stats.final_lines(self._code):
                 self.log.info("%s", line)
+        if getattr(self, "_online", None) is not None:
+            self._online.close()
         if getattr(self, "_point_log", None) is not None:
             self._point_log.close()
         for model in (getattr(self, "_full", None), getattr(self, "_rest", None)):

@@ -1,4 +1,4 @@
-"""The `zelos` command line: `zelos build`, `zelos info`, `zelos spec`, `zelos hub`."""
+"""The `zelos` command line: `zelos build`, `zelos info`, `zelos spec`, `zelos hub`, `zelos import`."""
 
 from __future__ import annotations
 
@@ -185,6 +185,11 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--out", help="folder for report.md, report.json, plots/ (default: LOGDIR/report)")
     r.set_defaults(func=_report)
 
+    m = sub.add_parser("import", help="write pre-trained networks of another package as a zelos archive")
+    import_sub = m.add_subparsers(dest="import_command", required=True)
+    _import_cosmopower_arguments(import_sub.add_parser(
+        "cosmopower", help="CosmoPower networks (.pkl or .npz; CMB TT/TE/EE/PP, or P(k) linear and boost)"))
+
     t = sub.add_parser("retrain", help="retrain an archive with the points its point logs hold")
     t.add_argument("archive")
     t.add_argument("--points", nargs="+", required=True, metavar="LOGDIR", help="point-log folders")
@@ -245,6 +250,39 @@ def _retrain(args) -> int:
     verdict = judge_retrain(args.archive, result.path)  # the rule online retraining swaps by
     print(f"Against the parent: {'better' if verdict.accept else 'not better'}: {verdict.reason}")
     return 0
+
+
+def _import_cosmopower(args) -> int:
+    from .importers.cosmopower_archive import import_cosmopower
+
+    result = import_cosmopower(args.files, args.out, args.ranges, pca_dir=args.pca_dir, dtype=args.dtype,
+                               class_version=args.class_version, settings=args.settings, author=args.author,
+                               version=args.version, lensed=not args.unlensed)
+    print(f"wrote {result.path} (sha256 {result.sha256}): {', '.join(result.outputs)} "
+          f"of ({', '.join(result.parameters)})")
+    return 0
+
+
+def _import_cosmopower_arguments(c: argparse.ArgumentParser) -> None:
+    c.add_argument("files", nargs="+", metavar="[KIND=]FILE",
+                   help="CosmoPower networks (.pkl or .npz), one per output; KIND (tt, te, ee, bb, pp, pk_lin, "
+                        "pk_boost) defaults to what the file name says (cmb_tt.pkl, PKLIN_NN.pkl, mpk_boost.pkl)")
+    c.add_argument("--ranges", required=True, metavar="FILE",
+                   help="YAML `param: [min, max]` for every parameter: the training box (spec ranges, trust box)")
+    c.add_argument("--out", required=True, metavar="NAME.tar.gz", help="the archive to write")
+    c.add_argument("--pca-dir", metavar="DIR",
+                   help="where cosmopower-jax PCA files ({stem}_pca_transform_matrix.npy, ...) lie (default: "
+                        "beside each file)")
+    c.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="precision the archive computes in (default float32, as CosmoPower trained them)")
+    c.add_argument("--class-version", help="CLASS version the networks were trained with (CosmoPower records "
+                                           "none; default: the installed classy's)")
+    c.add_argument("--settings", metavar="FILE", help="YAML of the CLASS settings used in training (the spec's "
+                                                      "code settings)")
+    c.add_argument("--author", default="CosmoPower (imported)", help="the spec's author")
+    c.add_argument("--version", default="1.0.0", help="the emulator's version (default 1.0.0)")
+    c.add_argument("--unlensed", action="store_true", help="the CMB networks emulate unlensed spectra")
+    c.set_defaults(func=_import_cosmopower)
 
 
 def _build_arguments(b: argparse.ArgumentParser) -> None:

@@ -1,0 +1,174 @@
+"""Archives as pure JAX functions: ``jax.jit``, ``jax.grad``, ``jax.vmap`` and GPUs work on them.
+
+>>> import zelos.jax
+>>> f = zelos.jax.load("CosmoPower_CMB.tar.gz")        # or hub:NAME, or a shipped name
+>>> out = f(x)                                         # x: [..., n_params] -> {output: array}
+>>> jac = jax.jacfwd(f.flat)(x)                        # [n_outputs, n_params]
+
+The function is built from the archive's ``model.json`` and weights (docs/model.md), read from the
+verified archive, and evaluates exactly what the Rust core does, in JAX: the same input
+standardisation, layers, activations and output steps. It closes over the weights as constants
+and has no side effects, so it composes with every JAX transformation.
+
+Precision: float32 archives run in float32. float64 archives run in float64 when JAX has 64-bit
+types enabled (``jax.config.update("jax_enable_x64", True)`` or ``with jax.enable_x64(True):``
+around ``load``), else in float32.
+
+JAX is an optional dependency: ``pip install jax`` (or ``pip install zelos[jax]``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import numpy as np
+
+try:
+    import jax
+    import jax.numpy as jnp
+except ImportError as _error:  # pragma: no cover - exercised by a test that hides jax
+    raise ImportError("zelos.jax needs JAX, which is not installed: pip install jax "
+                      f"(or pip install 'zelos[jax]'); {_error}") from _error
+
+from . import _zelos
+from .reference import read_safetensors
+
+__all__ = ["JaxEmulator", "load"]
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: hashed by identity, as jax.jit wants
+class JaxEmulator:
+    """A pure JAX function of the parameters, with what describes it.
+
+    Calling it with ``x`` of shape ``[..., n_params]`` (parameters in :attr:`parameters` order)
+    or a dict ``{name: value}`` (values of one shape) returns ``{output name: array}``, each of
+    shape ``x.shape[:-1] + output shape``. :attr:`flat` returns the flat output vector instead,
+    the form ``jax.jacfwd`` wants for a Jacobian.
+    """
+
+    #: ``x [..., n_params] -> flat outputs [..., n_outputs]``: pure, jit-able, differentiable.
+    flat: Callable
+    parameters: tuple
+    #: ``{name: (offset, shape, axes)}`` in the flat vector.
+    outputs: dict
+    grids: dict
+    lower: np.ndarray
+    upper: np.ndarray
+    dtype: np.dtype
+    name: str
+    path: str
+    sha256: str
+
+    def __call__(self, params):
+        x = self._as_array(params)
+        flat = self.flat(x)
+        lead = flat.shape[:-1]
+        return {name: flat[..., off : off + int(np.prod(shape, dtype=np.int64))].reshape(lead + tuple(shape))
+                for name, (off, shape, _) in self.outputs.items()}
+
+    def _as_array(self, params):
+        if isinstance(params, Mapping):
+            missing = [p for p in self.parameters if p not in params]
+            extra = [p for p in params if p not in self.parameters]
+            if missing or extra:
+                raise _zelos.ParameterError(
+                    f"{self.name}: " + "; ".join(([f"missing {', '.join(missing)}"] if missing else [])
+                                                 + ([f"unknown {', '.join(map(str, extra))}"] if extra else []))
+                    + f" (it takes {', '.join(self.parameters)})")
+            return jnp.stack([jnp.asarray(params[p]) for p in self.parameters], axis=-1)
+        return params
+
+
+def load(name: str | os.PathLike, *, hub: str | None = None) -> JaxEmulator:
+    """The emulator ``name`` (archive path, ``hub:NAME[@VERSION]``, or a shipped emulator's name,
+    as :func:`zelos.get_emulator` resolves it) as a :class:`JaxEmulator`.
+
+    The archive is verified by the Rust core first (hashes, safe names, model and spec agree); no
+    range check happens inside the JAX function (use :attr:`JaxEmulator.lower` / ``upper``).
+    """
+    from .emulator import get_emulator
+
+    emulator = get_emulator(name, out_of_range="ignore", hub=hub)
+    members = _zelos.read_archive_members(emulator.path)
+    model = json.loads(members["model.json"])
+    tensors = read_safetensors(members["weights.safetensors"])
+    flat, dtype = build(model, tensors)
+    outputs = {o.name: (o.offset, o.shape, o.axes) for o in emulator.outputs.values()}
+    return JaxEmulator(flat=flat, parameters=emulator.parameters, outputs=outputs, grids=dict(emulator.grids),
+                       lower=np.asarray(emulator.lower), upper=np.asarray(emulator.upper), dtype=dtype,
+                       name=emulator.name, path=emulator.path, sha256=emulator.sha256)
+
+
+def build(model: dict, tensors: dict) -> tuple:
+    """``(flat function, dtype)`` from ``model.json`` (parsed) and its tensors (numpy arrays)."""
+    layer_dtype = tensors[f"{model['networks'][0]['name']}.0.weight"].dtype
+    # float64 only where JAX has it; asking for it otherwise would be silently truncated anyway.
+    dtype = np.dtype(np.float64 if layer_dtype == np.float64 and jax.config.jax_enable_x64 else np.float32)
+    const = lambda a: jnp.asarray(np.asarray(a, dtype=dtype))  # noqa: E731
+    shift = const(tensors[model["input"]["shift"]])
+    scale = const(tensors[model["input"]["scale"]])
+    networks = [_network(net, tensors, const) for net in model["networks"]]
+
+    def flat(x):
+        xn = (jnp.asarray(x, dtype=dtype) - shift) / scale
+        return jnp.concatenate([network(xn) for network in networks], axis=-1)
+
+    return flat, dtype
+
+
+def _network(net: dict, tensors: dict, const) -> Callable:
+    """One network and its output steps as a function of the standardised inputs."""
+    name, n = net["name"], net["layers"]
+    activation = _ACTIVATIONS[net["activation"]]
+    layers = []
+    for i in range(n):
+        w = const(tensors[f"{name}.{i}.weight"].T)  # stored [n_out, n_in]; x @ W.T
+        b = const(tensors[f"{name}.{i}.bias"])
+        hidden = i + 1 < n
+        alpha = const(tensors[f"{name}.{i}.alpha"]) if hidden and f"{name}.{i}.alpha" in tensors else None
+        beta = const(tensors[f"{name}.{i}.beta"]) if hidden and f"{name}.{i}.beta" in tensors else None
+        layers.append((w, b, hidden, alpha, beta))
+    steps = [_step(step, tensors, const) for step in net["output_transform"]]
+
+    def run(xn):
+        h = xn
+        for w, b, hidden, alpha, beta in layers:
+            h = h @ w + b
+            if hidden:
+                h = activation(h, alpha, beta)
+        for step in steps:
+            h = step(h)
+        return h
+
+    return run
+
+
+def _cosmopower(h, alpha, beta):
+    return (beta + (1 - beta) * jax.nn.sigmoid(alpha * h)) * h
+
+
+_ACTIVATIONS = {
+    "tanh": lambda h, a, b: jnp.tanh(h),
+    "relu": lambda h, a, b: jnp.maximum(h, 0),
+    "silu": lambda h, a, b: h * jax.nn.sigmoid(h),
+    "cosmopower": _cosmopower,
+}
+
+
+def _step(step: dict, tensors: dict, const) -> Callable:
+    op = step["op"]
+    if op == "affine":
+        scale, shift = const(tensors[step["scale"]]), const(tensors[step["shift"]])
+        return lambda h: h * scale + shift
+    if op == "linear":
+        matrix = const(tensors[step["matrix"]])
+        bias = const(tensors[step["bias"]]) if step.get("bias") else None
+        return (lambda h: h @ matrix + bias) if bias is not None else (lambda h: h @ matrix)
+    if op == "pow10":
+        return lambda h: jnp.power(10.0, h)
+    if op == "exp":
+        return jnp.exp
+    raise ValueError(f"unknown output step {op!r}")

@@ -288,8 +288,25 @@ def _init_worker(factory_bytes: bytes, outputs: list) -> None:
     for var in THREAD_VARS:
         os.environ[var] = "1"
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _exit_with_parent()
     _WORKER["driver"] = _build(pickle.loads(factory_bytes))
     _WORKER["outputs"] = outputs
+
+
+def _exit_with_parent() -> None:
+    """A worker whose build was killed (SIGKILL, OOM) would otherwise finish its queue as an
+    orphan, burning the cores the next run needs; it exits within a second of its parent."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch():
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="zelos-parent-watch", daemon=True).start()
 
 
 def _build(factory):

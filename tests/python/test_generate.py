@@ -250,3 +250,44 @@ def test_trimmed_store_keeps_the_prefix_and_resumes_without_recomputing(tmp_path
     with pytest.raises(StoreError, match="not a prefix"):
         trim_store(str(store), latin_hypercube(LOWER, UPPER, 4, seed=9))
     assert len(load_training_set(str(store))) == 6 and not os.path.exists(str(store) + ".trimming")
+
+
+def children_of(pid: int) -> list:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out.append(int(entry))
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_workers_exit_when_the_build_is_killed(tmp_path):
+    # SIGKILL to the parent alone (an OOM kill): its workers must not go on as orphans.
+    points = latin_hypercube(LOWER, UPPER, 200, seed=4)
+    proc = start_slow_run(tmp_path, points, tmp_path / "orphans")
+    wait_for_lines(proc, tmp_path / "orphans", 4)
+    workers = [p for p in children_of(proc.pid) if "spawn_main" in open(f"/proc/{p}/cmdline").read()]
+    assert len(workers) == 2, workers
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [p for p in workers if alive(p)]
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+    assert not left, "workers outlived their build"

@@ -165,6 +165,11 @@ class Emulator:
         name = self._pk_output(nonlinear)
         info = self.outputs[name]
         k_grid, z_grid = self.grids[info.axes[1]], self.grids[info.axes[0]]
+        if len(z_grid) < 2:
+            raise ParameterError(
+                f"{self.name}: `{name}` is emulated at one redshift only ({z_grid[0]:g}; imported CosmoPower "
+                f"networks take z as a parameter), so there is nothing to interpolate in z; call the "
+                f"emulator itself: emulator(params)['{name}'] on the k grid `{info.axes[1]}`")
         k = np.atleast_1d(np.asarray(k, dtype=float))
         z = np.atleast_1d(np.asarray(z, dtype=float))
         _check_inside("k", k, k_grid)

@@ -130,6 +130,9 @@ def test_matter_power_equals_cosmopower_jax_at_100_points(pk):
         np.testing.assert_allclose(ours[:, mine], values[:, theirs], rtol=1e-5, atol=0)
         spline = 10 ** CubicSpline(np.log10(k_cp), np.log10(values), axis=1)(np.log10(k))
         np.testing.assert_allclose(ours, spline, rtol=1e-5, atol=0)
+    # z is a parameter here: emulator.pk has no z grid to interpolate, and says so
+    with pytest.raises(zelos.ParameterError, match="one redshift only"):
+        pk.pk(x[0], k=[0.1], z=[0.5])
 
 
 def test_archive_records_origin_and_trust_box(cmb, tmp_path):

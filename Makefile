@@ -23,8 +23,10 @@ $(VENV)/.deps: pyproject.toml
 	$(PIP) install -q "maturin>=1.7,<2" "numpy>=1.22" "scipy>=1.8" "pyyaml>=6" "pytest>=7" \
 		"camb==2.0.5" "matplotlib>=3.5" "tqdm>=4.60" "dask[distributed]" "cobaya==3.6.2" getdist
 	# classy builds CLASS from source (about 2 minutes); jax and cosmopower-jax for zelos.jax and
-	# the CosmoPower import tests. All three are optional for users of zelos.
+	# the CosmoPower import tests. All are optional for users of zelos.
 	$(PIP) install -q "classy==3.4.1" "jax[cpu]" "cosmopower-jax==0.5.8"
+	# MPI from wheels (mpiexec and libmpi in the venv): the Cobaya plugin's MPI test.
+	$(PIP) install -q "mpich==5.0.2" "mpi4py==4.1.2"
 	touch $@
 
 # zelos itself, built in release mode into the venv (re-built when Rust sources change).

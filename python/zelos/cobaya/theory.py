@@ -24,6 +24,7 @@ from collections import Counter, defaultdict
 from types import SimpleNamespace
 
 import numpy as np
+from cobaya import mpi
 from cobaya.log import LoggedError
 from cobaya.theories.cosmo import BoltzmannBase
 
@@ -317,9 +318,11 @@ class Zelos(BoltzmannBase):
             info("%s: NOT emulated (%s): computed by %s at every point", n.label, n.why,
                  self._code if self.fallback else "nobody")
         if self.fallback:
+            where = self._point_log and (os.path.join(self.log_dir, "points.HOST.PID.jsonl, one file per MPI process")
+                                         if mpi.more_than_one_process() else self._point_log.path)
             info("fallback: %s %s, extra_args %s; outside the trust regions points are computed by it%s",
                  self._code, self._full.code_version if self._full else "", self._fallback_args,
-                 f" and logged to {self._point_log.path}" if self._point_log else " (no point log: set `log`)")
+                 f" and logged to {where}" if self._point_log else " (no point log: set `log`)")
         else:
             info("fallback: none (`fallback: false`): a point outside every trust region stops the run")
         if self.spot_check:
@@ -524,7 +527,9 @@ class Zelos(BoltzmannBase):
         if getattr(self, "_online", None) is not None:
             self._online.close()
         if getattr(self, "_point_log", None) is not None:
-            self._point_log.close()
+            self._point_log.close()  # waits for the writer: every record is in the file
+            if stats is not None and stats.calls:  # each MPI rank says which file is its own
+                self.log.info("%d points logged to %s", self._point_log.acknowledged, self._point_log.path)
         for model in (getattr(self, "_full", None), getattr(self, "_rest", None)):
             if model is not None:
                 model.close()

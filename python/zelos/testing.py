@@ -113,3 +113,54 @@ def random_archive(
 def random_point(rng: np.random.Generator, ranges: dict = LCDM) -> dict:
     """A point drawn uniformly from the box."""
     return {k: float(rng.uniform(lo, hi)) for k, (lo, hi) in ranges.items()}
+
+
+def constant_archive(
+    path: str | os.PathLike,
+    spec_yaml_text: str,
+    parameters: dict,
+    networks: dict,
+    grids: dict,
+    *,
+    accuracy: float | None = None,
+) -> str:
+    """Writes an archive whose networks output given constants, whatever the parameters: for
+    tests that need emulated values known exactly (e.g. a code's outputs at one point, to check
+    a plugin's unit conversions against the code itself).
+
+    ``parameters``: ``{name: (min, max)}`` in the spec's order (the box is the trust region);
+    ``networks``: ``{network name: [(output name, values, axes), ...]}`` in the spec's network
+    order (``tt``, ``te``, ..., ``background``, ``derived``), ``values`` float arrays of the
+    output's shape (``()`` for a scalar); ``grids``: ``{axis: values}``. Float64 throughout, so
+    the outputs are the values given to the last bit. Returns the archive's sha256.
+    """
+    names = list(parameters)
+    lo = np.array([parameters[k][0] for k in names], float)
+    hi = np.array([parameters[k][1] for k in names], float)
+    tensors = {"input.shift": (lo + hi) / 2, "input.scale": (hi - lo) / 2}
+    nets = []
+    for net, outputs in networks.items():
+        flat = np.concatenate([np.asarray(v, float).reshape(-1) for _, v, _ in outputs])
+        # one hidden neuron with zero weights: the network outputs 0, the affine step the constants
+        tensors[f"{net}.0.weight"] = np.zeros((1, len(names)))
+        tensors[f"{net}.0.bias"] = np.zeros(1)
+        tensors[f"{net}.1.weight"] = np.zeros((len(flat), 1))
+        tensors[f"{net}.1.bias"] = np.zeros(len(flat))
+        tensors[f"{net}.out.scale"] = np.ones(len(flat))
+        tensors[f"{net}.out.shift"] = flat
+        nets.append({
+            "name": net, "activation": "tanh", "layers": 2,
+            "output_transform": [{"op": "affine", "scale": f"{net}.out.scale", "shift": f"{net}.out.shift"}],
+            "outputs": [{"name": o, "shape": list(np.shape(v)), "axes": list(axes)} for o, v, axes in outputs],
+        })
+    for axis, values in grids.items():
+        tensors[f"grid.{axis}"] = np.asarray(values, float)
+    model = {"model_format": 1, "parameters": names, "input": {"shift": "input.shift", "scale": "input.scale"},
+             "networks": nets, "grids": {axis: f"grid.{axis}" for axis in grids}}
+    report = {"note": "constant outputs", "accuracy": {}}
+    if accuracy is not None:
+        report["summary"] = {"max_relative_error": float(accuracy)}
+    return _zelos.write_emulator_archive(
+        os.fspath(path), spec_yaml_text, json.dumps(model), tensors, {"lower": lo, "upper": hi},
+        json.dumps(report), "# constant outputs\n\nFor tests only.\n",
+    )

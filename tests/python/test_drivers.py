@@ -196,8 +196,10 @@ def test_request_validation():
 
 def test_get_driver():
     assert isinstance(get_driver("camb", SETTINGS, BACKGROUND_ONLY), CambDriver)
-    with pytest.raises(NotImplementedError, match="classy driver: not in this version"):
-        get_driver("classy", {}, BACKGROUND_ONLY)
+    pytest.importorskip("classy")
+    from zelos.drivers.classy import ClassyDriver
+
+    assert isinstance(get_driver("classy", {}, BACKGROUND_ONLY), ClassyDriver)  # tests/python/test_classy_driver.py
     with pytest.raises(ValueError, match="unknown code"):
         get_driver("cmbfast", {}, BACKGROUND_ONLY)
 

@@ -4,8 +4,8 @@ One driver per code serves the three uses that must agree on every setting: maki
 the live fallback of the plugins, and validation. Output names, shapes and units:
 docs/drivers.md.
 
-This package imports only numpy and the code's own package (camb), never the Rust extension, so
-training sets can be generated where zelos itself is not built.
+This package imports only numpy and the code's own package (camb, classy), never the Rust
+extension, so training sets can be generated where zelos itself is not built.
 """
 
 from __future__ import annotations
@@ -109,14 +109,17 @@ class OutputRequest:
 
 def get_driver(code: str, settings: dict, request: OutputRequest, version: str | None = None,
                allow_version_mismatch: bool = False, threads: int | None = None):
-    """The driver for ``code`` ("camb"; "classy" comes later)."""
+    """The driver for ``code`` ("camb" or "classy")."""
     if code == "camb":
         from .camb import CambDriver
 
         return CambDriver(settings, request, version=version,
                           allow_version_mismatch=allow_version_mismatch, threads=threads)
     if code == "classy":
-        raise NotImplementedError("classy driver: not in this version")
+        from .classy import ClassyDriver
+
+        return ClassyDriver(settings, request, version=version,
+                            allow_version_mismatch=allow_version_mismatch, threads=threads)
     raise ValueError(f"unknown code {code!r}: expected 'camb' or 'classy'")
 
 

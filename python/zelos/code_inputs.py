@@ -1,0 +1,195 @@
+"""Which code inputs concern an emulator, and the values it holds them at (CAMB and CLASS).
+
+An emulator takes its spec's parameters; every other input of its code keeps the value in its
+spec's ``code.settings`` or, failing that, the code's default at the pinned version. A point
+that sets such an input to another value is not the emulator's to answer. The router compares
+numeric inputs with these *fixed* values at every point (``Router.add(fixed=...)``); inputs that
+are not numbers (CLASS's ``YHe: BBN``, ``non_linear: halofit``...) do not change along a chain
+and are compared once, when a plugin plans its run. Inputs that cannot change an emulator's
+outputs (tau does not move H(z); n_s does not move rdrag) never send a point to the fallback.
+
+Framework-independent: used by the MontePython plugin (``zelos.montepython``). The Cobaya
+plugin's ``zelos/cobaya/params.py`` holds the same logic for CAMB alone.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+# -- CLASS 3.4.1 -------------------------------------------------------------------------------
+#: CLASS's defaults (source/input.c, ``input_default_params``) for the physical inputs zelos
+#: compares, in canonical names (see ``zelos.montepython.class_names``). Reionization is set by
+#: z_reio by default (tau_reio is then derived); Omega_Lambda closes the budget (no default).
+CLASS_DEFAULTS = {
+    "h": 0.67810,
+    "omega_b": 0.0223828,
+    "omega_cdm": 0.1201075,
+    "A_s": 2.100549e-09,
+    "n_s": 0.9660499,
+    "alpha_s": 0.0,
+    "k_pivot": 0.05,
+    "z_reio": 7.6711,
+    "T_cmb": 2.7255,
+    "N_ur": 3.044,
+    "N_ncdm": 0.0,
+    "T_ncdm": 0.71611,
+    "deg_ncdm": 1.0,
+    "Omega_k": 0.0,
+    "w0_fld": -1.0,
+    "wa_fld": 0.0,
+    "cs2_fld": 1.0,
+    "YHe": "bbn",
+    "recombination": "hyrec",
+    "reio_parametrization": "reio_camb",
+    "modes": "s",
+    "ic": "ad",
+    "use_ppf": "yes",
+    "non_linear": "none",
+}
+CLASS_PRIMORDIAL = {"A_s", "n_s", "alpha_s", "k_pivot", "r", "n_t", "alpha_t", "modes", "ic"}
+CLASS_REIONIZATION = {"tau_reio", "z_reio", "reio_parametrization", "reionization_width",
+                      "helium_fullreio_redshift", "helium_fullreio_width"}
+CLASS_NONLINEAR = {"non_linear", "hmcode_version"}
+
+# -- CAMB ----------------------------------------------------------------------------------------
+CAMB_PRIMORDIAL = {"logA"}
+CAMB_REIONIZATION = {"tau", "zrei", "deltazrei", "max_zrei"}
+CAMB_LENSING = {"Alens"}
+_CAMB = None
+
+
+def _signature_defaults(*functions) -> dict:
+    out = {}
+    for f in functions:
+        for name, p in inspect.signature(f).parameters.items():
+            if name != "self" and p.default is not inspect.Parameter.empty:
+                out[name] = p.default
+    return out
+
+
+def camb_tables() -> tuple:
+    """CAMB's keyword groups and defaults, read from the installed camb's own signatures:
+    (lmax options, primordial, non-linear, defaults)."""
+    global _CAMB
+    if _CAMB is None:
+        import camb
+
+        lmax = set(_signature_defaults(camb.CAMBparams.set_for_lmax))
+        power = set(_signature_defaults(camb.initialpower.InitialPowerLaw.set_params)) | CAMB_PRIMORDIAL
+        nonlinear = set(_signature_defaults(camb.nonlinear.Halofit.set_params))
+        defaults = _signature_defaults(
+            camb.CAMBparams.set_cosmology, camb.CAMBparams.set_dark_energy,
+            camb.initialpower.InitialPowerLaw.set_params, camb.CAMBparams.set_accuracy,
+            camb.nonlinear.Halofit.set_params, camb.CAMBparams.set_for_lmax)
+        _CAMB = (lmax, power, nonlinear, defaults)
+    return _CAMB
+
+
+def code_defaults(code: str) -> dict:
+    return camb_tables()[3] if code == "camb" else CLASS_DEFAULTS
+
+
+def irrelevant_inputs(outputs, code: str) -> set:
+    """Inputs of ``code`` that cannot change any of these emulator outputs."""
+    if code == "camb":
+        lmax, power, nonlinear, _ = camb_tables()
+        reion, lensing = CAMB_REIONIZATION, CAMB_LENSING
+    else:
+        lmax, power, nonlinear = set(), set(CLASS_PRIMORDIAL), set(CLASS_NONLINEAR)
+        reion, lensing = CLASS_REIONIZATION, set()
+    background = lmax | power | nonlinear | reion | lensing
+    per_output = []
+    for name in outputs:
+        if name.startswith("dl_"):
+            per_output.append(set())
+        elif name == "pk_nonlin":
+            per_output.append(lmax | reion | lensing)
+        elif name in ("pk_lin", "sigma8", "S8"):
+            per_output.append(lmax | nonlinear | reion | lensing)
+        elif name == "zre":
+            per_output.append(lmax | power | nonlinear | lensing)
+        else:  # background functions and background / thermal-history derived parameters
+            per_output.append(background)
+    return set.intersection(*per_output) if per_output else set()
+
+
+def number(value):
+    """``value`` as a finite float, or None (booleans, strings, lists, non-finite numbers)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def same(a, b) -> bool:
+    """Equal as numbers (to 1e-12), else as normalised strings (CLASS reads `BBN` and `bbn` alike)."""
+    x, y = number(a), number(b)
+    if x is not None and y is not None:
+        return math.isclose(x, y, rel_tol=1e-12, abs_tol=1e-15)
+    if isinstance(a, str) and isinstance(b, str):
+        return a.strip().lower() == b.strip().lower()
+    a, b = _numbers(a), _numbers(b)
+    if a is not None and b is not None:  # lists: CLASS's "0.02,0.02" or [0.02, 0.02]
+        return len(a) == len(b) and all(math.isclose(x, y, rel_tol=1e-12, abs_tol=1e-15) for x, y in zip(a, b))
+    return False
+
+
+def _numbers(value):
+    """A list of numbers from a list/tuple or a comma-separated string, else None."""
+    items = value.replace(",", " ").split() if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        return None
+    out = [number(v) for v in items]
+    return None if None in out or not out else out
+
+
+def held_value(emulator, name: str) -> tuple:
+    """(known, value): the value at which ``emulator`` holds input ``name`` (its spec's setting,
+    else its code's default); known is False when there is none to compare with (the code
+    computes it, e.g. CAMB's YHe from BBN, or CLASS's Omega_Lambda from the budget)."""
+    settings = emulator.spec["code"].get("settings") or {}
+    if name in settings:
+        return True, settings[name]
+    defaults = code_defaults(emulator.spec["code"]["name"])
+    if name not in defaults or defaults[name] is None:
+        return False, None
+    return True, defaults[name]
+
+
+def fixed_values(emulator, run_inputs: dict, aliases=()) -> tuple:
+    """For the router and the plan: ``(fixed, blockers)``.
+
+    ``run_inputs``: ``{name: value}`` of the run's physical inputs, in the emulator's code's
+    names. ``aliases``: names that only restate one of the emulator's parameters (``logA`` for
+    ``As``; ``H0`` for ``h``), never compared.
+
+    ``fixed``: ``{name: number}``: the numeric settings of the spec, plus, for each numeric run
+    input that concerns the emulator but that it neither takes nor sets, the code's default.
+    ``blockers``: ``{name: why}``: run inputs that concern the emulator and either have no value
+    to compare with, or are not numbers and differ from the value it holds. The emulator can
+    serve no point of such a run.
+    """
+    code = emulator.spec["code"]["name"]
+    settings = emulator.spec["code"].get("settings") or {}
+    params = set(emulator.parameters)
+    fixed = {k: number(v) for k, v in settings.items() if number(v) is not None and k not in params}
+    blockers = {}
+    skip = irrelevant_inputs(emulator.outputs, code) | params | set(aliases)
+    for name, value in run_inputs.items():
+        if name in skip:
+            continue
+        known, held = held_value(emulator, name)
+        if not known:
+            blockers[name] = (f"`{name}` is an input of this run; `{emulator.name}` was trained with {code} "
+                              f"computing it ({name} not among its parameters or settings)")
+        elif number(value) is None or number(held) is None:
+            if not same(value, held):
+                blockers[name] = (f"this run sets `{name}` = {value!r}; `{emulator.name}` was trained with "
+                                  f"{held!r}")
+        elif name not in fixed:
+            fixed[name] = number(held)
+    return fixed, blockers

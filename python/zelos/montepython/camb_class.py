@@ -1,0 +1,429 @@
+"""CAMB behind classy's accessors: the live code of CAMB-trained emulators in MontePython.
+
+:class:`CambClass` runs CAMB for a point given in CLASS's names (translated by
+``class_inputs.to_camb``) with the emulators' CAMB settings, computing what the run's CLASS
+``output`` asks for, and answers the accessors MontePython's likelihoods call, in CLASS's
+conventions (distances in Mpc, ``Hubble`` in 1/Mpc, P(k) in Mpc^3 with k in 1/Mpc, dimensionless
+C_l). The values are CAMB's: they differ from CLASS's at the 1e-4 level (different codes). An
+accessor it does not implement raises ``AttributeError`` naming it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .class_inputs import C_KM_S, Request
+from .errors import CosmoComputationError, CosmoSevereError
+
+# CAMB keywords the run's CLASS `output` decides (set here, never taken from the settings).
+OWNED = frozenset({"lmax", "max_l", "kmax", "redshifts", "WantCls", "WantTransfer", "Want_CMB",
+                   "NonLinear", "nonlinear", "silent", "halofit_version"})
+LEVELS = ("background", "full")
+
+
+class CallableFloat(float):
+    """A float that returns itself when called: classy's accessors are properties that also
+    work as methods (``cosmo.h`` and ``cosmo.h()``)."""
+
+    def __call__(self):
+        return self
+
+
+def _like(z, values):
+    """classy's convention: a scalar for a scalar z, else an array."""
+    values = np.asarray(values, dtype=float)
+    return float(values.reshape(-1)[0]) if np.isscalar(z) else values
+
+
+class CambClass:
+    """CAMB for one point at a time, answered through classy's accessor names.
+
+    ``settings``: the emulators' CAMB ``code.settings`` (precision and the like; the physics of
+    the point overrides them). Call :meth:`run` with the translated point, the run's
+    :class:`~zelos.montepython.class_inputs.Request` and a level (``background``: background
+    and thermal history, a few ms; ``full``: everything the request asks for).
+    """
+
+    #: Marks a CAMB computation for readers of C_l (``outputs.read_output``).
+    zelos_camb = True
+
+    def __init__(self, settings: dict | None = None, threads: int | None = None, lmax: int = 0):
+        import camb
+
+        self._camb = camb
+        self.lmax = int(lmax)  # C_l computed at least to this (the CMB emulators' lmax)
+        self.use_settings(settings)
+        self.threads = threads
+        self.version = camb.__version__
+        camb.set_feedback_level(0)
+        self.struct_cleanup()
+
+    # -- computing --------------------------------------------------------------------------------
+    def use_settings(self, settings: dict | None) -> None:
+        """The CAMB settings of the next runs (those the run's output decides are dropped)."""
+        settings = {k: v for k, v in (settings or {}).items() if k not in OWNED}
+        if settings != getattr(self, "settings", None):
+            self.settings = settings
+            self._point = None  # recompute with them
+
+    def struct_cleanup(self) -> None:
+        self.pars = self.results = None
+        self.level = None
+        self._point = self._request = None
+        self._cache = {}
+
+    empty = struct_cleanup
+
+    @property
+    def state(self):
+        return True
+
+    def run(self, point: dict, request: Request, level: str = "full") -> None:
+        """Computes ``point`` (CAMB keywords, ``halofit_version`` "none" for a linear run) to
+        ``level``; nothing when already computed to it. ``CosmoComputationError`` when CAMB
+        fails."""
+        if self._point == point and self._request == request and self.level in ("full", level):
+            return
+        camb = self._camb
+        # logA rides along for emulators that take it; CAMB takes As (computed from it)
+        kw = {**self.settings, **{k: v for k, v in point.items() if k not in ("halofit_version", "logA")}}
+        for group in (("H0", "cosmomc_theta", "thetastar"), ("tau", "zrei")):  # the point's choice wins
+            given = [k for k in group if k in point]
+            if given:
+                for k in group:
+                    if k not in given:
+                        kw.pop(k, None)
+        model = point.get("halofit_version", "none")
+        full = level == "full"
+        if full and request.has_cl:
+            # to the emulators' lmax at least, as they were trained (CAMB's lensing near lmax
+            # depends on it), so fallback points log their whole spectra
+            kw["lmax"] = max(request.l_max_scalars, self.lmax)
+        else:
+            kw.update(WantCls=False)
+            kw = {k: v for k, v in kw.items() if k not in _lmax_options()}
+        if not (full and request.has_cl):
+            kw["Want_CMB"] = False  # as the CAMB driver trains background emulators; 6 times faster
+        if full and request.mPk:
+            h = kw["H0"] / 100.0 if "H0" in kw else 1.0  # with thetastar h is not known yet: h < 1
+            z_max = request.z_max()
+            zs = set(np.round(np.linspace(0.0, max(z_max, 0.1), max(2, min(100, int(z_max / 0.05) + 2))), 10))
+            zs |= set(request.z_pk)
+            kw.update(WantTransfer=True, redshifts=sorted(zs, reverse=True), silent=True,
+                      kmax=max(1.2, 1.05 * request.k_max_mpc(h)))
+            if model != "none":
+                kw["kmax"] = max(kw["kmax"], 5.0)
+        if model != "none":
+            kw["halofit_version"] = model
+        if self.threads is not None:
+            camb.config.ThreadNum = int(self.threads)
+        try:
+            pars = camb.set_params(**kw)
+            if full:
+                pars.NonLinear = camb.model.NonLinear_both if model != "none" else camb.model.NonLinear_none
+            results = camb.get_results(pars) if full and (request.has_cl or request.mPk) else camb.get_background(pars)
+        except camb.baseconfig.CAMBUnknownArgumentError as e:
+            raise CosmoSevereError(f"CAMB: {e}") from None
+        except (camb.baseconfig.CAMBError, camb.baseconfig.CAMBValueError, camb.baseconfig.CAMBFortranError) as e:
+            raise CosmoComputationError(f"CAMB failed at {point}: {e}") from None
+        self.pars, self.results = pars, results
+        self.level, self._point, self._request, self._cache = level, dict(point), request, {}
+
+    def _need(self, level: str = "background"):
+        if self.results is None:
+            raise CosmoSevereError("zelos (CAMB): no point computed")
+        if level == "full" and self.level != "full":
+            self.run(self._point, self._request, "full")
+        return self.results
+
+    def _derived(self) -> dict:
+        d = self._cache.get("derived")
+        if d is None:
+            d = self._cache["derived"] = self._need().get_derived_params()
+        return d
+
+    # -- background ----------------------------------------------------------------------------------
+    @property
+    def h(self):
+        return CallableFloat(self._need().Params.H0 / 100.0)
+
+    @property
+    def H0(self):
+        return CallableFloat(self._need().Params.H0)
+
+    @property
+    def T_cmb(self):
+        return CallableFloat(self._need().Params.TCMB)
+
+    @property
+    def Neff(self):
+        return CallableFloat(self._need().Params.N_eff)
+
+    @property
+    def n_s(self):
+        return CallableFloat(self._need().Params.InitPower.ns)
+
+    @property
+    def Omega_m(self):
+        return CallableFloat(self._need().Params.omegam)
+
+    def Omega0_m(self):
+        return float(self.Omega_m)
+
+    @property
+    def Omega_b(self):
+        p = self._need().Params
+        return CallableFloat(p.ombh2 / (p.H0 / 100.0) ** 2)
+
+    @property
+    def omega_b(self):
+        return CallableFloat(self._need().Params.ombh2)
+
+    @property
+    def Omega_cdm(self):
+        p = self._need().Params
+        return CallableFloat(p.omch2 / (p.H0 / 100.0) ** 2)
+
+    def Omega0_cdm(self):
+        return float(self.Omega_cdm)
+
+    @property
+    def Omega_nu(self):
+        p = self._need().Params
+        return CallableFloat(p.omnuh2 / (p.H0 / 100.0) ** 2)
+
+    @property
+    def Omega_Lambda(self):
+        return CallableFloat(self._need().omega_de)
+
+    @property
+    def Omega_k(self):
+        return CallableFloat(self._need().Params.omk)
+
+    def Omega0_k(self):
+        return float(self.Omega_k)
+
+    @property
+    def Omega_g(self):
+        return CallableFloat(self._need().get_Omega("photon"))
+
+    @property
+    def age(self):
+        return CallableFloat(self._derived()["age"])
+
+    def Hubble(self, z):
+        return _like(z, self._need().hubble_parameter(np.atleast_1d(z)) / C_KM_S)
+
+    def angular_distance(self, z):
+        return _like(z, self._need().angular_diameter_distance(np.atleast_1d(z)))
+
+    def luminosity_distance(self, z):
+        return _like(z, self._need().luminosity_distance(np.atleast_1d(z)))
+
+    def comoving_distance(self, z):
+        return _like(z, self._need().comoving_radial_distance(np.atleast_1d(z), tol=1e-8))
+
+    def z_of_r(self, z):
+        r = self.comoving_distance(z)
+        return r, self.Hubble(z)
+
+    def scale_independent_growth_factor(self, z):
+        return _like(z, self._growth(np.atleast_1d(z))[0])
+
+    def scale_independent_growth_factor_f(self, z):
+        return _like(z, self._growth(np.atleast_1d(z))[1])
+
+    def _growth(self, z):
+        """D(z) (1 today) and f = dlnD/dlna for CDM + baryons, as CLASS defines them: the
+        growing solution of D'' + (2 + dlnH/dlna) D' = 3/2 Omega_cb(a) D in ln a, started in the
+        radiation era on the Meszaros growing mode."""
+        sol = self._cache.get("growth")
+        if sol is None:
+            from scipy.integrate import solve_ivp
+            from scipy.interpolate import CubicSpline
+
+            res = self._need()
+            p = res.Params
+            lna = np.linspace(math.log(1e-6), 0.0, 2000)
+            a = np.exp(lna)
+            H = res.hubble_parameter(1.0 / a - 1.0)
+            lnh = CubicSpline(lna, np.log(H))
+            om_cb0 = (p.ombh2 + p.omch2) / (p.H0 / 100.0) ** 2
+            dens = res.get_background_densities(a[:1], vars=["photon", "neutrino", "nu", "cdm", "baryon"])
+            rad = dens["photon"][0] + dens["neutrino"][0] + dens["nu"][0]
+            y0 = a[0] * (dens["cdm"][0] + dens["baryon"][0]) / rad  # a / a_eq at the start
+
+            def rhs(x, s):
+                ea = math.exp(x)
+                om = om_cb0 * (p.H0 / math.exp(lnh(x))) ** 2 / ea**3
+                return [s[1], -(2.0 + lnh(x, 1)) * s[1] + 1.5 * om * s[0]]
+
+            out = solve_ivp(rhs, (lna[0], 0.0), [1.0 + 1.5 * y0, 1.5 * y0], rtol=1e-9, atol=1e-12,
+                            dense_output=True)
+            sol = self._cache["growth"] = out.sol
+        x = -np.log1p(np.asarray(z, float))
+        d, dd = sol(x)
+        d0 = sol(0.0)[0]
+        return d / d0, dd / d
+
+    # -- thermal history ------------------------------------------------------------------------------
+    @property
+    def rs_drag(self):
+        return CallableFloat(self._derived()["rdrag"])
+
+    @property
+    def theta_s_100(self):
+        # CAMB's 100 theta_*: the angle zelos maps CLASS's 100*theta_s to (docs/montepython.md)
+        return CallableFloat(self._derived()["thetastar"])
+
+    @property
+    def theta_star_100(self):
+        return CallableFloat(self._derived()["thetastar"])
+
+    @property
+    def tau_reio(self):
+        reion = self._need().Params.Reion
+        if reion.use_optical_depth:
+            return CallableFloat(reion.optical_depth)
+        raise CosmoSevereError("zelos (CAMB): tau_reio is known only when the run gives it (tau_reio)")
+
+    @property
+    def z_reio(self):
+        p = self._need().Params
+        return CallableFloat(p.Reion.get_zre(p) if p.Reion.use_optical_depth else p.Reion.redshift)
+
+    # -- perturbations ----------------------------------------------------------------------------------
+    def _pk_interpolator(self, nonlinear: bool):
+        key = ("pk", nonlinear)
+        interp = self._cache.get(key)
+        if interp is None:
+            if not self._request.mPk:
+                raise CosmoSevereError("No power spectrum computed. You must add mPk to the list of outputs.")
+            res = self._need("full")
+            interp = self._cache[key] = res.get_matter_power_interpolator(
+                nonlinear=nonlinear, var1="delta_tot", var2="delta_tot", hubble_units=False, k_hunit=False,
+                silent=True)
+        return interp
+
+    def pk(self, k, z):
+        return float(self._pk_interpolator(self._request.nonlinear != "none").P(z, k))
+
+    def pk_lin(self, k, z):
+        return float(self._pk_interpolator(False).P(z, k))
+
+    @property
+    def sigma8(self):
+        if not self._request.mPk:
+            raise CosmoSevereError("No power spectrum computed. In order to get sigma8, you must add mPk to the "
+                                   "list of outputs.")
+        return CallableFloat(self._need("full").get_sigma8_0())
+
+    @property
+    def S8(self):
+        return CallableFloat(self.sigma8 * math.sqrt(self.Omega_m / 0.3))
+
+    def sigma(self, R, z, h_units=False):
+        """sigma(R, z) of the linear total matter density in spheres of radius R [Mpc, or Mpc/h
+        with ``h_units``]: the top-hat integral of CAMB's linear P(k, z)."""
+        interp = self._pk_interpolator(False)
+        h = float(self.h)
+        zarr, rarr = np.atleast_1d(z).astype(float), np.atleast_1d(R).astype(float)
+        rarr = rarr / h if h_units else rarr
+        k = np.logspace(-5, math.log10(interp.kmax), 4000)
+        out = np.empty((len(zarr), len(rarr)))
+        for i, zi in enumerate(zarr):
+            pk = interp.P(zi, k)
+            for j, r in enumerate(rarr):
+                x = k * r
+                w = 3.0 * (np.sin(x) - x * np.cos(x)) / x**3
+                f = k**3 * pk * w**2 / (2 * np.pi**2)
+                out[i, j] = math.sqrt(float(np.sum(0.5 * (f[1:] + f[:-1]) * np.diff(np.log(k)))))
+        return float(out[0, 0]) if (np.isscalar(z) and np.isscalar(R)) else np.squeeze(out)
+
+    # -- CMB ------------------------------------------------------------------------------------------
+    def _cls(self, lensed: bool, lmax: int, nofail: bool) -> dict:
+        r = self._request
+        keys = r.cl_keys(lensed)
+        if not keys or (lensed and not r.lensing):
+            raise CosmoSevereError("No lensed Cl computed" if lensed else "No Cl computed")
+        if lmax == -1:
+            lmax = r.l_max_scalars
+        # as CLASS: no more than the run asked for, unless nofail (CLASS then recomputes; here
+        # what was computed for the emulators' lmax may be enough)
+        if lmax > (max(r.l_max_scalars, self.lmax) if nofail else r.l_max_scalars):
+            raise CosmoSevereError("Can only compute up to lmax=%d" % r.l_max_scalars)
+        res = self._need("full")
+        powers = res.get_cmb_power_spectra(lmax=lmax, spectra=["total" if lensed else "unlensed_total",
+                                                               "lens_potential"], CMB_unit=None, raw_cl=True)
+        table = powers["total" if lensed else "unlensed_total"]
+        pot = powers["lens_potential"]
+        columns = {"tt": (table, 0), "ee": (table, 1), "bb": (table, 2), "te": (table, 3), "pp": (pot, 0),
+                   "tp": (pot, 1)}
+        cl = {}
+        for key in keys:
+            t, c = columns[key]
+            v = np.zeros(lmax + 1)
+            v[2:] = t[2:lmax + 1, c]
+            cl[key] = v
+        cl["ell"] = np.arange(lmax + 1)
+        return cl
+
+    def lensed_cl(self, lmax=-1, nofail=False):
+        return self._cls(True, int(lmax), nofail)
+
+    def raw_cl(self, lmax=-1, nofail=False):
+        return self._cls(False, int(lmax), nofail)
+
+    # -- derived parameters ---------------------------------------------------------------------------
+    def get_current_derived_parameters(self, names):
+        if type(names) is not list:
+            raise TypeError("Deprecated")
+        res = self._need()
+        p = res.Params
+        h = p.H0 / 100.0
+        d = self._derived()
+        table = {
+            "h": lambda: h, "H0": lambda: p.H0, "Omega_m": lambda: p.omegam, "omega_m": lambda: p.omegam * h * h,
+            "Omega0_lambda": lambda: res.omega_de, "Omega_Lambda": lambda: res.omega_de, "age": lambda: d["age"],
+            "Neff": lambda: p.N_eff, "rs_d": lambda: d["rdrag"], "rs_d_h": lambda: d["rdrag"] * h,
+            "z_d": lambda: d["zdrag"], "z_star": lambda: d["zstar"], "rs_star": lambda: d["rstar"],
+            "100*theta_s": lambda: d["thetastar"], "theta_s_100": lambda: d["thetastar"],
+            "100*theta_star": lambda: d["thetastar"], "theta_star_100": lambda: d["thetastar"],
+            "tau_reio": lambda: float(self.tau_reio), "z_reio": lambda: float(self.z_reio),
+            "YHe": lambda: p.YHe, "A_s": lambda: p.InitPower.As,
+            "ln10^{10}A_s": lambda: math.log(1e10 * p.InitPower.As),
+            "ln_A_s_1e10": lambda: math.log(1e10 * p.InitPower.As), "n_s": lambda: p.InitPower.ns,
+            "alpha_s": lambda: p.InitPower.nrun, "sigma8": lambda: float(self.sigma8),
+            "m_ncdm_tot": lambda: p.omnuh2 * 93.14, "z_eq": lambda: d["zeq"], "k_eq": lambda: d["keq"],
+            "exp_m_2_tau_As": lambda: math.exp(-2.0 * float(self.tau_reio)) * p.InitPower.As,
+        }
+        out = {}
+        for name in names:
+            if name not in table:
+                raise CosmoSevereError(f"{name} was not recognized as a derived parameter (zelos computes with CAMB "
+                                       f"here; it provides {', '.join(table)})")
+            out[name] = float(table[name]())
+        return out
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise AttributeError(f"`{name}` is not available when zelos computes with CAMB (the code the loaded emulators "
+                             "were trained with); see docs/montepython.md for the accessors it answers")
+
+
+_LMAX = None
+
+
+def _lmax_options() -> frozenset:
+    """``set_for_lmax`` keywords (CAMB refuses them without lmax)."""
+    global _LMAX
+    if _LMAX is None:
+        import inspect
+
+        import camb
+
+        _LMAX = frozenset(inspect.signature(camb.CAMBparams.set_for_lmax).parameters) - {"self", "lmax"}
+    return _LMAX

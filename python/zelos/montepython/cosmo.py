@@ -1,0 +1,598 @@
+"""``Class``: classy's ``Class`` for MontePython, answered by zelos emulators where they can.
+
+MontePython makes one ``Class()`` for the run and, per point, calls ``struct_cleanup()``,
+``set(data.cosmo_arguments)`` and ``compute()``; its likelihoods then call accessors (``h``,
+``angular_distance``, ``Hubble``, ``rs_drag``, ``pk``, ``lensed_cl``...) and MontePython reads
+``get_current_derived_parameters(names)``. Here ``compute()``:
+
+1. reads the ``zelos_*`` options from a copy of the arguments (``options.split``) and plans the
+   run once (``plan.Plan``: which emulators can answer it, for which outputs);
+2. translates the point to the emulators' names and routes it (``zelos.routing.Router``): if
+   every wanted output is served, the point is *emulated*; otherwise, by default, the whole
+   point is computed by the code the emulators were trained with (CLASS through the real
+   classy, or CAMB through ``camb_class.CambClass``) and logged (``zelos_log``), so a point never
+   mixes emulated and computed values of an emulated quantity.
+
+At an emulated point, an accessor no emulator can answer (``Neff``, a redshift beyond the grid,
+``sigma`` when no emulator has P(k)...) runs the code for that point, once, to the module it
+needs (``background`` for distances, ``fourier`` for P(k), ``lensing`` for C_l), as classy's
+own accessors do. A fraction ``zelos_spot_check`` of the emulated points is also computed by the
+code, to measure the emulators' error on the chain; the end of the run prints a summary.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+import weakref
+
+import numpy as np
+
+from ..runstats import RunStats
+from .class_inputs import read_inputs, read_request
+from .emulated import NotServed, Served, SplineMaps
+from .errors import CosmoComputationError, CosmoSevereError, new_real_class, real_classy
+from .options import split
+from .outputs import read_outputs, relative_difference
+
+log = logging.getLogger("zelos.montepython")
+
+#: classy 3.4.1's modules in order (``Class._levellist``); a level asks for its module and all before.
+LEVELS = ("input", "background", "thermodynamics", "perturbations", "primordial", "fourier", "transfer",
+          "harmonic", "lensing", "distortions")
+BACKGROUND = {"input", "background", "thermodynamics"}
+
+
+def _expand(level) -> frozenset:
+    if isinstance(level, str):
+        level = [level]
+    out = set()
+    for item in level:
+        if item not in LEVELS:
+            raise CosmoSevereError("Unknown computation level: '{}'".format(item))
+        out.update(LEVELS[:LEVELS.index(item) + 1])
+    return frozenset(out)
+
+
+class _Stdout(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout`` is when a line is logged (MontePython may redirect it)."""
+
+    def emit(self, record):
+        self.stream = sys.stdout
+        super().emit(record)
+
+
+def _setup_logging() -> None:
+    """``[zelos] ...`` lines on stdout, beside MontePython's own prints, unless the caller
+    configured logging."""
+    if not log.handlers and not logging.getLogger().handlers:
+        handler = _Stdout()
+        handler.setFormatter(logging.Formatter("[zelos] %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
+class _Point:
+    """The state of the point being answered."""
+
+    def __init__(self, plan, clean, inputs, request, level):
+        self.plan, self.clean, self.inputs, self.request = plan, clean, inputs, request
+        self.level = level
+        self.mode = None  # "emulated" | "fallback" (the code computes the whole point)
+        self.served = None
+        self.router_point = self.camb_point = None
+        self.values = self.keys = None
+        self.live = frozenset()  # classy modules the code has computed for this point
+        self.rest_reason = None
+
+
+class Class:
+    """classy's ``Class``, answered from zelos emulators inside their trust regions and by the
+    code they were trained with elsewhere. Options: ``zelos_*`` keys of the arguments given to
+    :meth:`set` (docs/montepython.md)."""
+
+    _levellist = list(LEVELS)
+
+    def __init__(self, default=False):
+        self._pars = {}
+        self._computed = False
+        self._point = None
+        self._plans = {}
+        self._emulators = {}
+        self._backends = {}
+        self._logs = {}
+        self._maps = SplineMaps()
+        self._stats = RunStats()
+        self._rng = None
+        self._said = set()
+        self._code = None
+        self._end = _End(self._stats, self._logs)
+        # the summary is printed when the object goes, or at interpreter exit, whichever is first
+        weakref.finalize(self, self._end.close)
+        _setup_logging()
+        if default:
+            self.set_default()
+
+    # -- classy's set-up calls ------------------------------------------------------------------------
+    @property
+    def state(self):
+        return True
+
+    @property
+    def pars(self):
+        return self._pars
+
+    def set_default(self):
+        self.set(output="tCl mPk")
+
+    def set(self, *pars, **kars):
+        """Adds parameters (a dict and/or keywords), as classy does. The dict given is copied,
+        never modified; nothing changes if every item was already set."""
+        old = dict(self._pars)
+        new = dict(self._pars)
+        if len(pars) == 1:
+            new.update(dict(pars[0]))
+        elif len(pars) != 0:
+            raise CosmoSevereError("bad call")
+        new.update(kars)
+        self._pars = new
+        try:
+            if new.items() <= old.items():
+                return None  # classy: an already-contained dict keeps the computed state
+        except Exception:  # noqa: BLE001 -- values that do not compare (arrays): taken as changed
+            pass
+        self._computed = False
+        return True
+
+    def empty(self):
+        self._pars = {}
+        self._computed = False
+        self._point = None
+
+    def struct_cleanup(self):
+        self._computed = False
+        self._point = None
+        for backend in self._backends.values():
+            backend.struct_cleanup()
+
+    # -- compute ----------------------------------------------------------------------------------------
+    def compute(self, level=["distortions"]):  # noqa: B006 -- classy's signature
+        """Answers the current parameters: emulated, or computed by the code (see the module
+        docstring). A no-op when already done for these parameters."""
+        wanted = _expand(level)
+        p = self._point
+        if self._computed and p is not None:
+            if p.mode != "emulated":
+                self._run_code(p, wanted)
+            p.level = p.level | wanted
+            return None
+        self._new_point(wanted)
+        return None
+
+    def _new_point(self, level):
+        options, clean = split(self._pars)
+        inputs = read_inputs(clean, options.ignore)
+        request = read_request(clean)
+        plan = self._plan(options, clean, inputs, request)
+        t0 = time.perf_counter()  # after the plan: the first point's set-up is not a point's cost
+        p = self._point = _Point(plan, clean, inputs, request, level)
+        stats = self._stats
+        stats.calls += 1
+        p.router_point, p.camb_point = plan.translate(inputs)
+        if plan.router is None:
+            fb = _Fallback("no_usable_emulator" if plan.emulators else "no_emulators",
+                           "no emulator can answer this run (see the start-up lines)")
+        else:
+            fb = self._route(p, options)
+            if fb is None:
+                self._computed = True
+                stats.add("emulated", time.perf_counter() - t0)
+                if options.spot_check and self._draw(options) < options.spot_check:
+                    self._spot_check(p)
+                self._progress(options)
+                return
+            if options.out_of_range != "compute":
+                stats.fallbacks[fb.kind] += 1
+                self._point = None
+                if options.out_of_range == "error":
+                    raise CosmoSevereError(f"zelos: point outside the emulators' trust regions and "
+                                           f"zelos_out_of_range is 'error': {fb.detail}")
+                raise CosmoComputationError(f"zelos: point outside the emulators' trust regions, rejected "
+                                            f"(zelos_out_of_range: 'reject'): {fb.detail}")
+        p.mode = "fallback"
+        try:
+            self._run_code(p, level)
+        except Exception:
+            stats.failed += 1
+            self._point = None
+            raise
+        self._computed = True
+        stats.add("fallback", time.perf_counter() - t0)
+        stats.fallbacks[fb.kind] += 1
+        if plan.router is not None:
+            self._log_fallback(p, fb, options)
+        self._progress(options)
+
+    def _route(self, p, options):
+        """Routes point ``p``; serves it (returns None) or says why not (a fallback)."""
+        plan = p.plan
+        try:
+            values, keys, fallbacks = plan.router.evaluate_with_keys(p.router_point, plan.outputs)
+        except Exception as e:  # noqa: BLE001 -- a bad point goes to the code, never to a zero likelihood
+            return _Fallback("emulator_error", f"the router failed: {e}")
+        if fallbacks:
+            return _first(fallbacks)
+        p.mode, p.values, p.keys = "emulated", values, keys
+        p.served = Served(values, keys, plan.serving, p.inputs.physics, p.request, plan.code, self._maps,
+                          options.missing_cl)
+        return None
+
+    def _plan(self, options, clean, inputs, request):
+        """The plan for these options and this shape of inputs (cached: made once per run)."""
+        from .plan import Plan, installed_version
+
+        shape = (options, frozenset(clean), tuple(sorted((k, repr(v)) for k, v in inputs.physics.items()
+                                                         if not isinstance(v, float))), request.has_cl,
+                 request.lensing, request.mPk, request.nonlinear)
+        plan = self._plans.get(shape)
+        if plan is None:
+            emulators = {}
+            for entry in options.emulators:
+                emu = self._load(entry)
+                key, n = emu.name, 2
+                while key in emulators:
+                    key, n = f"{emu.name}#{n}", n + 1
+                emulators[key] = emu
+            plan = Plan(options, emulators, inputs, request)
+            version = installed_version(plan.code)
+            if version is None:
+                raise CosmoSevereError(
+                    f"zelos: {'the emulators were trained with ' + plan.code if emulators else 'no zelos_emulators'}, "
+                    f"and {plan.code} is not installed (pip install {plan.code}); it computes what no emulator "
+                    "answers")
+            if emulators:
+                plan.check_versions(version)
+                if plan.router is None and options.out_of_range != "compute":
+                    raise CosmoSevereError(
+                        f"zelos: no emulator can answer this run and zelos_out_of_range is '{options.out_of_range}': "
+                        + "; ".join(f"{k}: {why}" for k, why in plan.excluded.items()))
+            self._plans[shape] = plan
+            self._code = self._end.code = plan.code
+            if self._rng is None:
+                self._rng = np.random.default_rng(options.spot_check_seed)
+            self._report(plan, options, version)
+        return plan
+
+    def _load(self, entry):
+        emu = self._emulators.get(entry)
+        if emu is None:
+            from ..emulator import get_emulator
+
+            try:
+                emu = self._emulators[entry] = get_emulator(entry, out_of_range="ignore")
+            except Exception as e:  # ZelosError, ArchiveError, OSError...
+                raise CosmoSevereError(f"zelos_emulators: {entry!r}: {e}") from e
+        return emu
+
+    def _report(self, plan, options, version):
+        lines = (plan.describe() if plan.emulators
+                 else [f"no zelos_emulators: every point is computed by classy {version}"])
+        if plan.emulators:
+            lines.append(f"computes what the emulators cannot answer with {plan.code} {version}"
+                         + (f", settings {plan.settings}" if plan.code == "camb" else " (the run's CLASS inputs)")
+                         + (f"; fallback points logged to {self._point_log(options).path}" if options.log else
+                            "; no point log (set zelos_log)"))
+        if options.out_of_range != "compute":
+            lines.append(f"points outside every trust region: {options.out_of_range} (zelos_out_of_range)")
+        if options.spot_check:
+            lines.append(f"spot checks: {options.spot_check:.3g} of the emulated points are also computed by "
+                         f"{plan.code}")
+        for line in lines:
+            if line not in self._said:
+                self._said.add(line)
+                log.info("%s", line)
+
+    def _draw(self, options) -> float:
+        if self._rng is None:
+            self._rng = np.random.default_rng(options.spot_check_seed)
+        return float(self._rng.random())
+
+    def _progress(self, options):
+        if self._stats.due(options.report_every):
+            log.info("%s", self._stats.progress())
+
+    # -- the code ----------------------------------------------------------------------------------------
+    def _backend(self, code):
+        backend = self._backends.get(code)
+        if backend is None:
+            if code == "camb":
+                from .camb_class import CambClass
+
+                backend = CambClass(self._point.plan.settings, lmax=self._point.plan.cmb_lmax)
+            else:
+                if real_classy() is None:
+                    raise CosmoSevereError("zelos: classy is not installed (pip install classy); it computes what "
+                                           "no emulator answers")
+                backend = new_real_class()
+            self._backends[code] = backend
+        if code == "camb":
+            backend.use_settings(self._point.plan.settings)
+            if backend.lmax != self._point.plan.cmb_lmax:
+                backend.lmax = self._point.plan.cmb_lmax
+                backend.struct_cleanup()
+        return backend
+
+    def _run_code(self, p, level):
+        """Has the code compute point ``p`` to ``level`` (a set of classy modules), once."""
+        if level <= p.live:
+            return self._backends[p.plan.code]
+        backend = self._backend(p.plan.code)
+        if p.plan.code == "camb":
+            backend.run(p.camb_point, p.request, "background" if level <= BACKGROUND else "full")
+        else:
+            if not p.live:
+                backend.empty()
+                backend.set(_for_classy(p.clean))
+            backend.compute([LEVELS[max(LEVELS.index(x) for x in level)]])
+        p.live = p.live | level
+        return backend
+
+    def _rest(self, p, level, reason):
+        """The code at an emulated point, for what the emulators cannot answer."""
+        if level <= p.live:
+            return self._backends[p.plan.code]
+        t0 = time.perf_counter()
+        try:
+            backend = self._run_code(p, level)
+        except CosmoComputationError:
+            self._stats.failed += 1
+            raise
+        if p.rest_reason is None:
+            p.rest_reason = reason
+            self._stats.count["rest"] += 1
+            self._stats.rest[reason] += 1
+        self._stats.time["rest"] += time.perf_counter() - t0
+        return backend
+
+    # -- the point log and spot checks -------------------------------------------------------------------
+    def _point_log(self, options):
+        from ..routing import PointLog
+
+        plog = self._logs.get(options.log)
+        if plog is None:
+            plog = self._logs[options.log] = PointLog(options.log)
+        return plog
+
+    def _t_cmb(self, p) -> float:
+        t = p.inputs.physics.get("T_cmb")
+        return t if isinstance(t, float) else 2.7255
+
+    def _log_fallback(self, p, fb, options):
+        if not options.log:
+            return
+        outputs, _ = read_outputs(self._backends[p.plan.code], p.plan.serving, self._t_cmb(p))
+        self._point_log(options).log(p.router_point, reason=fb.kind, detail=fb.detail, distance=fb.distance,
+                                     nearest=fb.nearest, outputs=outputs)
+
+    def _spot_check(self, p):
+        t0 = time.perf_counter()
+        try:
+            backend = self._run_code(p, p.level)
+        except Exception as e:  # noqa: BLE001 -- a spot check never stops a chain
+            self._stats.spot_failed += 1
+            log.debug("spot check failed: %s", e)
+            return
+        truth, _ = read_outputs(backend, {k: p.plan.serving[k] for k in set(p.keys.values())}, self._t_cmb(p),
+                                partial=True)
+        diffs = {}
+        for name, key in p.keys.items():
+            label = name if name in truth else f"{key}:{name}"
+            if label in truth:
+                diffs[name] = relative_difference(name, p.values[name], truth[label], p.values)
+        self._stats.spot_check(diffs, time.perf_counter() - t0)
+        options = p.plan.options
+        if options.log:
+            detail = f"emulated - {p.plan.code}: " + ", ".join(f"{k} {v:.2g}" for k, v in diffs.items())
+            self._point_log(options).log(p.router_point, reason="spot_check", detail=detail,
+                                         outputs={f"max_rel_diff.{k}": np.asarray(v) for k, v in diffs.items()})
+
+    # -- answering ---------------------------------------------------------------------------------------
+    def _current(self):
+        if not self._computed or self._point is None:
+            self.compute()
+        return self._point
+
+    def _answer(self, name, level, served, *args):
+        """``served(Served, *args)`` at an emulated point, else the code's ``name(*args)``."""
+        p = self._current()
+        reason = None
+        if p.served is not None:
+            try:
+                return served(p.served, *args)
+            except NotServed as e:
+                reason = f"{name}: {e}"
+        backend = self._rest(p, _expand(level), reason) if p.mode == "emulated" else self._run_code(p, _expand(level))
+        attr = getattr(backend, name)
+        if isinstance(attr, float):  # a classy property (a CallableFloat)
+            return attr
+        return attr(*args)
+
+    def _scalar(self, name, level="thermodynamics"):
+        return self._answer(name, level, lambda s: s.scalar(name))
+
+    # classy's scalar properties (callable too: `cosmo.h()` and `cosmo.h`)
+    h = property(lambda self: self._scalar("h", "background"))
+    H0 = property(lambda self: self._scalar("H0", "background"))
+    Omega_m = property(lambda self: self._scalar("Omega_m", "background"))
+    Omega_b = property(lambda self: self._scalar("Omega_b", "background"))
+    omega_b = property(lambda self: self._scalar("omega_b", "background"))
+    Omega_cdm = property(lambda self: self._scalar("Omega_cdm", "background"))
+    Omega_Lambda = property(lambda self: self._scalar("Omega_Lambda", "background"))
+    Omega_k = property(lambda self: self._scalar("Omega_k", "background"))
+    T_cmb = property(lambda self: self._scalar("T_cmb", "background"))
+    n_s = property(lambda self: self._scalar("n_s", "primordial"))
+    age = property(lambda self: self._scalar("age", "background"))
+    rs_drag = property(lambda self: self._scalar("rs_drag"))
+    z_reio = property(lambda self: self._scalar("z_reio"))
+    tau_reio = property(lambda self: self._scalar("tau_reio"))
+    theta_s_100 = property(lambda self: self._scalar("theta_s_100"))
+    theta_star_100 = property(lambda self: self._scalar("theta_star_100"))
+    sigma8 = property(lambda self: self._scalar("sigma8", "fourier"))
+    S8 = property(lambda self: self._scalar("S8", "fourier"))
+    Neff = property(lambda self: self._answer("Neff", "background", _not_emulated("Neff")))
+
+    def Omega0_m(self):
+        return float(self._answer("Omega0_m", "background", lambda s: s.scalar("Omega0_m")))
+
+    def Omega0_k(self):
+        return float(self._answer("Omega0_k", "background", lambda s: s.scalar("Omega0_k")))
+
+    def Omega0_cdm(self):
+        return float(self._answer("Omega0_cdm", "background", lambda s: s.scalar("Omega0_cdm")))
+
+    def Hubble(self, z):
+        return self._answer("Hubble", "background", Served.Hubble, z)
+
+    def angular_distance(self, z):
+        return self._answer("angular_distance", "background", Served.angular_distance, z)
+
+    def luminosity_distance(self, z):
+        return self._answer("luminosity_distance", "background", Served.luminosity_distance, z)
+
+    def comoving_distance(self, z):
+        return self._answer("comoving_distance", "background", Served.comoving_distance, z)
+
+    def z_of_r(self, z):
+        return self._answer("z_of_r", "background", Served.z_of_r, z)
+
+    def scale_independent_growth_factor(self, z):
+        return self._answer("scale_independent_growth_factor", "background",
+                            _not_emulated("scale_independent_growth_factor"), z)
+
+    def scale_independent_growth_factor_f(self, z):
+        return self._answer("scale_independent_growth_factor_f", "background",
+                            _not_emulated("scale_independent_growth_factor_f"), z)
+
+    def pk(self, k, z):
+        return self._answer("pk", "fourier", Served.pk, k, z)
+
+    def pk_lin(self, k, z):
+        return self._answer("pk_lin", "fourier", Served.pk_lin, k, z)
+
+    def sigma(self, R, z, h_units=False):
+        return self._answer("sigma", "fourier", _not_emulated("sigma"), R, z, h_units)
+
+    def lensed_cl(self, lmax=-1, nofail=False):
+        return self._answer("lensed_cl", "lensing", lambda s, l, n: s.cls(True, int(l), n), lmax, nofail)
+
+    def raw_cl(self, lmax=-1, nofail=False):
+        return self._answer("raw_cl", "harmonic", lambda s, l, n: s.cls(False, int(l), n), lmax, nofail)
+
+    def get_current_derived_parameters(self, names):
+        """classy's derived parameters by name: emulated where an emulator has them (or they are
+        inputs), the rest from the code, in one dict."""
+        if type(names) is not list:
+            raise TypeError("Deprecated")
+        p = self._current()
+        out, rest, reason = {}, [], None
+        for name in names:
+            if p.served is None:
+                rest.append(name)
+                continue
+            try:
+                out[name] = p.served.derived(name)
+            except NotServed as e:
+                rest.append(name)
+                reason = f"derived {name}: {e}"
+        if rest:
+            level = _expand("fourier" if {"sigma8", "sigma8_cb"} & set(rest) else "thermodynamics")
+            backend = self._rest(p, level, reason) if p.mode == "emulated" else self._run_code(p, level)
+            out.update(backend.get_current_derived_parameters(rest))
+        return {name: out[name] for name in names}
+
+    def __getattr__(self, name):
+        """Any other classy accessor: the code, at this point, to the level ``compute`` was asked
+        for (classy's other accessors compute what they need themselves)."""
+        if name.startswith("_") or not _code_has(self._code, name):
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        p = self._current()
+        level = p.level if p.level else _expand("distortions")
+        backend = (self._rest(p, level, f"{name}: not emulated") if p.mode == "emulated"
+                   else self._run_code(p, level))
+        return getattr(backend, name)
+
+    # -- the end -------------------------------------------------------------------------------------------
+    def summary(self) -> dict:
+        """Points, emulated share, fallbacks by reason, time in each path, live runs at emulated
+        points and why, spot-check errors."""
+        return self._stats.as_dict()
+
+    def close(self) -> None:
+        """Prints the summary and closes the point log (also done when the object is deleted, or
+        at interpreter exit)."""
+        self._end.close()
+
+
+class _End:
+    """The end of a run: the summary, once, and the point logs closed. Holds no reference to
+    the ``Class``, so it can run when the ``Class`` is gone (MontePython's namespace is cleared
+    before the interpreter exits)."""
+
+    def __init__(self, stats, logs):
+        self.stats, self.logs = stats, logs
+        self.code = None
+        self.closed = False
+
+    def close(self) -> None:
+        if self.stats.calls and not self.closed:
+            try:
+                for line in self.stats.final_lines(self.code or "the code"):
+                    log.info("%s", line)
+            except Exception:  # noqa: BLE001 -- at exit there is nobody left to tell
+                pass
+        self.closed = True
+        for plog in self.logs.values():
+            plog.close()
+
+
+def _for_classy(args: dict) -> dict:
+    """The arguments for the real classy. One change: classy 3.4 reads its BBN table at
+    ``base_path + 'sBBN file'`` (base_path: its package folder), so the absolute path MontePython
+    writes there (``path['cosmo']/external/bbn/sBBN.dat``) would not be found; an absolute path to
+    an existing file is rewritten relative to the package folder (the same file)."""
+    path = args.get("sBBN file")
+    classy = real_classy()
+    if not (isinstance(path, str) and os.path.isabs(path) and os.path.isfile(path) and classy is not None):
+        return args
+    base = os.path.dirname(os.path.abspath(classy.__file__))
+    return {**args, "sBBN file": "/" + os.path.relpath(path, base)}
+
+
+def _code_has(code, name) -> bool:
+    """Whether the code's classy-like class has accessor ``name`` (before computing anything)."""
+    if code == "camb":
+        from .camb_class import CambClass
+
+        return name in dir(CambClass)
+    classy = real_classy()
+    return classy is None or hasattr(classy.Class, name)
+
+
+def _not_emulated(name):
+    def served(s, *args):
+        raise NotServed(f"`{name}` is not emulated")
+    return served
+
+
+class _Fallback:
+    def __init__(self, kind, detail, nearest=None, distance=None):
+        self.kind, self.detail, self.nearest, self.distance = kind, detail, nearest, distance
+
+
+def _first(fallbacks: dict):
+    return sorted(fallbacks.values(), key=lambda f: f.kind != "outside_every_region")[0]
+
+

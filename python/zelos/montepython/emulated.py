@@ -1,0 +1,359 @@
+"""classy's accessors answered from emulated outputs, in CLASS's conventions.
+
+:class:`Served` holds one emulated point: the outputs the router served (``H``, ``D_M``,
+``rdrag``, ``dl_tt``, ``pk_lin``...), which emulator served each, and the point's inputs. Each
+accessor returns what classy's would, or raises :class:`NotServed` (with the reason) when the
+emulators cannot answer that call (a redshift beyond the emulated grid, a spectrum no emulator
+has): the plugin then asks the real code. Conventions, as classy 3.4.1:
+
+- ``Hubble(z)``: H(z)/c in 1/Mpc; distances in Mpc; ``z_of_r(z)``: (comoving distance, H/c);
+- ``lensed_cl(lmax)``: dimensionless C_l for l = 0..lmax (0 below l = 2): D_l [muK^2] times
+  2 pi / (l (l+1)) / (T_cmb 1e6)^2; ``pp``: C_l^phiphi = dl_pp 2 pi / [l (l+1)]^2;
+- ``pk(k, z)``, ``pk_lin(k, z)``: Mpc^3, k in 1/Mpc (``pk`` is the non-linear spectrum when the
+  run sets ``non_linear``);
+- scalars as ``CallableFloat`` (both ``cosmo.h`` and ``cosmo.h()`` work).
+
+Redshifts between grid nodes: a cubic spline, precomputed as a matrix per (emulator, output,
+z array). Distances are splined as D_M/z, smooth and finite at z = 0 (c/H0), so with H0 known
+(``h`` an input, or an emulated ``H0``) requests below the grid's first redshift are answered
+too (H(0) = H0 is the extra node for H), as in the Cobaya plugin.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+
+import numpy as np
+from scipy.interpolate import CubicSpline
+
+from ..code_inputs import CLASS_DEFAULTS
+from .camb_class import CallableFloat
+from .class_inputs import C_KM_S
+from .errors import CosmoSevereError
+
+T_CMB_DEFAULT = 2.7255
+
+
+class NotServed(Exception):
+    """The emulators cannot answer this call; the message says why."""
+
+
+class SplineMaps:
+    """Cubic-spline matrices W (CubicSpline(nodes, y)(z) == W @ y), kept for the z arrays a run
+    asks for again and again."""
+
+    def __init__(self, size: int = 256):
+        self.size = size
+        self._maps = OrderedDict()
+
+    def get(self, key, nodes: np.ndarray, z: np.ndarray) -> np.ndarray:
+        full = key + (z.tobytes(),)
+        w = self._maps.get(full)
+        if w is None:
+            w = self._maps[full] = CubicSpline(nodes, np.eye(len(nodes)), axis=0)(z)
+            if len(self._maps) > self.size:
+                self._maps.popitem(last=False)
+        else:
+            self._maps.move_to_end(full)
+        return w
+
+
+class ClDict(dict):
+    """classy's C_l dict; a spectrum CLASS would return but no emulator provides raises a
+    KeyError that says so (``zelos_missing_cl: compute`` asks the real code instead)."""
+
+    def __init__(self, *args, missing=(), **kw):
+        super().__init__(*args, **kw)
+        self.missing = tuple(missing)
+
+    def __missing__(self, key):
+        if key in self.missing:
+            raise KeyError(f"{key!r}: no loaded emulator provides C_l^{key}, so zelos left it out; set "
+                           "data.cosmo_arguments['zelos_missing_cl'] = 'compute' to have the code compute the "
+                           "whole dict at every point")
+        raise KeyError(key)
+
+
+def _like(z, values):
+    values = np.asarray(values, dtype=float)
+    return float(values.reshape(-1)[0]) if np.isscalar(z) else values
+
+
+class Served:
+    """One emulated point. ``values``/``keys``: the router's served outputs and the key of the
+    emulator serving each; ``physics``: the run's CLASS inputs (canonical names); ``request``:
+    what the run's CLASS output asks for; ``code``: the emulators' code."""
+
+    def __init__(self, values: dict, keys: dict, emulators: dict, physics: dict, request, code: str,
+                 maps: SplineMaps, missing_cl: str = "omit"):
+        self.values, self.keys, self.emulators = values, keys, emulators
+        self.physics, self.request, self.code = physics, request, code
+        self.maps, self.missing_cl = maps, missing_cl
+        self._pk = {}
+
+    # -- inputs ------------------------------------------------------------------------------------
+    def _input(self, name):
+        v = self.physics.get(name, CLASS_DEFAULTS.get(name))
+        if not isinstance(v, float):
+            raise NotServed(f"`{name}` is not an input of this run")
+        return v
+
+    def h(self) -> float:
+        h = self.physics.get("h")
+        if isinstance(h, float):
+            return h
+        if "H0" in self.values:
+            return float(self.values["H0"]) / 100.0
+        if "100*theta_s" not in self.physics:
+            return CLASS_DEFAULTS["h"]
+        raise NotServed("h is solved from 100*theta_s and no emulator emulates H0")
+
+    def _h0_or_none(self):
+        try:
+            return 100.0 * self.h()
+        except NotServed:
+            return None
+
+    def _output(self, name):
+        if name not in self.values:
+            raise NotServed(f"no emulator emulates `{name}`")
+        return self.values[name]
+
+    # -- scalars -------------------------------------------------------------------------------------
+    def scalar(self, name: str) -> CallableFloat:
+        """classy's scalar properties (``h``, ``Omega_m``, ``rs_drag``...)."""
+        return CallableFloat(self._scalar(name))
+
+    def _scalar(self, name):
+        v = self.values
+        if name == "h":
+            return self.h()
+        if name == "H0":
+            return 100.0 * self.h()
+        if name in ("Omega_m", "Omega0_m"):
+            return float(self._output("omegam"))
+        if name == "rs_drag":
+            return float(self._output("rdrag"))
+        if name in ("sigma8", "S8"):
+            if not self.request.mPk:
+                raise CosmoSevereError(f"No power spectrum computed. In order to get {name}, you must add mPk to the "
+                                       "list of outputs.")
+            if name == "S8" and "S8" in v:
+                return float(v["S8"])
+            s8 = float(self._output("sigma8"))
+            return s8 if name == "sigma8" else s8 * math.sqrt(float(self._output("omegam")) / 0.3)
+        if name == "age":
+            return float(self._output("age"))
+        if name == "z_reio":
+            return float(self._output("zre"))
+        if name == "Omega_Lambda":
+            if any(k in self.physics for k in ("w0_fld", "wa_fld", "Omega_fld")):
+                raise NotServed("with a CLASS fluid, Omega_Lambda is not the emulated dark energy (omegal)")
+            return float(self._output("omegal"))
+        if name == "theta_star_100":
+            return float(self._output("thetastar"))
+        if name == "theta_s_100":
+            if isinstance(self.physics.get("100*theta_s"), float):
+                return self.physics["100*theta_s"]
+            if self.code == "camb":  # CAMB's 100 theta_*, the angle CLASS's theta_s maps to for CAMB
+                return float(self._output("thetastar"))
+            raise NotServed("CLASS's 100*theta_s is not an emulated output (thetastar is 100*theta_star)")
+        if name in ("n_s", "T_cmb", "omega_b", "A_s", "alpha_s"):
+            return self._input(name)
+        if name in ("Omega_b", "Omega_cdm"):
+            return self._input(name.lower()) / self.h() ** 2
+        if name in ("Omega0_cdm",):
+            return self._input("omega_cdm") / self.h() ** 2
+        if name in ("Omega_k", "Omega0_k"):
+            return self._input("Omega_k")
+        if name == "tau_reio":
+            if isinstance(self.physics.get("tau_reio"), float):
+                return self.physics["tau_reio"]
+            raise NotServed("tau_reio is not an input of this run")
+        raise NotServed(f"`{name}` is not emulated")
+
+    # -- background functions of z ---------------------------------------------------------------------
+    def _grid(self, output):
+        key = self.keys[output]
+        emu = self.emulators[key]
+        return key, emu.grids[emu.outputs[output].axes[0]]
+
+    def _on_grid(self, output, z, node0):
+        """CubicSpline through the emulated grid (plus a z = 0 node worth ``node0`` below it)."""
+        key, grid = self._grid(output)
+        lo, hi = grid[0], grid[-1]
+        tol = 1e-9 * max(1.0, abs(hi))
+        if z.size == 0:
+            return key, grid, np.zeros(0), False
+        below = z.min() < lo - tol
+        if z.max() > hi + tol or (below and (node0 is None or z.min() < -tol)):
+            raise NotServed(f"`{key}` emulates {output} for z in [{lo:g}, {hi:g}]; asked for [{z.min():g}, {z.max():g}]"
+                            + (" (below the grid only with H0 known)" if below and node0 is None else ""))
+        nodes = np.concatenate([[0.0], grid]) if below else grid
+        w = self.maps.get((key, output, below), nodes, np.ascontiguousarray(z, float))
+        return key, grid, w, below
+
+    def hubble_kms(self, z: np.ndarray) -> np.ndarray:
+        h0 = self._h0_or_none()
+        _, _, w, below = self._on_grid("H", z, h0)
+        y = np.asarray(self._output("H"), float)
+        if below:
+            y = np.concatenate([[h0], y])
+        return w @ y
+
+    def comoving_transverse(self, z: np.ndarray) -> np.ndarray:
+        """D_M(z) [Mpc] from an emulated D_M or D_A."""
+        output = "D_M" if "D_M" in self.values else "D_A" if "D_A" in self.values else None
+        if output is None:
+            raise NotServed("no emulator emulates D_M or D_A")
+        h0 = self._h0_or_none()
+        node0 = None if h0 is None else C_KM_S / h0
+        key, grid, w, below = self._on_grid(output, z, node0)
+        y = np.asarray(self.values[output], float)
+        d_m = y if output == "D_M" else y * (1.0 + grid)
+        if grid[0] > 0:  # D_M/z is smooth and finite at z = 0 (c/H0): spline it, not D_M
+            f = d_m / grid
+            if below:
+                f = np.concatenate([[node0], f])
+            return z * (w @ f)
+        return w @ d_m
+
+    def _flat(self) -> bool:
+        """True when the emulator serving distances holds the curvature at zero (then the
+        comoving distance equals D_M)."""
+        output = "D_M" if "D_M" in self.values else "D_A"
+        emu = self.emulators[self.keys[output]]
+        name = "omk" if self.code == "camb" else "Omega_k"
+        settings = emu.spec["code"].get("settings") or {}
+        return name not in emu.parameters and float(settings.get(name, 0.0) or 0.0) == 0.0
+
+    def Hubble(self, z):
+        return _like(z, self.hubble_kms(np.atleast_1d(np.asarray(z, float))) / C_KM_S)
+
+    def angular_distance(self, z):
+        zz = np.atleast_1d(np.asarray(z, float))
+        return _like(z, self.comoving_transverse(zz) / (1.0 + zz))
+
+    def luminosity_distance(self, z):
+        zz = np.atleast_1d(np.asarray(z, float))
+        return _like(z, self.comoving_transverse(zz) * (1.0 + zz))
+
+    def comoving_distance(self, z):
+        if not self._flat():
+            raise NotServed("the distance emulator varies the curvature: the comoving distance is not D_M")
+        return _like(z, self.comoving_transverse(np.atleast_1d(np.asarray(z, float))))
+
+    def z_of_r(self, z):
+        return self.comoving_distance(z), self.Hubble(z)
+
+    # -- P(k) --------------------------------------------------------------------------------------------
+    def _pk_at(self, output, k, z):
+        if not self.request.mPk:
+            raise CosmoSevereError("No power spectrum computed. You must add mPk to the list of outputs.")
+        values = self._output(output)
+        key = self.keys[output]
+        emu = self.emulators[key]
+        o = emu.outputs[output]
+        zg, kg = emu.grids[o.axes[0]], emu.grids[o.axes[1]]
+        if not (kg[0] * (1 - 1e-9) <= k <= kg[-1] * (1 + 1e-9)) or not (zg[0] - 1e-9 <= z <= zg[-1] + 1e-9):
+            raise NotServed(f"`{key}` emulates {output} for k in [{kg[0]:g}, {kg[-1]:g}]/Mpc, z in "
+                            f"[{zg[0]:g}, {zg[-1]:g}]; asked for k = {k:g}, z = {z:g}")
+        f = self._pk.get(output)
+        if f is None:
+            lnp = np.log(np.asarray(values, float))
+            if len(zg) == 1:
+                s = CubicSpline(np.log(kg), lnp[0])
+                f = self._pk[output] = lambda kk, zz: float(np.exp(s(math.log(kk))))
+            else:
+                from scipy.interpolate import RectBivariateSpline
+
+                s = RectBivariateSpline(zg, np.log(kg), lnp, kx=min(3, len(zg) - 1), ky=3, s=0)
+                f = self._pk[output] = lambda kk, zz: float(np.exp(s(zz, math.log(kk))[0, 0]))
+        return f(float(k), float(z))
+
+    def pk(self, k, z):
+        nonlinear = self.request.nonlinear != "none"
+        return self._pk_at("pk_nonlin" if nonlinear else "pk_lin", k, z)
+
+    def pk_lin(self, k, z):
+        return self._pk_at("pk_lin", k, z)
+
+    # -- C_l ------------------------------------------------------------------------------------------
+    def cls(self, lensed: bool, lmax: int = -1, nofail: bool = False) -> ClDict:
+        r = self.request
+        keys = r.cl_keys(lensed)
+        if not keys or (lensed and not r.lensing):
+            raise CosmoSevereError("No lensed Cl computed" if lensed else "No Cl computed")
+        if lmax == -1:
+            lmax = r.l_max_scalars
+        if lmax > r.l_max_scalars:
+            if nofail:
+                raise NotServed(f"lmax = {lmax} beyond the run's l_max_scalars (CLASS recomputes)")
+            raise CosmoSevereError("Can only compute up to lmax=%d" % r.l_max_scalars)
+        t_cmb = self._input("T_cmb")
+        ell = np.arange(lmax + 1)
+        out, missing = ClDict(), []
+        for s in keys:
+            name = f"dl_{s}"
+            if name not in self.values or not self._lensing_matches(name, lensed):
+                missing.append(s)
+                continue
+            key = self.keys[name]
+            emu = self.emulators[key]
+            grid = emu.grids[emu.outputs[name].axes[0]].astype(np.int64)
+            if grid[0] > 2 or grid[-1] < lmax:
+                raise NotServed(f"`{key}` emulates {s} for l in [{grid[0]}, {grid[-1]}]; asked for 2..{lmax}")
+            take = grid <= lmax
+            l = grid[take].astype(float)
+            d = np.asarray(self.values[name], float)[take]
+            cl = np.zeros(lmax + 1)
+            if s == "pp":
+                cl[grid[take]] = d * 2.0 * np.pi / (l * (l + 1.0)) ** 2
+            else:
+                cl[grid[take]] = d * 2.0 * np.pi / (l * (l + 1.0)) / (t_cmb * 1e6) ** 2
+            out[s] = cl
+        if len(missing) == len(keys):
+            raise NotServed("no emulator provides the " + ("lensed" if lensed else "unlensed") + " C_l")
+        if missing and self.missing_cl == "compute":
+            raise NotServed(f"no emulator provides C_l^{', C_l^'.join(missing)} (zelos_missing_cl: compute)")
+        out["ell"] = ell
+        out.missing = tuple(missing)
+        return out
+
+    def _lensing_matches(self, name, lensed) -> bool:
+        if name == "dl_pp":
+            return True
+        emu = self.emulators[self.keys[name]]
+        return bool(emu.spec["outputs"]["cmb"].get("lensed", True)) == lensed
+
+    # -- derived parameters ----------------------------------------------------------------------------
+    DERIVED = {"rs_d": "rdrag", "z_d": "zdrag", "z_star": "zstar", "rs_star": "rstar", "100*theta_star": "thetastar",
+               "theta_star_100": "thetastar", "age": "age", "z_reio": "zre", "sigma8": "sigma8",
+               "Omega_m": "omegam", "Omega0_lambda": "omegal", "Omega_Lambda": "omegal"}
+
+    def derived(self, name: str) -> float:
+        """One of ``get_current_derived_parameters``'s names, or NotServed."""
+        if name == "sigma8":
+            return float(self._scalar("sigma8"))
+        if name in ("Omega0_lambda", "Omega_Lambda"):
+            return float(self._scalar("Omega_Lambda"))
+        if name in self.DERIVED:
+            return float(self._output(self.DERIVED[name]))
+        if name == "h":
+            return self.h()
+        if name == "H0":
+            return 100.0 * self.h()
+        if name == "omega_m":
+            return float(self._output("omegam")) * self.h() ** 2
+        if name == "rs_d_h":
+            return float(self._output("rdrag")) * self.h()
+        if name in ("100*theta_s", "theta_s_100"):
+            return float(self._scalar("theta_s_100"))
+        if name in ("A_s", "n_s", "alpha_s"):
+            return self._input(name)
+        if name in ("ln10^{10}A_s", "ln_A_s_1e10"):
+            return math.log(1e10 * self._input("A_s"))
+        if name == "tau_reio":
+            return float(self._scalar("tau_reio"))
+        raise NotServed(f"derived parameter `{name}` is not emulated")

@@ -1,0 +1,220 @@
+"""The plan of a run: which emulators can answer it, for which outputs, and how a point in
+CLASS's names becomes the point each emulator sees.
+
+A plan is made when the run's inputs first reach ``compute`` (and again if the set of input
+names, a non-numeric setting or a ``zelos_*`` option changes, which MontePython never does):
+
+1. Every emulator of ``zelos_emulators`` is loaded; they must share one code (``camb`` or
+   ``classy``), which is then the code the plugin computes with when they cannot answer.
+2. The run's CLASS inputs are translated to that code's names (``class_inputs.to_camb`` for
+   CAMB; canonical CLASS names for classy) and each emulator is checked against them: it must
+   find every parameter it takes (CLASS's ``100*theta_s`` is neither CAMB's ``cosmomc_theta`` nor
+   ``H0``), the run may not set an input it was trained without (``fixed_values``), and no
+   input may be unknown to zelos. Emulators that fail are set aside for the run, with the reason.
+3. The outputs wanted at every point are those of the usable emulators that the run's
+   ``output`` asks CLASS for (C_l with ``tCl``/``pCl``/``lCl``, P(k) with ``mPk``; background and
+   derived quantities always). A point is emulated only if every wanted output is served.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from ..code_inputs import fixed_values, number, same
+from .class_inputs import ClassInputs, Request, to_camb
+from .errors import CosmoSevereError, real_classy
+
+#: For each code, emulator parameter names that only restate another input (never compared).
+ALIASES = {"camb": {"logA": "As"},
+           "classy": {"H0": "h", "ln10^{10}A_s": "A_s", "ln_A_s_1e10": "A_s", "Omega_b": "omega_b",
+                      "Omega_cdm": "omega_cdm", "theta_s_100": "100*theta_s"}}
+#: A run's nnu (CLASS's N_ur plus the massive neutrinos' share) within this of an emulator's is
+#: taken as equal: CLASS's usual N_ur = 2.0308 with one massive species gives 3.044054 for
+#: CAMB's nnu = 3.044; 5e-5 in N_eff moves H(z) by less than 1e-6.
+NNU_TOLERANCE = 2e-4
+
+
+def _version(v) -> str:
+    return str(v).strip().lstrip("v")
+
+
+class Plan:
+    """What answers a run. ``emulators``: every loaded one; ``usable``: ``{key: (emulator,
+    fixed)}``; ``excluded``: ``{key: why}``; ``outputs``: the outputs wanted at every point;
+    ``router``: a ``zelos.routing.Router`` over the usable emulators that serve one of them (None
+    when none does); ``code``: the code computing what they cannot answer."""
+
+    def __init__(self, options, emulators: dict, inputs: ClassInputs, request: Request):
+        from ..routing import Router
+
+        self.options, self.request = options, request
+        self.emulators = emulators
+        self.code = self._code()
+        self.excluded, self.usable = {}, {}
+        self.notes = []
+        camb_point, problems = self._translate(inputs) if emulators else ({}, {})
+        # CLASS's non-linear model is an input of every CLASS run (it changes the lensed C_l)
+        run_inputs = camb_point if self.code == "camb" else {"non_linear": "none", **inputs.physics}
+        router_point = self._router_point(inputs, camb_point)
+        for key, emu in emulators.items():
+            why = self._why_not(key, emu, inputs, problems, router_point, run_inputs)
+            if why:
+                self.excluded[key] = why
+        self.outputs = sorted({o for key, (emu, _) in self.usable.items() for o in emu.outputs
+                               if self.wanted(emu, o)})
+        self.serving = {k: e for k, (e, _) in self.usable.items() if any(o in self.outputs for o in e.outputs)}
+        for key in set(self.usable) - set(self.serving):
+            self.excluded[key] = "answers nothing this run's CLASS output asks for"
+        self.router = None
+        if self.serving:
+            self.router = Router()
+            for key in self.serving:
+                self.router.add(key, self.serving[key], fixed=self.usable[key][1])
+        self.nnu = sorted({float(f["nnu"]) for _, f in self.usable.values() if "nnu" in f})
+        self.settings = self._code_settings()
+        # the largest multipole the serving emulators emulate: CAMB computes C_l at least to it
+        self.cmb_lmax = max((int(e.grids[e.outputs[o].axes[0]][-1]) for e in self.serving.values()
+                             for o in e.outputs if o.startswith("dl_")), default=0)
+
+    # -- set-up -----------------------------------------------------------------------------------
+    def _code(self) -> str:
+        codes = {e.spec["code"]["name"] for e in self.emulators.values()}
+        if len(codes) > 1:
+            raise CosmoSevereError(f"zelos_emulators: emulators of different codes ({', '.join(sorted(codes))}); one "
+                                   "run computes with one code: load emulators of one code")
+        return codes.pop() if codes else "classy"
+
+    def check_versions(self, installed: str) -> None:
+        """The installed code must be the version the emulators pin (else its values would differ
+        from theirs), unless ``zelos_allow_version_mismatch``."""
+        for key, emu in self.emulators.items():
+            pinned = emu.spec["code"]["version"]
+            if _version(pinned) != _version(installed):
+                msg = (f"`{key}` was trained with {self.code}=={pinned} but {self.code} {installed} is installed; "
+                       f"install {self.code}=={pinned} or set data.cosmo_arguments['zelos_allow_version_mismatch'] "
+                       "= True")
+                if not self.options.allow_version_mismatch:
+                    raise CosmoSevereError(msg)
+                self.notes.append(msg)
+
+    def _translate(self, inputs: ClassInputs) -> tuple:
+        if self.code != "camb":
+            return {}, {}
+        return to_camb(inputs.physics, inputs.camb)
+
+    def _router_point(self, inputs: ClassInputs, camb_point: dict) -> dict:
+        if self.code == "camb":
+            point = {k: v for k, v in camb_point.items() if number(v) is not None}
+        else:
+            point = {k: v for k, v in inputs.physics.items() if number(v) is not None}
+        return self.with_aliases(point)
+
+    def with_aliases(self, point: dict) -> dict:
+        """Adds the aliases the emulators take (CAMB ``logA`` from ``As``; CLASS ``H0`` from
+        ``h``...), so every emulator finds its parameters under its own names."""
+        wanted = {p for e in self.emulators.values() for p in e.parameters}
+        extra = {}
+        for alias, source in ALIASES[self.code].items():
+            if alias in wanted and alias not in point and isinstance(point.get(source), float):
+                v = point[source]
+                if alias in ("logA", "ln10^{10}A_s", "ln_A_s_1e10"):
+                    extra[alias] = math.log(1e10 * v)
+                elif alias == "H0":
+                    extra[alias] = 100.0 * v
+                elif alias in ("Omega_b", "Omega_cdm") and isinstance(point.get("h"), float):
+                    extra[alias] = v / point["h"] ** 2
+                elif alias == "theta_s_100":
+                    extra[alias] = v
+        return {**point, **extra} if extra else point
+
+    def _why_not(self, key, emu, inputs, problems, router_point, run_inputs) -> str | None:
+        """Why ``emu`` cannot serve this run (None: it can; then it joins ``usable``)."""
+        unknown = inputs.unknown + (tuple(inputs.camb) if self.code != "camb" else ())
+        if unknown:
+            keys = ", ".join(f"`{k}`" for k in unknown)
+            return (f"the run sets CLASS input(s) {keys} that zelos does not know, so it cannot tell whether they "
+                    "change what the emulators computed; if they do not, list them in "
+                    "data.cosmo_arguments['zelos_ignore']")
+        if problems:
+            return "; ".join(problems.values()) + " (CAMB cannot compute this run as CLASS would)"
+        missing = [p for p in emu.parameters if p not in router_point]
+        if missing:
+            if self.code == "camb" and "thetastar" in router_point and {"H0", "cosmomc_theta"} & set(missing):
+                return (f"it takes {', '.join(f'`{m}`' for m in missing)}; the run gives CLASS's `100*theta_s`, "
+                        "which is neither CAMB's H0 nor cosmomc_theta (only an emulator taking CAMB's `thetastar` "
+                        "can be fed it: see docs/montepython.md)")
+            return (f"it takes {', '.join(f'`{m}`' for m in missing)}, which the run does not give (its inputs: "
+                    f"{', '.join(sorted(router_point))})")
+        aliases = set(ALIASES[self.code]) | {s for a, s in ALIASES[self.code].items() if a in emu.parameters}
+        fixed, blockers = fixed_values(emu, run_inputs, aliases=aliases)
+        if blockers:
+            text = "; ".join(blockers.values())
+            if self.code == "camb":
+                text = text.replace("`halofit_version`", "the non-linear model (CLASS `non_linear`, as CAMB's "
+                                    "halofit_version; 'none': linear)")
+            return text
+        self.usable[key] = (emu, fixed)
+        return None
+
+    def wanted(self, emu, output: str) -> bool:
+        """Whether the run needs ``output`` of ``emu`` at every point (per its CLASS output)."""
+        r = self.request
+        if output.startswith("dl_"):
+            if not r.has_cl:
+                return False
+            lensed = bool(emu.spec["outputs"]["cmb"].get("lensed", True))
+            return output == "dl_pp" or not lensed or r.lensing
+        if output == "pk_nonlin":
+            return r.mPk and r.nonlinear != "none"
+        if output in ("pk_lin", "sigma8", "S8"):
+            return r.mPk
+        return True
+
+    def _code_settings(self) -> dict:
+        """The emulators' code settings, for the code's runs (first emulator wins a conflict)."""
+        settings = {}
+        for key, emu in self.emulators.items():
+            for name, value in (emu.spec["code"].get("settings") or {}).items():
+                if name in settings and not same(settings[name], value):
+                    self.notes.append(f"emulators disagree on the {self.code} setting `{name}` ({settings[name]!r}, "
+                                      f"{value!r} for `{key}`); {self.code} runs use {settings[name]!r}")
+                    continue
+                settings.setdefault(name, value)
+        return settings
+
+    # -- per point --------------------------------------------------------------------------------
+    def translate(self, inputs: ClassInputs) -> tuple:
+        """``(router_point, camb_point)`` of one point (``camb_point`` empty for classy)."""
+        camb_point = {}
+        if self.code == "camb":
+            camb_point, _ = to_camb(inputs.physics, inputs.camb)
+            nnu = camb_point.get("nnu")
+            for held in self.nnu:  # CLASS's N_ur + ncdm share, within round-off of the emulator's nnu
+                if nnu is not None and abs(nnu - held) <= NNU_TOLERANCE:
+                    camb_point["nnu"] = held
+        return self._router_point(inputs, camb_point), camb_point
+
+    def describe(self) -> list:
+        """Start-up lines: each emulator and what it serves or why not."""
+        lines = []
+        for key, emu in self.emulators.items():
+            acc = (emu.report.get("summary") or {}).get("max_relative_error")
+            state = (f"serves {', '.join(o for o in self.outputs if o in emu.outputs)}" if key in self.serving
+                     else f"not used: {self.excluded.get(key, 'answers nothing this run asks for')}")
+            lines.append(f"emulator {key} ({os.path.basename(emu.path)}, sha256 {emu.sha256[:12]}..., max rel. error "
+                         f"{f'{acc:.2g}' if acc is not None else '?'} on held-out points, trained with {self.code} "
+                         f"{emu.spec['code']['version']}) {state}")
+        lines += self.notes
+        return lines
+
+
+def installed_version(code: str) -> str | None:
+    if code == "camb":
+        try:
+            import camb
+        except ImportError:
+            return None
+        return camb.__version__
+    classy = real_classy()
+    return None if classy is None else classy.__version__

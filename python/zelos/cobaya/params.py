@@ -10,76 +10,26 @@ rdrag), so those never send a point to the fallback.
 
 from __future__ import annotations
 
-import inspect
-import math
-
 import numpy as np
 
-PRIMORDIAL = {"logA"}
-REIONIZATION = {"tau", "zrei", "deltazrei", "max_zrei"}
-LENSING = {"Alens"}
+from .. import code_inputs
+from ..code_inputs import number as _number
+from ..code_inputs import same as _same
 
-
-def _signature_defaults(*functions) -> dict:
-    out = {}
-    for f in functions:
-        for name, p in inspect.signature(f).parameters.items():
-            if name != "self" and p.default is not inspect.Parameter.empty:
-                out[name] = p.default
-    return out
-
-
-def _camb_tables():
-    """CAMB's keyword groups and defaults, read from the installed camb's own signatures."""
-    import camb
-
-    lmax = set(_signature_defaults(camb.CAMBparams.set_for_lmax))
-    power = set(_signature_defaults(camb.initialpower.InitialPowerLaw.set_params)) | PRIMORDIAL
-    nonlinear = set(_signature_defaults(camb.nonlinear.Halofit.set_params))
-    defaults = _signature_defaults(
-        camb.CAMBparams.set_cosmology, camb.CAMBparams.set_dark_energy,
-        camb.initialpower.InitialPowerLaw.set_params, camb.CAMBparams.set_accuracy,
-        camb.nonlinear.Halofit.set_params, camb.CAMBparams.set_for_lmax)
-    return lmax, power, nonlinear, defaults
-
-
-_TABLES = None
+# CAMB's input groups and defaults, shared with the MontePython plugin (zelos.code_inputs).
+PRIMORDIAL = code_inputs.CAMB_PRIMORDIAL
+REIONIZATION = code_inputs.CAMB_REIONIZATION
+LENSING = code_inputs.CAMB_LENSING
 
 
 def tables():
-    global _TABLES
-    if _TABLES is None:
-        _TABLES = _camb_tables()
-    return _TABLES
+    """(lmax options, primordial, non-linear, defaults) of the installed camb."""
+    return code_inputs.camb_tables()
 
 
 def irrelevant_inputs(outputs) -> set:
     """CAMB inputs that cannot change any of these emulator outputs."""
-    lmax, power, nonlinear, _ = tables()
-    background = lmax | power | nonlinear | REIONIZATION | LENSING
-    per_output = []
-    for name in outputs:
-        if name.startswith("dl_"):
-            per_output.append(set())
-        elif name == "pk_nonlin":
-            per_output.append(lmax | REIONIZATION | LENSING)
-        elif name in ("pk_lin", "sigma8", "S8"):
-            per_output.append(lmax | nonlinear | REIONIZATION | LENSING)
-        elif name == "zre":
-            per_output.append(lmax | power | nonlinear | LENSING)
-        else:  # background functions and background / thermal-history derived parameters
-            per_output.append(background)
-    return set.intersection(*per_output) if per_output else set()
-
-
-def _number(value):
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
+    return code_inputs.irrelevant_inputs(outputs, "camb")
 
 
 def held_value(emulator, name):
@@ -140,13 +90,6 @@ def setting_conflicts(emulator, extra_args: dict) -> list:
 
 
 _CAMB_DEFAULT = "CAMB's default"
-
-
-def _same(a, b) -> bool:
-    x, y = _number(a), _number(b)
-    if x is not None and y is not None:
-        return math.isclose(x, y, rel_tol=1e-12, abs_tol=1e-15)
-    return a == b
 
 
 def to_camb(point: dict) -> dict:

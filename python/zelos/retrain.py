@@ -62,6 +62,15 @@ def _usable(r: dict, names: list, fixed: dict | None) -> bool:
     return not any(k in r["parameters"] and not np.isclose(r["parameters"][k], v) for k, v in (fixed or {}).items())
 
 
+def _emulator_names(record: dict, names) -> dict:
+    """A Cobaya chain logs CAMB's ``As`` (Planck-style chains sample logA and pass As); an
+    emulator that takes ``logA`` gets it back, as the plugin does (cobaya/params.py)."""
+    params = record.get("parameters") or {}
+    if "logA" in names and "logA" not in params and "As" in params:
+        record = dict(record, parameters=dict(params, logA=float(np.log(1e10 * params["As"]))))
+    return record
+
+
 def logged_points(records: list, names: list, outputs: list, fixed: dict | None = None) -> tuple:
     """`(x [n, p], {output: [n, ...]})`: the usable, deduplicated logged points that carry every
     output of the archive."""
@@ -132,7 +141,7 @@ def retrain(archive: str, logdirs, extra: int = 0, out_dir: str | None = None, *
         raise ValueError(f"{workdir}: training set parameters {train.names} differ from the archive's {names}")
     outputs = [o["name"] for o in train.layout["outputs"]]
     fixed = {k: v for k, v in spec["code"].get("settings", {}).items() if isinstance(v, (int, float))}
-    records = load_records(logdirs)
+    records = [_emulator_names(r, names) for r in load_records(logdirs)]
     x_out, outs = logged_points(records, names, outputs, fixed)
     x_loc = logged_locations(records, names, outputs, fixed)
     # Outputs of the archive's names but not its shapes (another grid): the points only.

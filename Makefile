@@ -14,7 +14,7 @@ export MKL_NUM_THREADS ?= 1
 RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 PY_SOURCES   := $(shell find python -name '*.py')
 
-.PHONY: setup test test-rust test-python demo demo-build bench wheel clean
+.PHONY: setup test test-rust test-python demo demo-build fidelity bench wheel clean
 
 # Python dependencies (re-run when pyproject.toml changes).
 $(VENV)/.deps: pyproject.toml
@@ -50,6 +50,10 @@ test-python: setup
 # The main job: a real Cobaya MCMC (DESI DR2 + Union3) on the emulator shipped with zelos.
 demo: setup
 	$(PY) examples/demo_chain.py
+
+# Reweight the demo chain with exact CAMB likelihoods (docs/accuracy.md); run after `make demo`.
+fidelity: setup
+	$(PY) examples/posterior_fidelity.py
 
 # Build a small emulator with real CAMB and check it against CAMB.
 demo-build: setup

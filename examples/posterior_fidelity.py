@@ -65,7 +65,7 @@ def _init(info):
 
 
 def _loglike(point: dict) -> float:
-    logls, _ = _MODEL["model"].loglikes(point, as_dict=False, return_derived=False)
+    logls = _MODEL["model"].loglikes(point, as_dict=False, return_derived=False)
     return float(np.sum(logls))
 
 

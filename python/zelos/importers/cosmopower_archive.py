@@ -9,7 +9,6 @@ retrained. P(k) networks take the redshift `z` as an input: it stays an emulator
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import numpy as np
 import yaml
 
 from .. import _zelos
+from ..build.assemble import dumps  # the build's JSON writer (numpy scalars and arrays)
 from .cosmopower import CMB_KINDS, KINDS, CosmoPowerError, read_network
 from .cosmopower_model import NETWORK, T_CMB, build_model
 
@@ -65,8 +65,8 @@ def import_cosmopower(files, out: str, ranges, *, pca_dir: str | None = None, dt
     upper = np.array([box[p][1] for p in parameters], float)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     sha = _zelos.write_emulator_archive(
-        os.fspath(out), yaml.safe_dump(spec, sort_keys=False, width=100), json.dumps(model, indent=1), tensors,
-        {"lower": lower, "upper": upper}, json.dumps(report, indent=1, default=_jsonable), report_markdown(report))
+        os.fspath(out), yaml.safe_dump(spec, sort_keys=False, width=100), dumps(model), tensors,
+        {"lower": lower, "upper": upper}, dumps(report), report_markdown(report))
     outputs = [o["name"] for n in model["networks"] for o in n["outputs"]]
     return ImportResult(path=os.fspath(out), sha256=sha, name=name, parameters=parameters, outputs=outputs)
 
@@ -310,9 +310,3 @@ def report_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _jsonable(v):
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    raise TypeError(f"not JSON serialisable: {type(v).__name__}")

@@ -5,8 +5,10 @@ import os
 
 import numpy as np
 import pytest
+import yaml
 
 import zelos
+from zelos.retrain import derived_version
 from zelos.shipped import shipped_names
 from zelos.spec import canonical_yaml
 
@@ -17,14 +19,51 @@ def test_the_background_emulator_ships():
     assert "CAMB_LCDM_background" in shipped_names()
 
 
+# Each shipped emulator: the spec in specs/ it was built from, and what its report must show.
+SHIPPED = {
+    "CAMB_LCDM_background": "camb_lcdm_background.yaml",
+    "CAMB_LCDM_CMB": "camb_lcdm_cmb.yaml",
+}
+
+
+def test_every_shipped_emulator_has_a_spec_in_specs():
+    assert set(shipped_names()) <= set(SHIPPED), "a new shipped emulator needs its spec named in SHIPPED"
+
+
 @pytest.mark.parametrize("name", shipped_names())
 def test_a_shipped_emulator_is_found_by_name_and_matches_its_spec(name):
     emu = zelos.get_emulator(name)
     assert emu.name == name
-    spec_file = {"CAMB_LCDM_background": "camb_lcdm_background.yaml"}[name]
-    # Never any ambiguity: the archive's spec is exactly the spec in specs/.
-    assert emu.spec_yaml == canonical_yaml(os.path.join(ROOT, "specs", spec_file))
-    assert emu.report["summary"]["max_relative_error"] < 1e-4
+    spec = yaml.safe_load(canonical_yaml(os.path.join(ROOT, "specs", SHIPPED[name])))
+    ours = yaml.safe_load(emu.spec_yaml)
+    lineage = emu.report.get("lineage")
+    if lineage is None:
+        # Never any ambiguity: a built archive's spec is exactly the spec in specs/.
+        assert emu.spec_yaml == canonical_yaml(os.path.join(ROOT, "specs", SHIPPED[name]))
+        return
+    # A retrained archive (`zelos retrain`): the spec in specs/ with a derived version and the
+    # box widened to hold the logged points, both recorded in its lineage; nothing else differs.
+    assert lineage["parent_version"] == spec["version"]
+    assert ours["version"] == lineage["version"] == derived_version(spec["version"])
+    for p, box in lineage["box"].items():
+        assert box["parent"] == spec["parameters"][p]["range"], p
+        assert ours["parameters"][p]["range"] == pytest.approx(box["new"], rel=1e-12), p
+        assert box["new"][0] <= box["parent"][0] and box["new"][1] >= box["parent"][1], p
+        ours["parameters"][p]["range"] = spec["parameters"][p]["range"]
+    ours["version"] = spec["version"]
+    assert ours == spec
+
+
+@pytest.mark.parametrize("name", shipped_names())
+def test_a_shipped_emulator_meets_the_documented_accuracy(name):
+    """H0, sigma8, rdrag to 1e-4 relative at held-out points (docs/accuracy.md)."""
+    report = zelos.get_emulator(name).report
+    if "likelihood_accuracy" in report:  # validated on the held-out points of its build
+        derived = report["likelihood_accuracy"]["derived"]
+        for p in ("H0", "sigma8", "rdrag"):
+            assert derived[p]["abs_rel_max"] < 1e-4, p
+    else:
+        assert report["summary"]["max_relative_error"] < 1e-4
 
 
 def test_the_shipped_background_emulator_agrees_with_camb():

@@ -8,8 +8,9 @@ are not numbers (CLASS's ``YHe: BBN``, ``non_linear: halofit``...) do not change
 and are compared once, when a plugin plans its run. Inputs that cannot change an emulator's
 outputs (tau does not move H(z); n_s does not move rdrag) never send a point to the fallback.
 
-Framework-independent: used by the MontePython plugin (``zelos.montepython``). The Cobaya
-plugin's ``zelos/cobaya/params.py`` holds the same logic for CAMB alone.
+Framework-independent: used by the MontePython plugin (``zelos.montepython``) and, for
+CLASS-trained emulators, by the Cobaya plugin (``zelos/cobaya/params.py``, which keeps its own
+CAMB variant).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import math
 
 # -- CLASS 3.4.1 -------------------------------------------------------------------------------
 #: CLASS's defaults (source/input.c, ``input_default_params``) for the physical inputs zelos
-#: compares, in canonical names (see ``zelos.montepython.class_names``). Reionization is set by
+#: compares, in canonical names (see ``zelos.montepython.class_inputs``). Reionization is set by
 #: z_reio by default (tau_reio is then derived); Omega_Lambda closes the budget (no default).
 CLASS_DEFAULTS = {
     "h": 0.67810,
@@ -51,6 +52,14 @@ CLASS_PRIMORDIAL = {"A_s", "n_s", "alpha_s", "k_pivot", "r", "n_t", "alpha_t", "
 CLASS_REIONIZATION = {"tau_reio", "z_reio", "reio_parametrization", "reionization_width",
                       "helium_fullreio_redshift", "helium_fullreio_width"}
 CLASS_NONLINEAR = {"non_linear", "hmcode_version"}
+#: CAMB keyword (and zelos's logA) -> the CLASS input of the same quantity in the same units.
+#: CLASS takes ``H0`` as it is (and ``h``), so H0 needs no entry. Cobaya users may sample with
+#: CAMB's names when the emulators were trained with CLASS (``zelos.cobaya.classy_names``).
+CAMB_TO_CLASS = {"ombh2": "omega_b", "omch2": "omega_cdm", "As": "A_s", "ns": "n_s", "nrun": "alpha_s",
+                 "tau": "tau_reio", "zrei": "z_reio", "TCMB": "T_cmb", "omk": "Omega_k", "w": "w0_fld",
+                 "wa": "wa_fld", "logA": "ln10^{10}A_s"}
+#: The setting that holds the CMB temperature, per code (units of emulated D_l; both default 2.7255 K).
+T_CMB_SETTING = {"camb": "TCMB", "classy": "T_cmb"}
 
 # -- CAMB ----------------------------------------------------------------------------------------
 CAMB_PRIMORDIAL = {"logA"}
@@ -147,6 +156,10 @@ def _numbers(value):
     return None if None in out or not out else out
 
 
+#: A run input's value in :func:`fixed_values` when it is a number given at every point.
+PER_POINT = object()
+
+
 def held_value(emulator, name: str) -> tuple:
     """(known, value): the value at which ``emulator`` holds input ``name`` (its spec's setting,
     else its code's default); known is False when there is none to compare with (the code
@@ -160,11 +173,12 @@ def held_value(emulator, name: str) -> tuple:
     return True, defaults[name]
 
 
-def fixed_values(emulator, run_inputs: dict, aliases=()) -> tuple:
+def fixed_values(emulator, run_inputs, aliases=()) -> tuple:
     """For the router and the plan: ``(fixed, blockers)``.
 
     ``run_inputs``: ``{name: value}`` of the run's physical inputs, in the emulator's code's
-    names. ``aliases``: names that only restate one of the emulator's parameters (``logA`` for
+    names; or just their names when each is a number given anew at every point (a Cobaya
+    run). ``aliases``: names that only restate one of the emulator's parameters (``logA`` for
     ``As``; ``H0`` for ``h``), never compared.
 
     ``fixed``: ``{name: number}``: the numeric settings of the spec, plus, for each numeric run
@@ -179,13 +193,19 @@ def fixed_values(emulator, run_inputs: dict, aliases=()) -> tuple:
     fixed = {k: number(v) for k, v in settings.items() if number(v) is not None and k not in params}
     blockers = {}
     skip = irrelevant_inputs(emulator.outputs, code) | params | set(aliases)
-    for name, value in run_inputs.items():
+    items = run_inputs.items() if isinstance(run_inputs, dict) else ((n, PER_POINT) for n in run_inputs)
+    for name, value in items:
         if name in skip:
             continue
         known, held = held_value(emulator, name)
         if not known:
             blockers[name] = (f"`{name}` is an input of this run; `{emulator.name}` was trained with {code} "
                               f"computing it ({name} not among its parameters or settings)")
+        elif value is PER_POINT and number(held) is None:
+            blockers[name] = (f"`{name}` is a numeric input of this run; `{emulator.name}` was trained with "
+                              f"{name} = {held!r}")
+        elif value is PER_POINT:
+            fixed.setdefault(name, number(held))
         elif number(value) is None or number(held) is None:
             if not same(value, held):
                 blockers[name] = (f"this run sets `{name}` = {value!r}; `{emulator.name}` was trained with "

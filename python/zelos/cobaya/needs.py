@@ -13,6 +13,9 @@ whichever path computed a point:
   (l(l+1)C_l/2pi; [l(l+1)]^2 C_l^pp/2pi), as CAMB's raw output; the getter converts;
 - ``("Pk_grid", nonlinear, var1, var2)``: ``(k [1/Mpc], z ascending, P[z, k] [Mpc^3])``;
 - derived parameters: floats.
+
+Derived parameters go by the fallback code's names (after the theory's ``renames``): CAMB's
+(``rdrag``, ``omegam``) or CLASS's (``rs_drag``, ``Omega_m``); ``plan_needs`` picks the table.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from types import SimpleNamespace
 
 import numpy as np
 from scipy.interpolate import CubicSpline
+
+from ..code_inputs import T_CMB_SETTING
 
 C_KM_S = 299792.458
 T_CMB_DEFAULT = 2.7255
@@ -33,9 +38,21 @@ DERIVED_OUTPUT = {"H0": "H0", "sigma8": "sigma8", "S8": "S8", "rdrag": "rdrag", 
                   "zdrag": "zdrag", "zstar": "zstar", "rstar": "rstar", "age": "age", "omegam": "omegam",
                   "omegal": "omegal", "omega_de": "omegal"}
 
-# Derived parameters Cobaya's CAMB does not provide: what the fallback asks it for instead, and
-# how it combines them (the definitions the drivers use, docs/drivers.md).
+# Derived parameters the code does not provide: what the fallback asks it for instead, and how
+# it combines them (the definitions the drivers use, docs/drivers.md).
 COMPOSED = {"S8": (("sigma8", "omegam"), lambda sigma8, omegam: sigma8 * np.sqrt(omegam / 0.3))}
+CLASS_COMPOSED = {"S8": (("sigma8", "Omega_m"), COMPOSED["S8"][1])}
+# Curvature parameters: with one of them varied, the comoving radial distance is not D_M.
+CURVATURE = frozenset({"omk", "Omega_k"})
+
+
+def derived_tables(code: str) -> tuple:
+    """(derived name -> emulator output, composed derived parameters) in ``code``'s names."""
+    if code == "classy":
+        from .classy_names import DERIVED_OUTPUT as CLASS_DERIVED_OUTPUT  # imports classy: not for CAMB
+
+        return CLASS_DERIVED_OUTPUT, CLASS_COMPOSED
+    return DERIVED_OUTPUT, COMPOSED
 
 
 def key_label(key) -> str:
@@ -68,7 +85,8 @@ class Need:
 
     covered = False
     outputs: tuple = ()
-    translate = staticmethod(lambda name: name)  # Cobaya name -> CAMB name (the `renames` option)
+    translate = staticmethod(lambda name: name)  # Cobaya name -> the code's name (the `renames` option)
+    derived_output, composed = DERIVED_OUTPUT, COMPOSED  # the code's tables (derived_tables)
 
     def __init__(self, key, options):
         self.key = key
@@ -123,8 +141,9 @@ class ZNeed(Need):
             for k, emu in emulators.items():
                 if output not in emu.outputs:
                     continue
-                if self.key == "comoving_radial_distance" and "omk" in emu.parameters:
-                    reasons.append(f"`{k}` varies omk (comoving radial distance is not D_M)")
+                curvature = CURVATURE.intersection(emu.parameters)
+                if self.key == "comoving_radial_distance" and curvature:
+                    reasons.append(f"`{k}` varies {min(curvature)} (comoving radial distance is not D_M)")
                     continue
                 grid = emu.grids[emu.outputs[output].axes[0]]
                 lo, hi = grid[0], grid[-1]
@@ -182,7 +201,7 @@ class DerivedNeed(Need):
     """A derived parameter (``rdrag``, ``omegam``...): an emulated scalar."""
 
     def plan(self, emulators, context):
-        output = DERIVED_OUTPUT.get(self.translate(self.key))
+        output = self.derived_output.get(self.translate(self.key))
         keys = [k for k, e in emulators.items() if output is not None and output in e.outputs]
         self._set(output or self.key, keys, f"no emulator emulates `{self.key}`")
 
@@ -192,12 +211,12 @@ class DerivedNeed(Need):
     def code_names(self) -> list:
         """The derived parameters the fallback code is asked for to compute this one."""
         name = self.translate(self.key)
-        return list(COMPOSED[name][0]) if name in COMPOSED else [name]
+        return list(self.composed[name][0]) if name in self.composed else [name]
 
     def read(self, provider):
         name = self.translate(self.key)
-        if name in COMPOSED:
-            inputs, combine = COMPOSED[name]
+        if name in self.composed:
+            inputs, combine = self.composed[name]
             return float(combine(*(provider.get_param(p) for p in inputs)))
         return provider.get_param(name)
 
@@ -270,7 +289,8 @@ class ClNeed(Need):
         if not self.covered:
             missing = [o for o, keys in self.candidates.items() if not keys]
             self.why = "; ".join(reasons) or f"no emulator emulates {', '.join(missing)}"
-        self.t_cmb = {k: float((e.spec["code"].get("settings") or {}).get("TCMB", T_CMB_DEFAULT))
+        self.t_cmb = {k: float((e.spec["code"].get("settings") or {}).get(T_CMB_SETTING[e.spec["code"]["name"]],
+                                                                           T_CMB_DEFAULT))
                       for k, e in emulators.items()}
 
     def serve(self, values, keys, emulators, point):
@@ -284,7 +304,7 @@ class ClNeed(Need):
             ell = emu.grids[emu.outputs[out].axes[0]].astype(np.int64)
             take = ell <= self.lmax
             v = np.asarray(values[out], float)[take]
-            if s != "pp":  # muK^2 -> dimensionless, with CAMB's T_CMB of the emulator's settings
+            if s != "pp":  # muK^2 -> dimensionless, with the T_CMB of the emulator's settings
                 v = v / (self.t_cmb[keys[out]] * 1e6) ** 2
             cls[s][ell[take]] = v
         cls["et"] = cls["te"]
@@ -450,14 +470,16 @@ def make_need(key, options) -> Need:
     return RestNeed(key, options, f"`{key_label(key)}` is not emulated by zelos")
 
 
-def plan_needs(must_provide: dict, emulators: dict, h0_is_input: bool, translate=None) -> list:
+def plan_needs(must_provide: dict, emulators: dict, h0_is_input: bool, translate=None, code: str = "camb") -> list:
     """Needs for every requirement, planned against the emulators; uncovered ones become
     :class:`RestNeed` (computed by the fallback code at every point). ``translate`` maps a
-    derived parameter's Cobaya name to CAMB's (the theory's ``renames``)."""
+    derived parameter's Cobaya name to ``code``'s (the theory's ``renames``)."""
     context = SimpleNamespace(h0_is_input=h0_is_input)
+    derived_output, composed = derived_tables(code)
     needs = []
     for key, options in must_provide.items():
         need = make_need(key, options)
+        need.derived_output, need.composed = derived_output, composed
         if translate is not None:
             need.translate = translate
         if not isinstance(need, RestNeed):

@@ -1,11 +1,15 @@
-"""Which parameters concern an emulator, and the values it holds them at.
+"""Which parameters concern an emulator, and the values it holds them at, for CAMB and CLASS.
 
-An emulator takes its spec's parameters; every other CAMB input keeps the value in its spec's
-``code.settings`` or, failing that, CAMB's default at the pinned version. A point that sets such
-an input to another value is not the emulator's to answer. The router compares the point with
-these *fixed* values (``Router.add(fixed=...)``); this module works them out, and knows which
-inputs cannot change an emulator's outputs at all (tau does not move H(z); n_s does not move
-rdrag), so those never send a point to the fallback.
+An emulator takes its spec's parameters; every other input of its code keeps the value in its
+spec's ``code.settings`` or, failing that, the code's default at the pinned version. A point
+that sets such an input to another value is not the emulator's to answer. The router compares
+the point with these *fixed* values (``Router.add(fixed=...)``); this module works them out, and
+knows which inputs cannot change an emulator's outputs at all (tau does not move H(z); n_s does
+not move rdrag), so those never send a point to the fallback.
+
+CAMB's tables are read from the installed camb (``code_inputs.camb_tables``); CLASS's are the
+MontePython plugin's (``code_inputs.CLASS_DEFAULTS``), with the point in canonical CLASS names
+(``classy_names``).
 """
 
 from __future__ import annotations
@@ -16,10 +20,17 @@ from .. import code_inputs
 from ..code_inputs import number as _number
 from ..code_inputs import same as _same
 
+# `classy_names` is imported where needed: it loads the MontePython plugin's tables, which
+# import classy; a CAMB run never should.
+
 # CAMB's input groups and defaults, shared with the MontePython plugin (zelos.code_inputs).
 PRIMORDIAL = code_inputs.CAMB_PRIMORDIAL
 REIONIZATION = code_inputs.CAMB_REIONIZATION
 LENSING = code_inputs.CAMB_LENSING
+
+
+def code_of(emulator) -> str:
+    return emulator.spec["code"]["name"]
 
 
 def tables():
@@ -27,15 +38,15 @@ def tables():
     return code_inputs.camb_tables()
 
 
-def irrelevant_inputs(outputs) -> set:
-    """CAMB inputs that cannot change any of these emulator outputs."""
-    return code_inputs.irrelevant_inputs(outputs, "camb")
+def irrelevant_inputs(outputs, code: str = "camb") -> set:
+    """Inputs of ``code`` that cannot change any of these emulator outputs."""
+    return code_inputs.irrelevant_inputs(outputs, code)
 
 
 def held_value(emulator, name):
-    """(known, value): the value at which ``emulator`` holds input ``name`` (its spec's setting,
-    else CAMB's default); known is False when there is no such value to compare with (CAMB
-    computes it, e.g. YHe from BBN, or the default is not a number)."""
+    """(known, value): the value at which a CAMB-trained ``emulator`` holds input ``name`` (its
+    spec's setting, else CAMB's default); known is False when there is no such value to compare
+    with (CAMB computes it, e.g. YHe from BBN, or the default is not a number)."""
     settings = emulator.spec["code"].get("settings") or {}
     if name in settings:
         value = settings[name]
@@ -51,11 +62,17 @@ def held_value(emulator, name):
 def fixed_values(emulator, run_inputs) -> tuple:
     """For the router: ``(fixed, blockers)``.
 
-    ``fixed``: ``{name: value}``: the numeric settings of the spec, plus, for each input of this
-    run that concerns the emulator but that it neither takes nor sets, CAMB's default.
-    ``blockers``: ``{name: why}``: inputs of this run that concern the emulator and have no value
-    to compare with; the emulator can serve no point of this run.
+    ``run_inputs``: the names of this run's inputs (after ``renames``). ``fixed``: ``{name:
+    value}``: the numeric settings of the spec, plus, for each input of this run that concerns
+    the emulator but that it neither takes nor sets, the code's default. ``blockers``: ``{name:
+    why}``: inputs of this run that concern the emulator and have no value to compare with;
+    the emulator can serve no point of this run.
     """
+    if code_of(emulator) == "classy":
+        from . import classy_names
+
+        return code_inputs.fixed_values(emulator, classy_names.run_inputs(run_inputs),
+                                        aliases=classy_names.restated(emulator))
     settings = emulator.spec["code"].get("settings") or {}
     fixed = {k: _number(v) for k, v in settings.items() if _number(v) is not None and k not in emulator.parameters}
     blockers = {}
@@ -74,22 +91,48 @@ def fixed_values(emulator, run_inputs) -> tuple:
     return fixed, blockers
 
 
+def missing_parameters(emulator, run_inputs) -> list:
+    """The emulator's parameters that no input of this run gives, under any of its names."""
+    given = set(for_emulators(dict.fromkeys(run_inputs, 1.0), set(emulator.parameters), code_of(emulator)))
+    return [p for p in emulator.parameters if p not in given]
+
+
+def fallback_defaults(code: str) -> dict:
+    """What the fallback uses for a setting no one gives: the code's default, except where
+    Cobaya's interface sets its own (Cobaya's classy turns CLASS's non-linear model on)."""
+    if code == "camb":
+        return tables()[3]
+    from cobaya.theories.classy.classy import non_linear_default_code
+
+    return {**code_inputs.CLASS_DEFAULTS, "non_linear": non_linear_default_code}
+
+
+def training_settings(emulator) -> dict:
+    """The emulator's code settings, plus, for CLASS, the non-linear model when its outputs
+    depend on it (lensed C_l): CLASS's default is none, Cobaya's classy's is HMcode, and the
+    fallback must compute what the emulator was trained on."""
+    settings = dict(emulator.spec["code"].get("settings") or {})
+    if code_of(emulator) == "classy" and "non_linear" not in irrelevant_inputs(emulator.outputs, "classy"):
+        settings.setdefault("non_linear", code_inputs.CLASS_DEFAULTS["non_linear"])
+    return settings
+
+
 def setting_conflicts(emulator, extra_args: dict) -> list:
     """Fallback settings that differ from those the emulator was trained with, among those that
     concern its outputs: there the emulator and the fallback would not compute the same thing."""
-    skip = irrelevant_inputs(emulator.outputs) | set(emulator.parameters)
+    code = code_of(emulator)
+    skip = irrelevant_inputs(emulator.outputs, code) | set(emulator.parameters)
     settings = emulator.spec["code"].get("settings") or {}
-    defaults = tables()[3]
+    trained_defaults = tables()[3] if code == "camb" else code_inputs.CLASS_DEFAULTS
+    used_defaults = fallback_defaults(code)
+    default = f"{'CAMB' if code == 'camb' else 'CLASS'}'s default"
     out = []
     for name in sorted((set(extra_args) | set(settings)) - skip):
-        trained = settings[name] if name in settings else defaults.get(name, _CAMB_DEFAULT)
-        used = extra_args[name] if name in extra_args else defaults.get(name, _CAMB_DEFAULT)
+        trained = settings[name] if name in settings else trained_defaults.get(name, default)
+        used = extra_args[name] if name in extra_args else used_defaults.get(name, default)
         if not _same(trained, used):
             out.append(f"`{name}`: trained with {trained!r}, fallback uses {used!r}")
     return out
-
-
-_CAMB_DEFAULT = "CAMB's default"
 
 
 def to_camb(point: dict) -> dict:
@@ -101,8 +144,18 @@ def to_camb(point: dict) -> dict:
     return out
 
 
-def for_emulators(point: dict, wanted: set) -> dict:
-    """The point as emulators see it: ``logA`` from ``As`` when an emulator takes logA."""
+def for_code(point: dict, code: str) -> dict:
+    """Translated input parameters -> the fallback code's inputs (CLASS takes them as they are)."""
+    return to_camb(point) if code == "camb" else point
+
+
+def for_emulators(point: dict, wanted: set, code: str = "camb") -> dict:
+    """The point as emulators see it: for CAMB, ``logA`` from ``As`` when an emulator takes
+    logA; for CLASS, canonical names and aliases (``classy_names.for_emulators``)."""
+    if code == "classy":
+        from .classy_names import for_emulators as classy_view
+
+        return classy_view(point, wanted)
     if "logA" in wanted and "logA" not in point and "As" in point:
         point = dict(point)
         point["logA"] = float(np.log(1e10 * point["As"]))

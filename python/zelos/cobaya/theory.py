@@ -10,9 +10,9 @@ Options (every one documented in ``Zelos.yaml`` beside this file, and in docs/co
 Per point: the router (``zelos.routing.Router``) says, for the emulator outputs that answer the
 likelihoods' requirements, which emulator serves each one or why none can. If every one is
 served, the requirements are computed from emulated outputs (splines in z, unit conversions);
-otherwise the whole point is computed by the code the emulators were trained with, through an
-inner Cobaya model (``fallback.InnerModel``), and logged. A point is never given a zero
-likelihood for being outside a trust region.
+otherwise the whole point is computed by the code the emulators were trained with (Cobaya's own
+``camb`` or ``classy``), through an inner Cobaya model (``fallback.InnerModel``), and logged. A
+point is never given a zero likelihood for being outside a trust region.
 """
 
 from __future__ import annotations
@@ -29,17 +29,19 @@ from cobaya.log import LoggedError
 from cobaya.theories.cosmo import BoltzmannBase
 
 from .. import __version__ as ZELOS_VERSION
+from ..code_inputs import T_CMB_SETTING
 from ..emulator import get_emulator
 from ..online import online_retrainer
 from . import params as P
 from .fallback import InnerModel
-from .needs import DERIVED_OUTPUT, DerivedNeed, RestNeed, plan_needs
+from .needs import DerivedNeed, RestNeed, derived_tables, plan_needs
 
 FIRST = ("outside_every_region",)
 
 
 class Zelos(BoltzmannBase):
-    r"""Emulated CAMB for Cobaya, with the real CAMB as a fallback outside the trust regions.
+    r"""Emulated CAMB or CLASS for Cobaya, with the real code as a fallback outside the trust
+    regions.
 
     See docs/cobaya.md. Options: ``emulators``, ``log``, ``spot_check``, ``spot_check_seed``,
     ``fallback``, ``extra_args``, ``renames``, ``allow_version_mismatch``, ``report_every``,
@@ -83,6 +85,10 @@ class Zelos(BoltzmannBase):
         self._raw_requirements = []
         self._emus = self._load_emulators()
         self._code, self._settings = self._fallback_code()
+        if self._code == "classy":  # the run's names become CLASS's (classy_names.renames)
+            from .classy_names import renames
+
+            self.renames = renames(self.renames, type(self).get_defaults()["renames"])
         self._user_extra_args = dict(self.extra_args)
         for key, value in self._user_extra_args.items():
             if value is None:
@@ -99,6 +105,7 @@ class Zelos(BoltzmannBase):
         if self.spot_check and not self.fallback:
             raise LoggedError(self.log, "`spot_check` compares with the fallback code: it needs `fallback: true`")
         self._rng = np.random.default_rng(self.spot_check_seed)
+        self._versions_checked = False
         self._stats = _Stats()
         self._point_log = None
         self._full = self._rest = None
@@ -132,7 +139,7 @@ class Zelos(BoltzmannBase):
         code = codes.pop()
         settings = {}
         for key, emu in self._emus.items():
-            for name, value in (emu.spec["code"].get("settings") or {}).items():
+            for name, value in P.training_settings(emu).items():
                 if name in settings and not P._same(settings[name], value):
                     self.log.warning("emulators disagree on the code setting `%s` (%r, %r for `%s`); the fallback "
                                      "uses %r; set it in `extra_args` to choose", name, settings[name], value, key,
@@ -142,28 +149,35 @@ class Zelos(BoltzmannBase):
         if code == "camb" and self.fallback:
             import camb
 
-            for key, emu in self._emus.items():
-                pinned = emu.spec["code"]["version"]
-                if pinned != camb.__version__:
-                    msg = (f"`{key}` was trained with camb=={pinned} but camb {camb.__version__} is installed "
-                           f"(the fallback would differ from the emulator); install camb=={pinned} or set "
-                           "`allow_version_mismatch: true`")
-                    if not self.allow_version_mismatch:
-                        raise LoggedError(self.log, msg)
-                    self.log.warning(msg)
-        elif self.fallback:
-            raise LoggedError(self.log, "fallback to %r: only camb in this version of zelos (set `fallback: false` "
-                              "to run without one)", code)
+            self._check_versions(code, camb.__version__)
+        # classy: checked against the classy Cobaya loads, once the fallback exists (_build_fallbacks)
         return code, settings
+
+    def _check_versions(self, code: str, installed) -> None:
+        """The installed code must be the version the emulators pin (else the fallback would
+        differ from them), unless ``allow_version_mismatch``. classy says "v3.4.1"."""
+        installed = str(installed).lstrip("v")
+        for key, emu in self._emus.items():
+            pinned = str(emu.spec["code"]["version"]).lstrip("v")
+            if pinned != installed:
+                msg = (f"`{key}` was trained with {code}=={pinned} but {code} {installed} is installed "
+                       f"(the fallback would differ from the emulator); install {code}=={pinned} or set "
+                       "`allow_version_mismatch: true`")
+                if not self.allow_version_mismatch:
+                    raise LoggedError(self.log, msg)
+                self.log.warning(msg)
 
     def get_version(self):
         return ZELOS_VERSION
 
     def get_allow_agnostic(self):
-        return False
+        # As Cobaya's classy: CLASS takes more inputs than any list (it refuses unknown ones itself).
+        return self._code == "classy" and bool(self.fallback)
 
     def get_can_support_params(self):
         supported = {"logA"}
+        if self._code == "classy":
+            supported |= {"H0", "h"}
         if self._code == "camb" and self.fallback:  # what the fallback accepts
             import camb
 
@@ -185,7 +199,11 @@ class Zelos(BoltzmannBase):
             names |= set(CAMB.get_can_provide_params(SimpleNamespace(
                 camb=camb, renames=dict(self.renames), external_primordial_pk=False, _transfer_requires=[],
                 requires=[])))
-        for name, output in DERIVED_OUTPUT.items():
+        elif self._code == "classy" and self.fallback:
+            from cobaya.theories.classy import classy
+
+            names |= set(classy.get_can_provide_params(SimpleNamespace(renames=dict(self.renames))))
+        for name, output in derived_tables(self._code)[0].items():
             if any(output in e.outputs for e in self._emus.values()):
                 names.add(name)
         names |= {name for name, target in self.renames.items() if target in names}
@@ -216,7 +234,7 @@ class Zelos(BoltzmannBase):
             if key in self._excluded:
                 continue
             fixed, blockers = P.fixed_values(emu, inputs)
-            missing = [p for p in emu.parameters if p not in inputs and not (p == "logA" and "As" in inputs)]
+            missing = P.missing_parameters(emu, inputs)
             if missing:
                 blockers.update({p: f"it takes `{p}`, which is not an input of this run" for p in missing})
             if blockers:
@@ -229,7 +247,8 @@ class Zelos(BoltzmannBase):
         must = dict(self._must_provide or {})
         for p in self.output_params:
             must.setdefault(p, None)
-        needs = plan_needs(must, self._usable, "H0" in inputs, self.translate_param)
+        h0_is_input = "H0" in P.for_emulators(dict.fromkeys(inputs, 1.0), set(), self._code)
+        needs = plan_needs(must, self._usable, h0_is_input, self.translate_param, self._code)
         self._needs = needs
         self._covered = [n for n in needs if not isinstance(n, RestNeed)]
         self._rest_needs = [n for n in needs if isinstance(n, RestNeed)]
@@ -267,15 +286,15 @@ class Zelos(BoltzmannBase):
             if hit and options is not None:
                 out.append((name, options))
         names = [name for n in needs if n.options is None and not isinstance(n.key, tuple)
-                 for name in (n.code_names() if isinstance(n, DerivedNeed) else [self.translate_param(n.key)])]
+                 for name in (_derived(n).code_names() if _derived(n) else [self.translate_param(n.key)])]
         out += [(name, None) for name in dict.fromkeys(names)]  # S8 and sigma8 both ask for sigma8
         return out
 
     def _trained_with_transfer(self) -> bool:
         """Whether an emulator serving C_l here was trained with CAMB's transfer functions on
         (its outputs include sigma8 or S8: the driver asks CAMB for them, docs/drivers.md)."""
-        return any(any(o.startswith("dl_") for o in e.outputs) and {"sigma8", "S8"} & set(e.outputs)
-                   for e in self._usable.values())
+        return self._code == "camb" and any(any(o.startswith("dl_") for o in e.outputs) and {"sigma8", "S8"} &
+                                            set(e.outputs) for e in self._usable.values())
 
     def _build_fallbacks(self):
         for model in (self._full, self._rest):
@@ -284,7 +303,7 @@ class Zelos(BoltzmannBase):
         self._full = self._rest = None
         if not self.fallback:
             return
-        params = list(P.to_camb(dict.fromkeys(self._inputs, 0.0)))
+        params = list(P.for_code(dict.fromkeys(self._inputs, 0.0), self._code))
         args = {k: v for k, v in self._settings.items() if k not in params}
         kw = dict(code=self._code, extra_args=args, params=params, packages_path=self.packages_path)
         full = self._inner_requirements(self._needs)
@@ -294,6 +313,9 @@ class Zelos(BoltzmannBase):
         if self._trained_with_transfer() and not any(name == "sigma8" for name, _ in full):
             full.append(("sigma8", None))
         self._full = InnerModel(requirements=full, name="fallback", **kw)
+        if self._code == "classy" and not self._versions_checked:
+            self._check_versions("classy", self._full.code_version)  # the classy Cobaya loaded
+            self._versions_checked = True
         if self._rest_needs:
             self._rest = InnerModel(requirements=self._inner_requirements(self._rest_needs), name="rest", **kw)
         self._fallback_args = args
@@ -336,13 +358,13 @@ class Zelos(BoltzmannBase):
         stats.calls += 1
         if self._online is not None:
             self._online.poll()
-        fallbacks = self._route_and_serve(state, point)
+        fallbacks, view = self._route_and_serve(state, point)
         if fallbacks:
             path = "fallback"
             if not self.fallback:
                 raise LoggedError(self.log, "point outside the trust regions and `fallback` is false: %s",
                                   _first(fallbacks).detail)
-            if not self._full.compute(P.to_camb(point)):
+            if not self._full.compute(P.for_code(point, self._code)):
                 stats.failed += 1
                 self.log.debug("%s failed at %r", self._code, point)
                 return False
@@ -354,7 +376,8 @@ class Zelos(BoltzmannBase):
                 outputs = {}
                 for need in self._needs:
                     outputs.update(need.log_outputs(self._get(state, need)))
-                self._point_log.log(point, reason=fb.kind, detail=fb.detail, distance=fb.distance,
+                # as the router saw it: the emulators' names, which `zelos retrain` reads
+                self._point_log.log(view, reason=fb.kind, detail=fb.detail, distance=fb.distance,
                                     nearest=fb.nearest, outputs=outputs)
             if self._online is not None:
                 self._online.notify(fb)
@@ -362,7 +385,7 @@ class Zelos(BoltzmannBase):
             path = "emulated"
             if self._rest is not None:  # what no emulator provides: the code, at every point
                 t1 = time.perf_counter()
-                if not self._rest.compute(P.to_camb(point)):
+                if not self._rest.compute(P.for_code(point, self._code)):
                     stats.failed += 1
                     return False
                 for need in self._rest_needs:
@@ -375,36 +398,38 @@ class Zelos(BoltzmannBase):
         stats.time[path] += dt
         stats.count[path] += 1
         if path == "emulated" and self.spot_check and self._rng.random() < self.spot_check:
-            self._spot_check(state, point)
+            self._spot_check(state, point, view)
         if self.report_every and time.time() - stats.last_report > float(self.report_every):
             stats.last_report = time.time()
             self.log.info("%s", stats.progress())
         return True
 
-    def _route_and_serve(self, state, point) -> dict:
-        """Serves the covered needs from the emulators; returns ``{output: Fallback}`` when some
-        cannot be served (then nothing is served)."""
+    def _route_and_serve(self, state, point) -> tuple:
+        """Serves the covered needs from the emulators. Returns ``({output: Fallback}, view)``:
+        the outputs that cannot be served (then nothing is served), and the point as the
+        emulators see it (their parameter names)."""
         if not self._covered:
-            return {}
+            return {}, point
+        view = point
         try:
-            values, keys, fallbacks = self._router.evaluate_with_keys(
-                P.for_emulators(point, self._emu_params), self._outputs)
+            view = P.for_emulators(point, self._emu_params, self._code)
+            values, keys, fallbacks = self._router.evaluate_with_keys(view, self._outputs)
         except Exception as e:  # noqa: BLE001 -- a bad point must reach the real code, not a zero likelihood
-            return {"*": _Fallback("emulator_error", f"the router failed: {e}")}
+            return {"*": _Fallback("emulator_error", f"the router failed: {e}")}, view
         if fallbacks:
-            return fallbacks
+            return fallbacks, view
         for need in self._covered:
             for o in need.outputs:
                 if keys[o] not in need.candidates[o]:
                     return {o: _Fallback("output_not_emulated",
-                                         f"`{keys[o]}` serves {o} but cannot answer {need.label}")}
+                                         f"`{keys[o]}` serves {o} but cannot answer {need.label}")}, view
         try:
             for need in self._covered:
-                self._put(state, need, need.serve(values, keys, self._usable, point))
+                self._put(state, need, need.serve(values, keys, self._usable, view))
         except Exception as e:  # noqa: BLE001
             self.log.warning("emulated path failed (%s): falling back", e)
-            return {"*": _Fallback("emulator_error", str(e))}
-        return {}
+            return {"*": _Fallback("emulator_error", str(e))}, view
+        return {}, view
 
     def _put(self, state, need, value):
         if isinstance(need, DerivedNeed) or (need.options is None and not isinstance(need.key, tuple)):
@@ -418,10 +443,10 @@ class Zelos(BoltzmannBase):
         return state[need.key]
 
     # -- spot checks ----------------------------------------------------------------------------
-    def _spot_check(self, state, point):
+    def _spot_check(self, state, point, view):
         t0 = time.perf_counter()
         stats = self._stats
-        if not self._full.compute(P.to_camb(point)):
+        if not self._full.compute(P.for_code(point, self._code)):
             stats.spot_failed += 1
             return
         truth = {"params": state.get("params"), "dependency_params": state.get("dependency_params"),
@@ -441,7 +466,7 @@ class Zelos(BoltzmannBase):
             outputs.update({f"delta_logp.{k}": np.asarray(v) for k, v in deltas.items()})
             detail = ("emulated - " + self._code + ": " + ", ".join(f"{k} {v:.2g}" for k, v in diffs.items())
                       + "".join(f"; logp[{k}] {v:+.3g}" for k, v in deltas.items()))
-            self._point_log.log(point, reason="spot_check", detail=detail, outputs=outputs)
+            self._point_log.log(view, reason="spot_check", detail=detail, outputs=outputs)
 
     def _likelihood_deltas(self, emulated: dict, truth: dict) -> dict:
         """logp(emulated) - logp(real code) for each likelihood that reads this theory, at this
@@ -478,7 +503,7 @@ class Zelos(BoltzmannBase):
             raw = self.current_state[key]
         except KeyError:
             raise LoggedError(self.log, "No %s computed: did a likelihood request them?", key) from None
-        t_cmb = float(self._settings.get("TCMB", 2.7255))
+        t_cmb = float(self._settings.get(T_CMB_SETTING[self._code], 2.7255))
         factor = self._cmb_unit_factor(units, t_cmb)
         ls = np.asarray(raw["ell"], dtype=np.int64)
         ells_factor = ls[1:] * (ls[1:] + 1)
@@ -538,6 +563,12 @@ class Zelos(BoltzmannBase):
 class _Fallback(SimpleNamespace):
     def __init__(self, kind, detail, nearest=None, distance=None):
         super().__init__(kind=kind, detail=detail, nearest=nearest, distance=distance)
+
+
+def _derived(need):
+    """The derived-parameter need behind ``need`` (itself, or the one a RestNeed replaces)."""
+    base = getattr(need, "base", None) or need
+    return base if isinstance(base, DerivedNeed) else None
 
 
 def _first(fallbacks: dict):

@@ -113,20 +113,7 @@ class Plan:
     def with_aliases(self, point: dict) -> dict:
         """Adds the aliases the emulators take (CAMB ``logA`` from ``As``; CLASS ``H0`` from
         ``h``...), so every emulator finds its parameters under its own names."""
-        wanted = {p for e in self.emulators.values() for p in e.parameters}
-        extra = {}
-        for alias, source in ALIASES[self.code].items():
-            if alias in wanted and alias not in point and isinstance(point.get(source), float):
-                v = point[source]
-                if alias in ("logA", "ln10^{10}A_s", "ln_A_s_1e10"):
-                    extra[alias] = math.log(1e10 * v)
-                elif alias == "H0":
-                    extra[alias] = 100.0 * v
-                elif alias in ("Omega_b", "Omega_cdm") and isinstance(point.get("h"), float):
-                    extra[alias] = v / point["h"] ** 2
-                elif alias == "theta_s_100":
-                    extra[alias] = v
-        return {**point, **extra} if extra else point
+        return with_aliases(point, {p for e in self.emulators.values() for p in e.parameters}, self.code)
 
     def _why_not(self, key, emu, inputs, problems, router_point, run_inputs) -> str | None:
         """Why ``emu`` cannot serve this run (None: it can; then it joins ``usable``)."""
@@ -207,6 +194,24 @@ class Plan:
                          f"{emu.spec['code']['version']}) {state}")
         lines += self.notes
         return lines
+
+
+def with_aliases(point: dict, wanted, code: str) -> dict:
+    """``point`` (canonical names of ``code``) with the aliases in ``wanted`` that it lacks
+    (CAMB ``logA`` from ``As``; CLASS ``H0`` from ``h``...). Also used by the Cobaya plugin."""
+    extra = {}
+    for alias, source in ALIASES[code].items():
+        if alias in wanted and alias not in point and isinstance(point.get(source), float):
+            v = point[source]
+            if alias in ("logA", "ln10^{10}A_s", "ln_A_s_1e10"):
+                extra[alias] = math.log(1e10 * v)
+            elif alias == "H0":
+                extra[alias] = 100.0 * v
+            elif alias in ("Omega_b", "Omega_cdm") and isinstance(point.get("h"), float):
+                extra[alias] = v / point["h"] ** 2
+            elif alias == "theta_s_100":
+                extra[alias] = v
+    return {**point, **extra} if extra else point
 
 
 def installed_version(code: str) -> str | None:

@@ -49,6 +49,9 @@ pub struct NetworkDescription {
     pub activation: Activation,
     /// Number of dense layers, the linear output layer included.
     pub layers: usize,
+    /// Name of an `[n_out, n_params]` tensor `S`: the network computes `layers(x_n) + S x_n`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip: Option<String>,
     #[serde(default)]
     pub output_transform: Vec<StepDescription>,
     /// The named outputs this network produces, consecutive in its transformed output.
@@ -413,7 +416,14 @@ fn load_mlp<T: Real>(nd: &NetworkDescription, n_params: usize, tensors: &TensorS
         layers.push(Dense::from_weight(&weight, n_out, n_in, bias, activation, alpha, beta));
         n_in = n_out;
     }
-    Ok(Mlp::new(layers))
+    let mlp = Mlp::new(layers);
+    match &nd.skip {
+        None => Ok(mlp),
+        Some(name) => {
+            let skip = tensors.get_as(name, &[mlp.n_out(), n_params], origin)?;
+            Ok(mlp.with_skip(&skip))
+        }
+    }
 }
 
 fn load_transform<T: Real>(nd: &NetworkDescription, n_net: usize, tensors: &TensorSet, origin: &str) -> Result<OutputTransform<T>> {

@@ -39,12 +39,14 @@ pub struct RandomModel {
     pub activation: Activation,
     pub output_steps: bool,
     pub pca_out: usize,
+    /// A linear skip connection `S x` from the input to the network output.
+    pub skip: bool,
     pub seed: u64,
 }
 
 impl Default for RandomModel {
     fn default() -> Self {
-        RandomModel { n_params: 6, hidden: 5, width: 128, n_out: 200, activation: Activation::Tanh, output_steps: false, pca_out: 0, seed: 1 }
+        RandomModel { n_params: 6, hidden: 5, width: 128, n_out: 200, activation: Activation::Tanh, output_steps: false, pca_out: 0, skip: false, seed: 1 }
     }
 }
 
@@ -82,6 +84,11 @@ impl RandomModel {
             }
             n_in = n_out;
         }
+        let skip = self.skip.then(|| {
+            let w: Vec<T> = (0..self.n_out * p).map(|_| T::from_f64(rng.symmetric(1.0))).collect();
+            t.insert("net.skip.weight", Tensor::of(vec![self.n_out, p], &w));
+            "net.skip.weight".to_string()
+        });
         let mut steps = Vec::new();
         let mut n = self.n_out;
         if self.output_steps {
@@ -110,6 +117,7 @@ impl RandomModel {
                 name: "net".into(),
                 activation: self.activation,
                 layers,
+                skip,
                 output_transform: steps,
                 outputs: vec![OutputDescription { name: "y".into(), shape: vec![n], axes: vec!["i".into()] }],
             }],

@@ -212,16 +212,32 @@ fn transforms_resolve_per_network() {
     set(
         &mut doc,
         "transforms.outputs",
-        "{default: {log: log10, pca: 8}, te: {log: none, pca: null}, derived: {pca: 2}}",
+        "{default: {log: log10, pca: 8, baseline: linear}, te: {log: none, pca: null}, derived: {pca: 2, baseline: none}}",
     );
     let spec = parse(&doc).unwrap();
     let t = &spec.transforms;
     assert_eq!(t.outputs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), spec.network_names());
-    assert_eq!(t.output("tt"), Some(&OutputTransform { log: LogTransform::Log10, standardise: true, pca: Some(8) }));
-    assert_eq!(t.output("te"), Some(&OutputTransform { log: LogTransform::None, standardise: true, pca: None }));
+    let linear = Baseline::Linear;
+    assert_eq!(t.output("tt"), Some(&OutputTransform { log: LogTransform::Log10, standardise: true, pca: Some(8), baseline: linear }));
+    assert_eq!(t.output("te"), Some(&OutputTransform { log: LogTransform::None, standardise: true, pca: None, baseline: linear }));
     assert_eq!(t.output("derived").unwrap().pca, Some(2));
-    // The canonical form has no `default` entry: each network's transform is explicit.
-    assert!(!spec.to_yaml_string().contains("default"));
+    assert_eq!(t.output("derived").unwrap().baseline, Baseline::None);
+    // The canonical form has no `default` entry: each network's transform is explicit (a
+    // baseline only where there is one, so that older specs keep their canonical text).
+    let yaml = spec.to_yaml_string();
+    assert!(!yaml.contains("default"));
+    assert_eq!(yaml.matches("baseline: linear").count(), spec.network_names().len() - 1);
+    assert!(!yaml.contains("baseline: none"));
+    assert_eq!(Spec::from_yaml_str(&yaml, "x").unwrap(), spec);
+}
+
+#[test]
+fn an_unknown_baseline_is_named_with_the_choices() {
+    let mut doc = base();
+    set(&mut doc, "transforms.outputs", "{tt: {baseline: quadratic}}");
+    let message = parse(&doc).unwrap_err().to_string();
+    assert!(message.contains("transforms.outputs.tt.baseline") || message.contains("baseline"), "{message}");
+    assert!(message.contains("linear"), "{message}");
 }
 
 #[test]

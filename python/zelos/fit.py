@@ -113,6 +113,46 @@ def fit_output_transform(network: str, y: np.ndarray, log: str = "none", standar
     return t
 
 
+@dataclass
+class LinearBaseline:
+    """The part of a network's targets `t` that is linear in the scaled inputs `x_n`:
+    `t ~ x_n S^T + c`. The network learns the residual divided by one scale (its spread); the
+    archive keeps `S` as a linear skip connection and folds `c` and the scale into the last
+    layer (docs/model.md), so that evaluation is `layers(x_n) + S x_n`."""
+
+    weight: np.ndarray  # S, [n_targets, n_params]
+    intercept: np.ndarray  # c, [n_targets]
+    scale: float
+    explained: float  # fraction of the targets' variance the linear fit carries
+
+    def residual(self, x: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """What the network learns: `(t - x S^T - c) / scale`."""
+        return (t - x @ self.weight.T - self.intercept) / self.scale
+
+    def fold(self, weights: dict) -> dict:
+        """Weights trained on the residual -> weights of the network that, with the skip `S`,
+        predicts the targets: the last layer scaled by `scale`, its bias shifted by `c`."""
+        last = max(int(k.split(".")[0]) for k in weights if k.endswith(".weight"))
+        out = dict(weights)
+        w, b = np.asarray(weights[f"{last}.weight"], float), np.asarray(weights[f"{last}.bias"], float)
+        out[f"{last}.weight"] = w * self.scale
+        out[f"{last}.bias"] = b * self.scale + self.intercept
+        return out
+
+
+def fit_linear_baseline(x: np.ndarray, t: np.ndarray) -> LinearBaseline:
+    """Least-squares fit of the targets `t` `[n, n_targets]` on `[x_n, 1]`."""
+    x, t = np.asarray(x, float), np.asarray(t, float)
+    design = np.hstack([x, np.ones((len(x), 1))])
+    coef, *_ = np.linalg.lstsq(design, t, rcond=None)
+    weight, intercept = coef[:-1].T, coef[-1]
+    residual = t - design @ coef
+    spread = float(residual.std())
+    total = float(((t - t.mean(axis=0)) ** 2).sum())
+    explained = 1.0 - float((residual**2).sum()) / total if total > 0 else 1.0
+    return LinearBaseline(weight, intercept, spread if spread > 0 else 1.0, explained)
+
+
 def fit_input_scaling(x: np.ndarray, lower: np.ndarray, upper: np.ndarray, method: str = "standardise"):
     """`(shift, scale)` with `x_n = (x - shift) / scale`: training mean and std, or the box to [-1, 1]."""
     if method == "minmax":

@@ -131,6 +131,7 @@ def _network(net: dict, tensors: dict, const) -> Callable:
         alpha = const(tensors[f"{name}.{i}.alpha"]) if hidden and f"{name}.{i}.alpha" in tensors else None
         beta = const(tensors[f"{name}.{i}.beta"]) if hidden and f"{name}.{i}.beta" in tensors else None
         layers.append((w, b, hidden, alpha, beta))
+    skip = const(tensors[net["skip"]].T) if net.get("skip") else None  # linear skip, x_n @ S.T
     steps = [_step(step, tensors, const) for step in net["output_transform"]]
 
     def run(xn):
@@ -139,6 +140,8 @@ def _network(net: dict, tensors: dict, const) -> Callable:
             h = h @ w + b
             if hidden:
                 h = activation(h, alpha, beta)
+        if skip is not None:
+            h = h + xn @ skip
         for step in steps:
             h = step(h)
         return h

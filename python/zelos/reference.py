@@ -64,7 +64,8 @@ class NumpyModel:
                 beta = t.get(f"{net['name']}.{i}.beta")
                 # Transposed once here, as any numpy user would: x @ W.T.
                 layers.append((np.ascontiguousarray(w.T), b, net["activation"] if hidden else None, alpha, beta))
-            self.networks.append((layers, net["output_transform"]))
+            skip = t[net["skip"]].T if net.get("skip") else None  # [n_params, n_out]: x @ S.T
+            self.networks.append((layers, skip, net["output_transform"]))
         self.dtype = self.networks[0][0][0][0].dtype
 
     @classmethod
@@ -75,12 +76,14 @@ class NumpyModel:
         """``x``: ``[n_params]`` or ``[n, n_params]`` -> the flat output vector(s), float64."""
         xn = ((np.asarray(x, float) - self.shift) / self.scale).astype(self.dtype)
         parts = []
-        for layers, steps in self.networks:
+        for layers, skip, steps in self.networks:
             h = xn
             for wt, b, act, alpha, beta in layers:
                 h = h @ wt + b
                 if act is not None:
                     h = _activation(act, h, alpha, beta)
+            if skip is not None:
+                h = h + xn @ skip
             for step in steps:
                 h = self._step(step, h)
             parts.append(np.asarray(h, dtype=float))

@@ -50,10 +50,12 @@ def random_archive(
     seed: int = 0,
     pca: int | None = None,
     log: bool = False,
+    skip: bool = False,
     name: str = "random_tt",
 ) -> str:
     """Writes an archive of a random network ``6 -> hidden x width -> n_out`` emulating a TT
-    spectrum of ``n_out`` multipoles (or ``pca`` -> ``n_out`` with a PCA step). Returns its sha256.
+    spectrum of ``n_out`` multipoles (or ``pca`` -> ``n_out`` with a PCA step), with a linear skip
+    connection if ``skip``. Returns its sha256.
     """
     rng = np.random.default_rng(seed)
     params = list(LCDM)
@@ -70,6 +72,8 @@ def random_archive(
         if activation == "cosmopower" and i < hidden:
             tensors[f"tt.{i}.alpha"] = rng.uniform(0.5, 1.5, sizes[i + 1]).astype(dtype)
             tensors[f"tt.{i}.beta"] = rng.uniform(0.0, 0.5, sizes[i + 1]).astype(dtype)
+    if skip:
+        tensors["tt.skip.weight"] = rng.uniform(-1, 1, (n_net, p)).astype(dtype)
     steps = [{"op": "affine", "scale": "tt.out.scale", "shift": "tt.out.shift"}]
     tensors["tt.out.scale"] = rng.uniform(0.05, 0.2, n_net).astype(dtype)
     tensors["tt.out.shift"] = rng.uniform(-0.5, 0.5, n_net).astype(dtype)
@@ -91,6 +95,7 @@ def random_archive(
                 "name": "tt",
                 "activation": activation,
                 "layers": hidden + 1,
+                **({"skip": "tt.skip.weight"} if skip else {}),
                 "output_transform": steps,
                 "outputs": [{"name": "dl_tt", "shape": [n_out], "axes": ["ell"]}],
             }

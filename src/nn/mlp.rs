@@ -69,10 +69,16 @@ pub struct Workspace<T> {
     tangent_out: Vec<T>,
 }
 
-/// A multilayer perceptron.
+/// A multilayer perceptron, optionally with a linear skip connection from its input to its
+/// output: `net(x) = layers(x) + S x`.
+///
+/// The skip carries the part of the targets that is linear in the inputs (fitted by least
+/// squares before training), so that the layers only learn the small nonlinear residual.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mlp<T> {
     pub layers: Vec<Dense<T>>,
+    /// `S` as a bias-free linear layer `[n_out, n_in]`.
+    pub skip: Option<Dense<T>>,
 }
 
 impl<T: Real> Mlp<T> {
@@ -81,7 +87,14 @@ impl<T: Real> Mlp<T> {
         for pair in layers.windows(2) {
             assert_eq!(pair[0].n_out, pair[1].n_in, "layer sizes do not chain");
         }
-        Mlp { layers }
+        Mlp { layers, skip: None }
+    }
+
+    /// Adds the linear skip `S`, given `[n_out, n_in]` row-major.
+    pub fn with_skip(mut self, weight: &[T]) -> Self {
+        let (n_out, n_in) = (self.n_out(), self.n_in());
+        self.skip = Some(Dense::from_weight(weight, n_out, n_in, vec![T::ZERO; n_out], None, Vec::new(), Vec::new()));
+        self
     }
 
     pub fn n_in(&self) -> usize {
@@ -111,6 +124,9 @@ impl<T: Real> Mlp<T> {
             layer.activate(pre, &mut ws.post[..layer.n_out]);
         }
         out.copy_from_slice(&ws.post[..self.n_out()]);
+        if let Some(skip) = &self.skip {
+            T::gemv_t(&skip.weight_t, x, out);
+        }
     }
 
     /// Forward pass of `n` points: `x` is `[n, n_in]`, `out` is `[n, n_out]`, both row-major.
@@ -129,6 +145,13 @@ impl<T: Real> Mlp<T> {
                     *p += b;
                 }
                 layer.activate(pre_row, post_row);
+            }
+        }
+        if let Some(skip) = &self.skip {
+            let linear = &mut pre[..n * skip.n_out];
+            T::gemm(n, skip.n_in, skip.n_out, x, &skip.weight_t, linear);
+            for (c, &l) in current.iter_mut().zip(linear.iter()) {
+                *c += l;
             }
         }
         out.copy_from_slice(&current);
@@ -183,5 +206,11 @@ impl<T: Real> Mlp<T> {
         let m = self.n_out();
         out.copy_from_slice(&ws.post[..m]);
         tangents_out.copy_from_slice(&ws.tangent_in[..p * m]);
+        if let Some(skip) = &self.skip {
+            T::gemv_t(&skip.weight_t, x, out);
+            for (t_in, t_out) in tangents.chunks_exact(n_in).zip(tangents_out.chunks_exact_mut(m)) {
+                T::gemv_t(&skip.weight_t, t_in, t_out);
+            }
+        }
     }
 }

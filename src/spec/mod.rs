@@ -43,7 +43,7 @@ pub use outputs::{
 pub use parameters::Parameter;
 pub use reference::Reference;
 pub use training::{Design, LearningRate, Optimizer, Sampling, Schedule, Training};
-pub use transforms::{InputTransform, LogTransform, OutputTransform, Transforms};
+pub use transforms::{Baseline, InputTransform, LogTransform, OutputTransform, Transforms};
 pub use trust::{Threshold, Trust, TrustMethod};
 
 use document::Document;

@@ -37,7 +37,28 @@ keywords! {
     }
 }
 
-/// The complete output transform of one network, applied in the order log, standardise, PCA.
+keywords! {
+    /// What the network's targets are measured from, after log, standardise and PCA.
+    #[derive(Default)]
+    pub enum Baseline {
+        /// The targets themselves.
+        #[default]
+        None = "none",
+        /// The residual of a least-squares fit linear in the (scaled) inputs; the fit is kept as
+        /// a linear skip connection of the network (docs/model.md). Power spectra in log space
+        /// are nearly linear in logA, tau and n_s: the network then learns only what is not.
+        Linear = "linear",
+    }
+}
+
+impl Baseline {
+    fn is_none(&self) -> bool {
+        *self == Baseline::None
+    }
+}
+
+/// The complete output transform of one network, applied in the order log, standardise, PCA,
+/// baseline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputTransform {
@@ -46,11 +67,14 @@ pub struct OutputTransform {
     pub standardise: bool,
     /// Keep this many principal components (`None`: no PCA).
     pub pca: Option<usize>,
+    /// Written only when not `none`, so that specs from before it keep their canonical form.
+    #[serde(default, skip_serializing_if = "Baseline::is_none")]
+    pub baseline: Baseline,
 }
 
 impl Default for OutputTransform {
     fn default() -> Self {
-        OutputTransform { log: LogTransform::None, standardise: true, pca: None }
+        OutputTransform { log: LogTransform::None, standardise: true, pca: None, baseline: Baseline::None }
     }
 }
 
@@ -82,7 +106,7 @@ pub(crate) struct TransformsDoc {
 
 /// One entry as written: absent fields are taken from `default`, then from the built-in default.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a mapping with keys `log`, `standardise`, `pca`")]
+#[serde(deny_unknown_fields, expecting = "a mapping with keys `log`, `standardise`, `pca`, `baseline`")]
 struct OutputTransformDoc {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     log: Option<LogTransform>,
@@ -91,6 +115,8 @@ struct OutputTransformDoc {
     /// Absent: inherit; `null`: no PCA; N: N components.
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "explicit_null::deserialize")]
     pca: Option<Option<usize>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    baseline: Option<Baseline>,
 }
 
 impl OutputTransformDoc {
@@ -100,6 +126,7 @@ impl OutputTransformDoc {
             log: self.log.unwrap_or(base.log),
             standardise: self.standardise.unwrap_or(base.standardise),
             pca: self.pca.unwrap_or(base.pca),
+            baseline: self.baseline.unwrap_or(base.baseline),
         }
     }
 }
@@ -113,7 +140,12 @@ impl From<&Transforms> for TransformsDoc {
             .map(|(name, o)| {
                 (
                     name.clone(),
-                    OutputTransformDoc { log: Some(o.log), standardise: Some(o.standardise), pca: Some(o.pca) },
+                    OutputTransformDoc {
+                        log: Some(o.log),
+                        standardise: Some(o.standardise),
+                        pca: Some(o.pca),
+                        baseline: (!o.baseline.is_none()).then_some(o.baseline),
+                    },
                 )
             })
             .collect();

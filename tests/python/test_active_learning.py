@@ -11,7 +11,6 @@ The narrow emulator (background only, 300 CAMB points, a small network) is built
 under build-out/tests/ keyed by its spec's text.
 """
 
-import hashlib
 import logging
 import os
 import sys
@@ -73,27 +72,10 @@ def narrow_spec() -> dict:
 
 
 @pytest.fixture(scope="module")
-def narrow():
+def narrow(cached_build):
     """The narrow emulator, built (or reused from build-out/tests/) with its build folder, which
     retrains read."""
-    from zelos.build import BuildOptions, build
-
-    text = yaml.safe_dump(narrow_spec(), sort_keys=False)
-    key = hashlib.sha256(text.encode() + zelos.__version__.encode()).hexdigest()[:16]
-    out = os.path.join(ROOT, "build-out", "tests", f"active-learning-{key}")
-    path = os.path.join(out, "narrow_background.tar.gz")
-    if os.path.exists(path):
-        try:
-            zelos.load(path)
-            return path
-        except zelos.ZelosError:
-            os.remove(path)
-    os.makedirs(out, exist_ok=True)
-    spec_path = os.path.join(out, "narrow_background.yaml")
-    with open(spec_path, "w") as f:
-        f.write(text)
-    return build(spec_path, BuildOptions(out_dir=out, processes=2, progress=False, plots=False),
-                 log=lambda *a, **k: None).path
+    return cached_build("active-learning", narrow_spec(), log=lambda *a, **k: None)
 
 
 def chain(archive, log, max_samples, **options):

@@ -67,6 +67,31 @@ def test_rebuilding_reuses_every_computed_point(built, tmp_path):
     assert again.report["data"]["reused"] == 80
 
 
+def test_a_linear_baseline_is_a_skip_connection_and_helps(built, tmp_path):
+    """`transforms: {outputs: {default: {baseline: linear}}}`: every network gets a linear skip
+    (model.json `skip`), the numpy reader of docs/model.md evaluates it as Rust does, and on
+    the same points and training the held-out error is smaller than without it."""
+    from zelos.reference import NumpyModel
+
+    out, plain = built
+    spec = _spec_with(tmp_path, "training:", "transforms:\n  outputs:\n    default: {baseline: linear}\n\ntraining:")
+    result = build(spec, BuildOptions(out_dir=str(tmp_path), workdir=os.path.join(str(out), "tiny_test.build"),
+                                      progress=False, plots=False))
+    assert result.report["data"]["computed"] == 0
+    members = zelos._zelos.read_archive_members(result.path)
+    model = json.loads(members["model.json"])
+    assert [n.get("skip") for n in model["networks"]] == ["background.skip.weight", "derived.skip.weight"]
+    emu = zelos.load(result.path)
+    test = load_training_set(os.path.join(str(out), "tiny_test.build", "test"))
+    flat = np.concatenate([emu(test.params)[name].reshape(len(test.params), -1) for name in emu.outputs], axis=1)
+    np.testing.assert_allclose(flat, NumpyModel.from_members(members)(test.params), rtol=2e-5)
+    for name in ("H", "rdrag"):
+        with_baseline = result.report["accuracy"][name]["rel"]["p95"]
+        without = plain.report["accuracy"][name]["rel"]["p95"]
+        print(f"[baseline] {name}: held-out p95 relative error {without:.2e} without, {with_baseline:.2e} with")
+        assert with_baseline < without, name
+
+
 def _spec_with(tmp_path, old, new):
     text = open(TINY).read()
     assert old in text

@@ -6,7 +6,6 @@ The background emulator (specs/camb_lcdm_background.yaml) is built once per sess
 a clean clone builds it.
 """
 
-import hashlib
 import logging
 import os
 import time
@@ -47,22 +46,9 @@ needs_data = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="session")
-def archive():
-    """specs/camb_lcdm_background.yaml, built (or reused from build-out/)."""
-    from zelos.build import BuildOptions, build
-
-    text = open(SPEC, "rb").read()
-    key = hashlib.sha256(text + zelos.__version__.encode()).hexdigest()[:16]
-    out = os.path.join(ROOT, "build-out", "tests", f"cobaya-{key}")
-    path = os.path.join(out, "CAMB_LCDM_background.tar.gz")
-    if os.path.exists(path):
-        try:
-            zelos.load(path)
-            return path
-        except zelos.ZelosError:
-            os.remove(path)
-    result = build(SPEC, BuildOptions(out_dir=out, processes=2, progress=False, plots=False))
-    return result.path
+def archive(cached_build):
+    """specs/camb_lcdm_background.yaml, built (or reused from build-out/tests/)."""
+    return cached_build("cobaya", SPEC)
 
 
 def zelos_model(archive, likes=LIKES, params=PARAMS, **options):

@@ -22,7 +22,8 @@ def _point(emu, seed=0, n=None):
 
 
 # (archive, whether to run JAX in float64, tolerance relative to each output's largest value)
-CASES = [("cp64", True, 1e-11), ("silu64", True, 1e-11), ("tanh32", False, 2e-5), ("cp64", False, 2e-5)]
+CASES = [("cp64", True, 1e-11), ("silu64", True, 1e-11), ("tanh32", False, 2e-5), ("cp64", False, 2e-5),
+         ("skip64", True, 1e-11), ("skip32", False, 2e-5)]
 
 
 @pytest.mark.parametrize("key, x64, tol", CASES)

@@ -38,17 +38,21 @@ def relative_scale(name: str, truth: dict) -> np.ndarray:
     return np.abs(truth[name])
 
 
+def relative_error(name: str, emulated: np.ndarray, truth: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(absolute error, relative error, zero)`` of output ``name``, ``zero`` marking the entries
+    whose scale (:func:`relative_scale`) is exactly 0. There (D_A and D_M at z = 0) a relative error
+    means nothing: it is set to 0, so those entries count in absolute terms only."""
+    err = np.abs(np.asarray(emulated, float) - truth[name])
+    scale = relative_scale(name, truth)
+    zero = scale == 0
+    return err, np.where(zero, 0.0, err / np.where(zero, 1.0, scale)), zero
+
+
 def measure(emulated: dict, truth: dict, grids: dict, axes: dict) -> tuple[dict, dict]:
     """`(accuracy report per output, curves for plots)`; dicts of `[n_test, *shape]` arrays."""
     report, curves = {}, {}
     for name, true in truth.items():
-        pred = emulated[name]
-        err = np.abs(pred - true)
-        scale = relative_scale(name, truth)
-        # Where the code gives exactly 0 (D_A and D_M at z = 0) a relative error means nothing:
-        # those entries are reported in absolute terms and left out of the relative figures.
-        zero = scale == 0
-        rel = np.where(zero, 0.0, err / np.where(zero, 1.0, scale))
+        err, rel, zero = relative_error(name, emulated[name], truth)
         if true.ndim == 1:  # scalars: one value per point
             report[name] = {"abs": summarise(err), "rel": summarise(rel)}
             curves[name] = {"rel_per_point": rel}

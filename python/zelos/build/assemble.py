@@ -23,10 +23,15 @@ def model_and_weights(plan: Plan, shift, scale, trained: list) -> tuple[dict, di
             tensors[f"{net.name}.{key}"] = np.asarray(value, dtype=np.float32)
         steps, step_tensors = tn.transform.steps(np.float32)
         tensors.update(step_tensors)
+        skip = {}
+        if tn.skip is not None:
+            tensors[f"{net.name}.skip.weight"] = np.asarray(tn.skip, dtype=np.float32)
+            skip = {"skip": f"{net.name}.skip.weight"}
         networks.append({
             "name": net.name,
             "activation": net.activation,
             "layers": n_layers,
+            **skip,
             "output_transform": steps,
             "outputs": [{"name": n, "shape": list(shape), "axes": list(axes)} for n, shape, axes in net.outputs],
         })

@@ -44,6 +44,7 @@ class Network:
     log: str
     standardise: bool
     pca: int | None
+    baseline: str = "none"  # "linear": the network learns the residual of a linear fit
 
     @property
     def n_features(self) -> int:
@@ -118,5 +119,6 @@ def plan(spec: dict) -> Plan:
             width=o.get("width", emulator["width"]),
             activation=o.get("activation", emulator["activation"]),
             log=t.get("log", "none"), standardise=t.get("standardise", True), pca=t.get("pca"),
+            baseline=t.get("baseline", "none"),
         ))
     return Plan(spec=spec, request=request, networks=networks, grids=grids)

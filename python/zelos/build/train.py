@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _zelos
-from ..fit import OutputTransform, fit_input_scaling, fit_output_transform
+from ..fit import LinearBaseline, OutputTransform, fit_input_scaling, fit_linear_baseline, fit_output_transform
 from .plan import Network, Plan
 
 
@@ -16,8 +16,9 @@ from .plan import Network, Plan
 class TrainedNetwork:
     network: Network
     transform: OutputTransform
-    weights: dict  # "{i}.weight" -> array, as the Rust trainer returns them
+    weights: dict  # "{i}.weight" -> array, as the Rust trainer returns them (baseline folded in)
     summary: dict
+    skip: np.ndarray | None = None  # the linear skip S [n_targets, n_params] of a linear baseline
 
 
 def network_targets(network: Network, outputs: dict) -> np.ndarray:
@@ -42,7 +43,12 @@ def train_all(plan: Plan, params: np.ndarray, outputs: dict, *, progress: bool =
         y_all = network_targets(net, outputs)
         # Transforms are fitted on the training split only: validation stays unseen.
         transform = fit_output_transform(net.name, y_all[train_idx], net.log, net.standardise, net.pca)
-        y = transform.encode(y_all).astype(np.float32)
+        y = transform.encode(y_all)
+        baseline = None
+        if net.baseline == "linear":
+            baseline = fit_linear_baseline(x[train_idx], y[train_idx])
+            y = baseline.residual(x, y)
+        y = y.astype(np.float32)
         config = {
             "widths": [net.width] * net.hidden_layers,
             "activation": net.activation,
@@ -69,9 +75,12 @@ def train_all(plan: Plan, params: np.ndarray, outputs: dict, *, progress: bool =
             "log": net.log,
             "epochs_run": len(result["history"]),
             "best_epoch": result["best_epoch"],
-            "best_val_loss": result["best_val_loss"],
+            # In units of the targets (a baseline's residual is learned scaled by its spread).
+            "best_val_loss": result["best_val_loss"] * (baseline.scale**2 if baseline else 1.0),
             "stop": result["stop"],
             "samples_per_second": result["samples_per_second"],
+            "baseline": None if baseline is None else {"kind": "linear", "explained_variance": baseline.explained,
+                                                       "residual_scale": baseline.scale},
             "seconds": time.perf_counter() - started,
             "config": config,
         }
@@ -80,7 +89,10 @@ def train_all(plan: Plan, params: np.ndarray, outputs: dict, *, progress: bool =
                 f"(epoch {result['best_epoch']}). Lower training.learning_rate.initial.")
         if result["stop"] == "cancelled":
             raise KeyboardInterrupt
-        trained.append(TrainedNetwork(net, transform, result["weights"], summary))
+        weights, skip = result["weights"], None
+        if baseline is not None:
+            weights, skip = baseline.fold(weights), baseline.weight
+        trained.append(TrainedNetwork(net, transform, weights, summary, skip))
     return shift, scale, trained, {"train": len(train_idx), "validation": len(val_idx)}
 
 

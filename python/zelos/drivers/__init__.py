@@ -53,6 +53,17 @@ def _subset(values, allowed, name: str) -> tuple:
     return values
 
 
+def _jsonable(x):
+    """``x`` with numpy values made plain Python and anything else unknown made its repr."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.generic, np.ndarray)):
+        return x.tolist()
+    return x if x is None or isinstance(x, (bool, int, float, str)) else repr(x)
+
+
 @dataclass(frozen=True, eq=False)
 class OutputRequest:
     """What a driver computes: CMB spectra, P(k, z), background functions, derived parameters."""
@@ -100,6 +111,25 @@ class OutputRequest:
         d = {f: getattr(self, f) for f in self.__dataclass_fields__}
         return {f: (v.tolist() if isinstance(v, np.ndarray) else list(v) if isinstance(v, tuple) else v)
                 for f, v in d.items()}
+
+    def output_shapes(self) -> dict:
+        """``{name: shape}`` of what a driver's ``compute`` returns, in :meth:`names`' order."""
+        shapes = {}
+        for name in self.names():
+            if name.startswith("dl_"):
+                shapes[name] = (self.lmax - self.lmin + 1,)
+            elif name.startswith("pk_"):
+                shapes[name] = (len(self.z_pk), len(self.k))
+            elif name in BACKGROUND:
+                shapes[name] = (len(self.z_bg),)
+            else:
+                shapes[name] = ()
+        return shapes
+
+    def describe(self, code: str, version: str, settings: dict) -> dict:
+        """What determines a driver's outputs: its ``code``, installed ``version`` and
+        ``settings`` with this request (stored with training sets; JSON-able)."""
+        return {"code": code, "version": version, "settings": _jsonable(settings), "request": self.to_dict()}
 
     def __eq__(self, other):
         return isinstance(other, OutputRequest) and self.to_dict() == other.to_dict()

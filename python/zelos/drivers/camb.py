@@ -70,23 +70,11 @@ class CambDriver:
     # -- the schema ---------------------------------------------------------------------------
     def output_shapes(self) -> dict:
         """``{name: shape}`` of what :meth:`compute` returns, in the request's order."""
-        r = self.request
-        shapes = {}
-        for name in r.names():
-            if name.startswith("dl_"):
-                shapes[name] = (r.lmax - r.lmin + 1,)
-            elif name.startswith("pk_"):
-                shapes[name] = (len(r.z_pk), len(r.k))
-            elif name in ("H", "D_A", "D_M", "D_V"):
-                shapes[name] = (len(r.z_bg),)
-            else:
-                shapes[name] = ()
-        return shapes
+        return self.request.output_shapes()
 
     def describe(self) -> dict:
         """What determines the outputs (stored with training sets; JSON-able)."""
-        return {"code": self.code, "version": self.installed_version,
-                "settings": _jsonable(self.settings), "request": self.request.to_dict()}
+        return self.request.describe(self.code, self.installed_version, self.settings)
 
     def set_threads(self, n: int | None) -> None:
         self.threads = n
@@ -241,20 +229,6 @@ def _request_kwargs(r: OutputRequest) -> dict:
                 kmax = max(kmax, 20.0 if max(zs) > 4 else 5.0)
             kw["kmax"] = kmax
     return kw
-
-
-def _jsonable(x):
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if x is None or isinstance(x, (bool, int, float, str)):
-        return x
-    return repr(x)
 
 
 def _short(params: dict) -> str:

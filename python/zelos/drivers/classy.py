@@ -89,22 +89,12 @@ class ClassyDriver:
 
     # -- the schema ---------------------------------------------------------------------------
     def output_shapes(self) -> dict:
-        r = self.request
-        shapes = {}
-        for name in r.names():
-            if name.startswith("dl_"):
-                shapes[name] = (r.lmax - r.lmin + 1,)
-            elif name.startswith("pk_"):
-                shapes[name] = (len(r.z_pk), len(r.k))
-            elif name in ("H", "D_A", "D_M", "D_V"):
-                shapes[name] = (len(r.z_bg),)
-            else:
-                shapes[name] = ()
-        return shapes
+        """``{name: shape}`` of what :meth:`compute` returns, in the request's order."""
+        return self.request.output_shapes()
 
     def describe(self) -> dict:
-        return {"code": self.code, "version": self.installed_version,
-                "settings": _jsonable(self.settings), "request": self.request.to_dict()}
+        """What determines the outputs (stored with training sets; JSON-able)."""
+        return self.request.describe(self.code, self.installed_version, self.settings)
 
     def set_threads(self, n: int | None) -> None:
         """classy's OpenMP threads are fixed when it is loaded (``OMP_NUM_THREADS``); generation
@@ -218,16 +208,6 @@ def _request_args(r: OutputRequest) -> dict:
         if zs:
             args["z_pk"] = ", ".join(repr(float(z)) for z in zs)
     return args
-
-
-def _jsonable(x):
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (np.generic, np.ndarray)):
-        return x.tolist()
-    return x if x is None or isinstance(x, (bool, int, float, str)) else repr(x)
 
 
 def _short(params: dict) -> str:

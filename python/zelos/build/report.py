@@ -119,3 +119,16 @@ def _png(fig, plt) -> bytes:
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
     return buf.getvalue()
+
+
+def accuracy_summary(report: dict) -> str:
+    """One line on an archive's accuracy for start-up logs: its validation on real likelihoods
+    (`zelos validate`) where it has one, else the worst held-out relative error and its output."""
+    validated = (report.get("likelihood_accuracy") or {}).get("likelihoods")
+    if validated:
+        worst = ", ".join(f"{name.split('.')[0]} {v['abs_delta_chi2_p99']:.2g}" for name, v in validated.items())
+        return f"validated at held-out points, p99 |delta chi2|: {worst}"
+    summary = report.get("summary") or {}
+    if summary.get("max_relative_error") is None:
+        return "accuracy not reported"
+    return f"max rel. error {summary['max_relative_error']:.2g} ({summary.get('worst_output', '?')}) on held-out points"

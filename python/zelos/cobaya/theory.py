@@ -30,6 +30,7 @@ from cobaya.theories.cosmo import BoltzmannBase
 
 from .. import __version__ as ZELOS_VERSION
 from ..code_inputs import T_CMB_SETTING
+from ..build.report import accuracy_summary
 from ..emulator import get_emulator
 from ..online import online_retrainer
 from . import params as P
@@ -323,7 +324,6 @@ class Zelos(BoltzmannBase):
     def _report_plan(self, serving):
         info = self.mpi_info
         for key, emu in self._emus.items():
-            acc = (emu.report.get("summary") or {}).get("max_relative_error")
             if key in serving:
                 state = "serves: " + ", ".join(
                     n.label for n in self._covered if any(key in c for c in n.candidates.values()))
@@ -331,8 +331,8 @@ class Zelos(BoltzmannBase):
                 state = f"not used: {self._excluded[key]}"
             else:
                 state = "not used: answers no requirement"
-            info("emulator %s (%s, sha256 %s..., max rel. error %s on held-out points) %s",
-                 key, os.path.basename(emu.path), emu.sha256[:12], f"{acc:.2g}" if acc is not None else "?", state)
+            info("emulator %s (%s, sha256 %s..., %s) %s",
+                 key, os.path.basename(emu.path), emu.sha256[:12], accuracy_summary(emu.report), state)
         for n in self._covered:
             src = "; ".join(f"{o} <- {', '.join(keys)}" for o, keys in n.candidates.items())
             info("%s: emulated (%s)", n.label, src)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 
+from ..build.report import accuracy_summary
 from ..code_inputs import fixed_values, number, same
 from .class_inputs import ClassInputs, Request, to_camb
 from .errors import CosmoSevereError, real_classy
@@ -186,12 +187,10 @@ class Plan:
         """Start-up lines: each emulator and what it serves or why not."""
         lines = []
         for key, emu in self.emulators.items():
-            acc = (emu.report.get("summary") or {}).get("max_relative_error")
             state = (f"serves {', '.join(o for o in self.outputs if o in emu.outputs)}" if key in self.serving
                      else f"not used: {self.excluded.get(key, 'answers nothing this run asks for')}")
-            lines.append(f"emulator {key} ({os.path.basename(emu.path)}, sha256 {emu.sha256[:12]}..., max rel. error "
-                         f"{f'{acc:.2g}' if acc is not None else '?'} on held-out points, trained with {self.code} "
-                         f"{emu.spec['code']['version']}) {state}")
+            lines.append(f"emulator {key} ({os.path.basename(emu.path)}, sha256 {emu.sha256[:12]}..., "
+                         f"{accuracy_summary(emu.report)}, trained with {self.code} {emu.spec['code']['version']}) {state}")
         lines += self.notes
         return lines
 

@@ -81,9 +81,15 @@ import time
 from zelos.drivers.camb import CambDriver
 
 class SlowDriver(CambDriver):
-    """The same outputs (and layout) as CambDriver, 0.1 s a point: time to kill the run."""
+    """The same outputs (and layout) as CambDriver, but slow: 0.1 s for each of a worker's
+    first 3 points, then 1 s a point. A run of 40 points lasts some 20 s, far longer than the
+    test takes to kill it even on a loaded machine (at 0.1 s a point, a CI run once finished
+    before its Ctrl-C arrived)."""
+    calls = 0
+
     def compute(self, params):
-        time.sleep(0.1)
+        SlowDriver.calls += 1
+        time.sleep(0.1 if SlowDriver.calls <= 3 else 1.0)
         return super().compute(params)
 '''
 

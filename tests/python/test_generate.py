@@ -115,8 +115,12 @@ def start_slow_run(tmp_path, points, store):
     script.write_text(RUN.format(helper_dir=str(tmp_path), request=REQUEST, settings=SETTINGS,
                                  points=str(tmp_path / "points.npy"), names=NAMES, store=str(store)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    # Its own session: the run and its workers form one process group, killed together.
+    # Its own session: the run and its workers form one process group, killed together. Ctrl-C
+    # handled by default, as a shell starts a foreground job: an ignored SIGINT is inherited
+    # through exec, and Python keeps it ignored (in a full CI session something earlier had
+    # left the test process ignoring it, and the run finished instead of stopping).
     return subprocess.Popen([sys.executable, str(script)], env=env, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 

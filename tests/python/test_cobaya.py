@@ -91,6 +91,19 @@ def test_a_typo_in_the_options_is_refused_with_the_components_name(archive):
                    "params": {"H0": 68.0}})
 
 
+@pytest.mark.parametrize("options, expected", [
+    ({"emulators": ["no/such/emulator.tar.gz"]},
+     r"emulator 'no/such/emulator.tar.gz': .*no such archive file, and no emulator of that name ships"),
+    ({"spot_check": 1.5}, r"`spot_check` = 1.5: expected a fraction in \[0, 1\]"),
+    ({"spot_check": "often"}, r"`spot_check` = 'often': expected a fraction in \[0, 1\]"),
+    ({"emulators": []}, r"no emulators: set `emulators`"),
+])
+def test_bad_options_are_refused_naming_the_option_and_what_was_expected(archive, options, expected):
+    with pytest.raises(LoggedError, match=expected):
+        get_model({"theory": {"zelos": {"emulators": [archive], **options}}, "likelihood": {"one": None},
+                   "params": {"H0": 68.0}})
+
+
 @needs_data
 def test_start_up_says_which_emulator_covers_which_requirement(archive, caplog):
     caplog.set_level(logging.INFO)
@@ -208,6 +221,39 @@ def test_spot_checks_log_the_emulators_error_on_each_quantity_and_likelihood(arc
     records = [r for r in zelos.read_point_log(str(tmp_path)) if r["reason"] == "spot_check"]
     assert len(records) == 3
     assert set(records[0]["outputs"]) >= {"max_rel_diff.Hubble", "delta_logp.bao.desi_dr2"}
+
+
+@needs_data
+def test_stop_at_error_applies_to_the_fallback_code(archive):
+    failing = dict(OUTSIDE, omch2=-0.2)  # outside the region, and CAMB fails: the universe recollapses
+    lenient = zelos_model(archive)
+    try:  # rejected, as a plain `theory: camb` rejects it
+        assert np.all(lenient.loglikes(failing)[0] == -np.inf)
+        assert np.all(np.isfinite(lenient.loglikes(OUTSIDE)[0]))  # and the next point is fine
+    finally:
+        lenient.close()
+    strict = zelos_model(archive, stop_at_error=True)
+    try:  # the run stops with CAMB's own error
+        with pytest.raises(Exception, match="stops expanding"):
+            strict.loglikes(failing)
+    finally:
+        strict.close()
+
+
+@needs_data
+def test_cambs_parameter_names_and_renames_are_accepted(archive):
+    # Planck-chain names through the theory's `renames` (omegabh2, omegach2) and CAMB's own names
+    renamed = {"omegabh2" if k == "ombh2" else "omegach2" if k == "omch2" else k: v for k, v in PARAMS.items()}
+    point = {"omegabh2": INSIDE[1]["ombh2"], "omegach2": INSIDE[1]["omch2"], "H0": INSIDE[1]["H0"]}
+    mz, mc = zelos_model(archive, params=renamed), camb_model()
+    try:
+        (lz, dz), (lc, dc) = mz.loglikes(point), mc.loglikes(INSIDE[1])
+        assert mz.theory["zelos"].summary()["emulated"] == 1
+        assert abs(lz[0] - lc[0]) < 0.05 and abs(lz[1] - lc[1]) < 0.01, (lz, lc)
+        np.testing.assert_allclose(dz[:3], dc[:3], rtol=1e-4)  # rdrag, omegam, zdrag (then the chi2s)
+    finally:
+        mz.close()
+        mc.close()
 
 
 @needs_data

@@ -25,7 +25,7 @@ class InnerModel:
     points given as ``{code's name: value}`` over ``params``."""
 
     def __init__(self, code: str, extra_args: dict, params: list, requirements: list,
-                 packages_path: str | None = None, name: str = "fallback"):
+                 packages_path: str | None = None, name: str = "fallback", stop_at_error: bool = False):
         from cobaya.input import update_info
         from cobaya.model import Model
 
@@ -41,7 +41,9 @@ class InnerModel:
         derived = {name: {"derived": True} for name, options in requirements if code == "classy"
                    and options is None and is_valid_variable_name(name) and name not in self.params}
         info = {
-            "theory": {code: {"extra_args": copy.deepcopy(dict(extra_args)), "stop_at_error": False}},
+            # The outer theory's `stop_at_error`: a failing point stops the run with the code's
+            # traceback, as a plain `theory: camb` would, instead of being rejected.
+            "theory": {code: {"extra_args": copy.deepcopy(dict(extra_args)), "stop_at_error": stop_at_error}},
             "likelihood": {"one": None},
             "params": {**priors, **stand_ins, **derived},
         }
@@ -58,7 +60,7 @@ class InnerModel:
 
     def compute(self, point: dict) -> bool:
         """Computes every requirement at ``point``; False when the code fails there (Cobaya's CAMB
-        then gives a zero likelihood too)."""
+        then gives a zero likelihood too), unless ``stop_at_error``: then the code's error is raised."""
         values = {s: float(point[p]) for p, s in self._sampled.items()}
         logl = self.model.loglikes(values, return_derived=False)
         return bool(np.all(np.isfinite(logl)))

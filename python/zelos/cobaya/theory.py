@@ -101,7 +101,7 @@ class Zelos(BoltzmannBase):
             conflicts = P.setting_conflicts(emu, self._settings)
             if conflicts:
                 self._excluded[key] = ("its training settings differ from the fallback's: " + "; ".join(conflicts))
-        if not 0.0 <= float(self.spot_check) <= 1.0:
+        if not _is_fraction(self.spot_check):
             raise LoggedError(self.log, "`spot_check` = %r: expected a fraction in [0, 1]", self.spot_check)
         if self.spot_check and not self.fallback:
             raise LoggedError(self.log, "`spot_check` compares with the fallback code: it needs `fallback: true`")
@@ -306,7 +306,8 @@ class Zelos(BoltzmannBase):
             return
         params = list(P.for_code(dict.fromkeys(self._inputs, 0.0), self._code))
         args = {k: v for k, v in self._settings.items() if k not in params}
-        kw = dict(code=self._code, extra_args=args, params=params, packages_path=self.packages_path)
+        kw = dict(code=self._code, extra_args=args, params=params, packages_path=self.packages_path,
+                  stop_at_error=bool(self.stop_at_error))
         full = self._inner_requirements(self._needs)
         # Asking CAMB for sigma8 turns on its transfer functions, and with them the non-linear
         # lensing moves the lensed C_l by up to 1e-3 (0.05 in the Planck-lite chi2). Run the
@@ -558,6 +559,14 @@ class Zelos(BoltzmannBase):
         for model in (getattr(self, "_full", None), getattr(self, "_rest", None)):
             if model is not None:
                 model.close()
+
+
+def _is_fraction(value) -> bool:
+    """Whether a YAML value is a number in [0, 1] (a string or a list is not)."""
+    try:
+        return 0.0 <= float(value) <= 1.0
+    except (TypeError, ValueError):
+        return False
 
 
 class _Fallback(SimpleNamespace):

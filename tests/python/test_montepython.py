@@ -7,9 +7,10 @@ Two kinds of emulator:
   classy's to round-off, which checks every unit conversion (D_l -> C_l, pp, P(k), distances);
   outside its box the plugin must equal a plain ``classy.Class``;
 - the shipped CAMB-trained ``CAMB_LCDM_background`` (H, D_M, rdrag, omegam, zdrag): inside its
-  region within its documented accuracy of CAMB, outside equal to CAMB, from CLASS names.
+  region within its documented accuracy of CAMB, outside equal to CAMB, from CLASS names; what
+  the CAMB side computes itself (C_l, P(k), sigma, the growth factor, tau_reio) against CAMB.
 
-classy CMB runs cost seconds on 2 cores: the module computes three (massless neutrinos,
+classy CMB runs cost seconds on 2 cores: the module computes five (massless neutrinos,
 l_max_scalars = 200); every other classy run is background only.
 """
 
@@ -32,7 +33,8 @@ from zelos.testing import constant_archive, random_archive  # noqa: E402
 
 C = 299792.458
 REF = {"omega_b": 0.02237, "omega_cdm": 0.1200, "h": 0.6736, "tau_reio": 0.0544, "A_s": 2.1e-9, "n_s": 0.9649}
-CMB = {"output": "tCl pCl lCl mPk", "lensing": "yes", "l_max_scalars": 200, "P_k_max_1/Mpc": 0.5, "z_max_pk": 1.0}
+# P_k_max >= 1 h/Mpc: classy's sigma(R, z) refuses less
+CMB = {"output": "tCl pCl lCl mPk", "lensing": "yes", "l_max_scalars": 200, "P_k_max_1/Mpc": 1.0, "z_max_pk": 1.0}
 BOX = {"omega_b": (0.020, 0.025), "omega_cdm": (0.10, 0.14), "h": (0.60, 0.75), "tau_reio": (0.03, 0.09),
        "ln10^{10}A_s": (2.9, 3.2), "n_s": (0.92, 1.0)}
 OUT = dict(REF, h=0.80)  # h beyond the box
@@ -62,17 +64,29 @@ def class_spec(lmax):
             f"    z: {{min: 0.05, max: 2.0, n: 40}}\n  derived: [rdrag, omegam, zdrag, sigma8]\n")
 
 
+def unlensed_class_spec(lmax):
+    params = "".join(f"  '{k}': [{lo}, {hi}]\n" for k, (lo, hi) in BOX.items())
+    return (f'name: CLASS_const_unlensed\nauthor: zelos tests\nversion: 0.0.1\ncode:\n  name: classy\n'
+            f'  version: "3.4.1"\nparameters:\n{params}outputs:\n  cmb:\n    spectra: [tt, te, ee, pp]\n'
+            f"    lmin: 2\n    lmax: {lmax}\n    lensed: false\n")
+
+
+def dl_networks(cl, t_cmb):
+    """CLASS C_l (l = 0..LMAX) as an archive's D_l networks (muK^2; pp: [l(l+1)]^2 C_l / 2 pi)."""
+    ell = np.arange(2, LMAX + 1)
+    fac = ell * (ell + 1) / (2 * np.pi)
+    return {**{s: [(f"dl_{s}", cl[s][2:] * fac * (t_cmb * 1e6) ** 2, ("ell",))] for s in ("tt", "te", "ee")},
+            "pp": [("dl_pp", cl["pp"][2:] * fac**2 * 2 * np.pi, ("ell",))]}
+
+
 @pytest.fixture(scope="module")
 def ref(tmp_path_factory):
     """classy at REF, and an archive (code classy) whose outputs are exactly classy's there."""
     c = plain_classy({**REF, **CMB})
     ell = np.arange(2, LMAX + 1)
-    cl, t = c.lensed_cl(LMAX), c.T_cmb()
-    fac = ell * (ell + 1) / (2 * np.pi)
     d = c.get_current_derived_parameters(["rs_d", "Omega_m", "z_d", "sigma8"])
     networks = {
-        **{s: [(f"dl_{s}", cl[s][2:] * fac * (t * 1e6) ** 2, ("ell",))] for s in ("tt", "te", "ee")},
-        "pp": [("dl_pp", cl["pp"][2:] * fac**2 * 2 * np.pi, ("ell",))],
+        **dl_networks(c.lensed_cl(LMAX), c.T_cmb()),
         "pk_lin": [("pk_lin", np.array([[c.pk_lin(k, z) for k in K] for z in Z_PK]), ("z_pk", "k"))],
         "background": [("H", c.Hubble(Z_BG) * C, ("z_bg",)), ("D_M", c.angular_distance(Z_BG) * (1 + Z_BG), ("z_bg",))],
         "derived": [("rdrag", d["rs_d"], ()), ("omegam", d["Omega_m"], ()), ("zdrag", d["z_d"], ()),
@@ -82,6 +96,16 @@ def ref(tmp_path_factory):
     constant_archive(path, class_spec(LMAX), BOX, networks, {"ell": ell, "k": K, "z_pk": Z_PK, "z_bg": Z_BG},
                      accuracy=1e-3)
     return c, path
+
+
+@pytest.fixture(scope="module")
+def unlensed(ref, tmp_path_factory):
+    """An archive (code classy, ``lensed: false``) whose outputs are classy's raw_cl at REF."""
+    c, _ = ref
+    path = str(tmp_path_factory.mktemp("archives") / "CLASS_const_unlensed.tar.gz")
+    constant_archive(path, unlensed_class_spec(LMAX), BOX, dl_networks(c.raw_cl(LMAX), c.T_cmb()),
+                     {"ell": np.arange(2, LMAX + 1)}, accuracy=1e-3)
+    return path
 
 
 def zelos_class(args):
@@ -170,6 +194,39 @@ def test_in_region_every_accessor_equals_classy_at_the_emulated_point(ref):
     close(z.scale_independent_growth_factor(between), c.scale_independent_growth_factor(between), 1e-14)
     close(z.scale_independent_growth_factor_f(between), c.scale_independent_growth_factor_f(between), 1e-14)
     close(z.age(), c.age(), 1e-14)
+    # the unlensed C_l and sigma(R, z): no emulator here has them, so classy at this point (one
+    # run, to the harmonic module, which sigma's fourier precedes)
+    for lmax in (LMAX, 150):
+        zc, cc = z.raw_cl(lmax), c.raw_cl(lmax)
+        assert list(zc) == list(cc)
+        for key in cc:
+            np.testing.assert_array_equal(zc[key], cc[key], err_msg=key)
+    radii, zs = np.array([4.0, 8.0, 12.0]), np.array([0.0, 0.5, 1.0])
+    np.testing.assert_array_equal(z.sigma(radii, zs, True), c.sigma(radii, zs, True))
+    assert z.sigma(8 / REF["h"], 0.3) == c.sigma(8 / REF["h"], 0.3)
+
+
+def test_in_region_an_unlensed_emulator_serves_raw_cl_as_classy(ref, unlensed):
+    c, _ = ref
+    z = zelos_class({**REF, **CMB, "zelos_emulators": [unlensed]})
+    assert z._point.mode == "emulated"
+    for lmax in (LMAX, 150):
+        zc, cc = z.raw_cl(lmax), c.raw_cl(lmax)
+        np.testing.assert_array_equal(zc["ell"], cc["ell"])
+        for s in ("tt", "te", "ee", "pp"):
+            close(zc[s], cc[s], 1e-13)
+    assert zc.missing == ("bb", "tp")  # no emulator provides them: left out, and said so
+    assert z.summary()["rest"] == 0
+    # lensed_cl asks for what this emulator does not have, and with lensing CLASS's unlensed C_l
+    # reach l_max_scalars + delta_l_max (266 here): classy at this point (one run, to lensing)
+    for name, args in (("lensed_cl", ()), ("raw_cl", ()), ("raw_cl", (250,))):
+        zc, cc = getattr(z, name)(*args), getattr(c, name)(*args)
+        assert list(zc) == list(cc), name
+        for key in cc:
+            np.testing.assert_array_equal(zc[key], cc[key], err_msg=f"{name}{args}[{key}]")
+    assert len(z.raw_cl()["ell"]) == 267 and z.summary()["rest"] == 1
+    with pytest.raises(zmp.CosmoSevereError, match="Can only compute up to lmax=266"):
+        z.raw_cl(300)
 
 
 # -- CLASS-trained: outside the region, the plugin is a plain classy ------------------------------------
@@ -184,6 +241,7 @@ def test_out_of_region_every_accessor_equals_plain_classy(ref, tmp_path):
                        ("luminosity_distance", (zs,)), ("comoving_distance", (zs,)), ("z_of_r", (zs,)),
                        ("scale_independent_growth_factor", (zs,)), ("scale_independent_growth_factor_f", (zs,)),
                        ("pk", (0.1, 0.5)), ("pk_lin", (0.05, 1.0)),
+                       ("sigma", (np.array([4.0, 8.0]), np.array([0.0, 0.5, 1.0]), True)), ("sigma", (10.0, 0.3)),
                        ("Omega0_m", ()), ("get_current_derived_parameters",
                                           (["rs_d", "z_d", "100*theta_s", "sigma8", "z_reio", "age", "Neff"],))]:
         mine, theirs = getattr(z, name)(*args), getattr(c, name)(*args)
@@ -326,15 +384,28 @@ def test_shipped_camb_emulator_inside_its_region_within_its_accuracy():
     # docs/montepython.md: the emulator's 5.5e-5 (held-out maximum) plus the z spline
     close(z.Hubble(zs), r.hubble_parameter(zs) / C, 1e-4)
     close(z.angular_distance(zs), r.angular_diameter_distance(zs), 1e-4)
+    close(z.luminosity_distance(zs), r.luminosity_distance(zs), 1e-4)
+    close(z.comoving_distance(zs), r.comoving_radial_distance(zs), 1e-4)
+    close(z.z_of_r(zs)[0], r.comoving_radial_distance(zs), 1e-4)
+    close(z.z_of_r(zs)[1], r.hubble_parameter(zs) / C, 1e-4)
     close(z.rs_drag(), r.get_derived_params()["rdrag"], 1e-4)
     close(z.Omega_m(), pars.omegam, 1e-4)
-    d = z.get_current_derived_parameters(["z_d", "rs_d", "h"])
+    close(z.Omega0_m(), pars.omegam, 1e-4)
+    d = z.get_current_derived_parameters(["z_d", "rs_d", "Omega_m", "h"])
     close(d["z_d"], r.get_derived_params()["zdrag"], 1e-4)
+    close(d["rs_d"], r.get_derived_params()["rdrag"], 1e-4)
+    close(d["Omega_m"], pars.omegam, 1e-4)
     assert d["h"] == 0.68 and z.summary()["rest"] == 0
     # what it does not emulate: CAMB at this point, as CAMB computes it
     assert z.age() == pytest.approx(r.get_derived_params()["age"], rel=1e-12)
     assert z.Neff() == pytest.approx(pars.N_eff, rel=1e-12)
     assert z.summary()["rest_by_reason"] == {"age: no emulator emulates `age`": 1}
+    # no tau_reio given: CLASS's default z_reio = 7.6711, and CAMB's optical depth for it
+    assert z.z_reio() == 7.6711
+    pars, _ = camb_background(ombh2=0.0224, omch2=0.119, H0=68.0, zrei=7.6711, **CAMB_NU)
+    assert camb.get_zre_from_tau(pars, z.tau_reio()) == pytest.approx(7.6711, rel=1e-10)
+    close(z.tau_reio(), 0.05443, 2e-3)  # classy's 0.054426 here: a different reionization code
+    assert z.get_current_derived_parameters(["tau_reio"])["tau_reio"] == z.tau_reio()
 
 
 def test_shipped_camb_emulator_outside_is_camb_and_100_theta_s_is_not_h0(tmp_path):
@@ -390,7 +461,111 @@ def test_camb_computes_cmb_and_pk_accessors_as_camb():
     pk = r.get_matter_power_interpolator(nonlinear=True, hubble_units=False, k_hunit=False, silent=True)
     close(cc.pk(0.1, 0.5), pk.P(0.5, 0.1), 1e-10)
     close(cc.sigma8(), r.get_sigma8_0(), 1e-10)
-    assert cc.sigma(8 / 0.6736, 0.0) == pytest.approx(r.get_sigma8_0(), rel=2e-3)  # top-hat integral of P_lin
+    close(cc.sigma(8 / 0.6736, 0.0), r.get_sigmaR(8.0, z_indices=-1), 1e-10)  # CAMB's sigma_R
+    close(cc.sigma(8 / 0.6736, 0.0), r.get_sigma8_0(), 2e-5)  # CAMB's two routines' quadratures: 8e-6
+
+
+# -- the CAMB side behind Class: CAMB's own values ----------------------------------------------------
+def test_outside_the_camb_emulator_every_background_accessor_is_cambs():
+    z = zelos_class(dict(BG, h=0.80, tau_reio=0.0544, n_s=0.9649))
+    assert z._point.mode == "fallback"
+    pars, r = camb_background(ombh2=0.0224, omch2=0.119, H0=80.0, tau=0.0544, ns=0.9649, **CAMB_NU)
+    zs = np.array([0.0, 0.3, 1.0, 3.0])
+    comoving = r.comoving_radial_distance(zs, tol=1e-8)
+    for name, mine, cambs in (("luminosity_distance", z.luminosity_distance(zs), r.luminosity_distance(zs)),
+                              ("comoving_distance", z.comoving_distance(zs), comoving),
+                              ("z_of_r r", z.z_of_r(zs)[0], comoving),
+                              ("z_of_r dz/dr", z.z_of_r(zs)[1], r.hubble_parameter(zs) / C)):
+        np.testing.assert_array_equal(mine, cambs, err_msg=name)
+    assert isinstance(z.luminosity_distance(1.0), float)
+    assert z.T_cmb() == pars.TCMB == 2.7255 and z.n_s() == pars.InitPower.ns == 0.9649
+    assert z.tau_reio() == 0.0544 and z.z_reio() == camb.get_zre_from_tau(pars, 0.0544)
+    d = z.get_current_derived_parameters(["tau_reio", "z_reio", "n_s"])
+    assert d == {"tau_reio": 0.0544, "z_reio": z.z_reio(), "n_s": 0.9649}
+
+
+def camb_growth(k, zs, **kw):
+    """CAMB's own growth of CDM + baryons at wavenumber k [1/Mpc]: D(z)/D(0) from its
+    perturbations' delta_cdm and delta_baryon, and its f = dln(delta)/dln(a) (`growth`). With
+    WantTransfer, as for P(k): CAMB's evolution is then more accurate (without, its massive-neutrino
+    D at z = 3 moves by 1.3e-5)."""
+    pars = camb.set_params(WantCls=False, Want_CMB=False, WantTransfer=True, kmax=1.0, **kw)
+    ev = camb.get_results(pars).get_redshift_evolution(k, zs, ["delta_cdm", "delta_baryon", "growth"])
+    delta_cb = pars.omch2 * ev[:, 0] + pars.ombh2 * ev[:, 1]
+    return delta_cb / delta_cb[0], ev[:, 2]
+
+
+def test_camb_growth_factor_is_cambs_growth_of_cdm_and_baryons():
+    """CLASS's scale_independent_growth_factor(_f) on the CAMB side (an ODE on CAMB's background)
+    against CAMB's perturbations, at a k where their growth is scale independent. Massless
+    neutrinos, k = 0.1/Mpc: what is left (radiation, the baryons' decaying mode) measures 7e-8:
+    1e-6. One 0.06 eV neutrino, k = 1/Mpc: its free-streaming leaves 1e-6 in D and 2e-6 in f
+    (7e-5 and 1e-4 at k = 0.1/Mpc, falling as 1/k^2): 1e-5."""
+    zs = np.array([0.0, 0.5, 1.0, 2.0, 3.0])
+    massless = {k: v for k, v in BG.items() if k not in NU}  # not the emulator's mnu = 0.06: CAMB computes it
+    cases = [(dict(BG, h=0.80), CAMB_NU, 1.0, 1e-5),
+             (massless, dict(mnu=0.0, num_massive_neutrinos=0, nnu=3.044), 0.1, 1e-6)]
+    for args, nu, k, rtol in cases:
+        z = zelos_class(args)
+        assert z._point.mode == "fallback"
+        growth, f = camb_growth(k, zs, ombh2=0.0224, omch2=0.119, H0=100 * args["h"], **nu)
+        close(z.scale_independent_growth_factor(zs), growth, rtol)
+        close(z.scale_independent_growth_factor_f(zs), f, rtol)
+    assert isinstance(z.scale_independent_growth_factor(0.5), float)
+    # at an emulated point: CAMB's background for this point, the same ODE
+    z = zelos_class(BG)
+    assert z._point.mode == "emulated"
+    growth, f = camb_growth(1.0, zs, ombh2=0.0224, omch2=0.119, H0=68.0, **CAMB_NU)
+    close(z.scale_independent_growth_factor(zs), growth, 1e-5)
+    close(z.scale_independent_growth_factor_f(zs), f, 1e-5)
+
+
+def top_hat_sigma(pk, r_mpc, z):
+    """sigma(R) from CAMB's P(k, z) interpolator by a top-hat integral (a quadrature of our own)."""
+    k = np.logspace(-5, math.log10(pk.kmax), 4000)
+    x = k * r_mpc
+    w = 3.0 * (np.sin(x) - x * np.cos(x)) / x**3
+    f = k**3 * pk.P(z, k) * w**2 / (2 * np.pi**2)
+    return math.sqrt(float(np.sum(0.5 * (f[1:] + f[:-1]) * np.diff(np.log(k)))))
+
+
+def test_outside_the_camb_emulator_cl_pk_and_sigma_are_cambs():
+    """A CMB + P(k) run with the shipped background emulator, outside its region: Class computes
+    the point with CAMB, and every C_l, P(k) and sigma accessor is CAMB's own number."""
+    z = zelos_class(dict(BG, h=0.80, tau_reio=0.0544, A_s=2.1e-9, n_s=0.9649, **CMB))
+    assert z._point.mode == "fallback"
+    transfer = z._backends["camb"].pars.Transfer  # the P(k) redshifts and kmax CAMB was asked for
+    redshifts = transfer.PK_redshifts[:transfer.PK_num_redshifts]
+    assert max(redshifts) == 1.0 and min(redshifts) == 0.0 and transfer.kmax >= 1.0
+    pars = camb.set_params(ombh2=0.0224, omch2=0.119, H0=80.0, tau=0.0544, As=2.1e-9, ns=0.9649, **CAMB_NU,
+                           lmax=200, WantTransfer=True, kmax=transfer.kmax, redshifts=redshifts, silent=True)
+    pars.NonLinear = camb.model.NonLinear_none  # CLASS's linear run (CAMB lenses non-linearly by default)
+    r = camb.get_results(pars)
+    powers = r.get_cmb_power_spectra(lmax=200, CMB_unit=None, raw_cl=True)
+    columns = {"tt": ("", 0), "ee": ("", 1), "te": ("", 3), "bb": ("", 2), "pp": ("lens_potential", 0),
+               "tp": ("lens_potential", 1)}
+    for name, table in (("lensed_cl", "total"), ("raw_cl", "unlensed_total")):
+        cl = getattr(z, name)()
+        assert list(cl) == ["tt", "ee", "te", "bb", "pp", "tp", "ell"]  # as classy's, for this output
+        for key, (other, col) in columns.items():
+            np.testing.assert_array_equal(cl[key][2:], powers[other or table][2:201, col], err_msg=f"{name}[{key}]")
+    pk = r.get_matter_power_interpolator(nonlinear=False, hubble_units=False, k_hunit=False, silent=True)
+    for k, zz in ((0.02, 0.0), (0.1, 0.5), (0.3, 1.0)):
+        assert z.pk(k, zz) == z.pk_lin(k, zz) == float(pk.P(zz, k))  # linear run: pk is pk_lin
+    assert z.sigma8() == r.get_sigma8_0()
+    # sigma(R, z): CAMB's sigma_R at its P(k) redshifts; a spline of ln sigma in z between them
+    radii = np.array([2.0, 8.0, 20.0])
+    np.testing.assert_array_equal(z.sigma(radii, np.array([1.0, 0.0]), True),
+                                  r.get_sigmaR(radii, z_indices=[0, -1], hubble_units=True))
+    close(z.sigma(8.0, 0.0, True), z.sigma8(), 2e-5)  # CAMB's sigma_R and sigma8 routines
+    # between the nodes: against a quadrature of our own of CAMB's P(k, z), which differs from
+    # CAMB's sigma_R by 5.3e-5 at every z (to 2e-9): that offset is the same between them
+    offset = z.sigma(10.0, 0.0) / top_hat_sigma(pk, 10.0, 0.0)
+    close(offset, 1.0, 1e-4)
+    for zz in (0.5, 0.83):
+        close(z.sigma(10.0, zz) / top_hat_sigma(pk, 10.0, zz), offset, 1e-7)
+    with pytest.raises(zmp.CosmoSevereError, match=r"sigma\(R, z\) is known for z in \[0, 1\]"):
+        z.sigma(8.0, 1.5, True)
 
 
 def test_class_to_camb_translation():

@@ -37,6 +37,20 @@ def _like(z, values):
     return float(values.reshape(-1)[0]) if np.isscalar(z) else values
 
 
+def _at_z(z_nodes, table, z):
+    """A row of ``table`` (values at ``z_nodes``, increasing) at redshift ``z``: the row itself at a
+    node (CAMB's value, unchanged), else a cubic spline of its log in z."""
+    node = np.flatnonzero(np.abs(z_nodes - z) <= 1e-9 * max(1.0, abs(z)))
+    if node.size:
+        return table[node[0]]
+    if not z_nodes[0] <= z <= z_nodes[-1]:
+        raise CosmoSevereError(f"zelos (CAMB): sigma(R, z) is known for z in [{z_nodes[0]:g}, {z_nodes[-1]:g}] "
+                               f"(z_max_pk, z_pk); asked for z = {z:g}")
+    from scipy.interpolate import CubicSpline
+
+    return np.exp(CubicSpline(z_nodes, np.log(table), axis=0)(z))
+
+
 class CambClass:
     """CAMB for one point at a time, answered through classy's accessor names.
 
@@ -284,10 +298,13 @@ class CambClass:
 
     @property
     def tau_reio(self):
-        reion = self._need().Params.Reion
-        if reion.use_optical_depth:
-            return CallableFloat(reion.optical_depth)
-        raise CosmoSevereError("zelos (CAMB): tau_reio is known only when the run gives it (tau_reio)")
+        p = self._need().Params
+        if p.Reion.use_optical_depth:
+            return CallableFloat(p.Reion.optical_depth)
+        tau = self._cache.get("tau")
+        if tau is None:
+            tau = self._cache["tau"] = _tau_of_zre(p)
+        return CallableFloat(tau)
 
     @property
     def z_reio(self):
@@ -326,21 +343,26 @@ class CambClass:
 
     def sigma(self, R, z, h_units=False):
         """sigma(R, z) of the linear total matter density in spheres of radius R [Mpc, or Mpc/h
-        with ``h_units``]: the top-hat integral of CAMB's linear P(k, z)."""
-        interp = self._pk_interpolator(False)
-        h = float(self.h)
+        with ``h_units``], shaped as classy's: CAMB's own sigma_R (``get_sigmaR``, the routine of
+        its sigma8) at the redshifts it computed P(k) at, and between them a cubic spline of
+        ln sigma in z, as CAMB's P(k) interpolator splines in z."""
+        if not self._request.mPk:
+            raise CosmoSevereError("No power spectrum computed. In order to get sigma(R,z) you must add mPk to the "
+                                   "list of outputs.")
         zarr, rarr = np.atleast_1d(z).astype(float), np.atleast_1d(R).astype(float)
-        rarr = rarr / h if h_units else rarr
-        k = np.logspace(-5, math.log10(interp.kmax), 4000)
+        r_mpc = rarr / float(self.h) if h_units else rarr
+        z_nodes, table = self._sigma_table(r_mpc)
         out = np.empty((len(zarr), len(rarr)))
         for i, zi in enumerate(zarr):
-            pk = interp.P(zi, k)
-            for j, r in enumerate(rarr):
-                x = k * r
-                w = 3.0 * (np.sin(x) - x * np.cos(x)) / x**3
-                f = k**3 * pk * w**2 / (2 * np.pi**2)
-                out[i, j] = math.sqrt(float(np.sum(0.5 * (f[1:] + f[:-1]) * np.diff(np.log(k)))))
+            out[i] = _at_z(z_nodes, table, zi)
         return float(out[0, 0]) if (np.isscalar(z) and np.isscalar(R)) else np.squeeze(out)
+
+    def _sigma_table(self, r_mpc):
+        """CAMB's sigma(R) at its P(k) redshifts, in increasing z: ``(z, sigma[z, R])``."""
+        res = self._need("full")
+        _, zs, table = res.get_sigmaR(r_mpc, hubble_units=False, return_R_z=True)
+        order = np.argsort(zs)
+        return np.asarray(zs, float)[order], np.asarray(table, float)[order]
 
     # -- CMB ------------------------------------------------------------------------------------------
     def _cls(self, lensed: bool, lmax: int, nofail: bool) -> dict:
@@ -412,6 +434,20 @@ class CambClass:
             raise AttributeError(name)
         raise AttributeError(f"`{name}` is not available when zelos computes with CAMB (the code the loaded emulators "
                              "were trained with); see docs/montepython.md for the accessors it answers")
+
+
+def _tau_of_zre(params) -> float:
+    """The optical depth of CAMB's reionization at the run's z_reio (CLASS's default 7.6711 when
+    the run gives neither): the tau for which CAMB's own ``get_zre`` gives that redshift (CAMB
+    has no tau-from-z_reio routine; ``get_zre`` is smooth, so the root is found to 1e-12). The
+    bracket holds z_reio in (0, 45): CAMB's solver fails beyond tau ~ 0.8."""
+    from scipy.optimize import brentq
+
+    zre = params.Reion.redshift
+    try:
+        return brentq(lambda tau: params.Reion.get_zre(params, tau) - zre, 1e-3, 0.7, xtol=1e-14, rtol=1e-12)
+    except ValueError:
+        raise CosmoComputationError(f"zelos (CAMB): no optical depth in [0.001, 0.7] gives z_reio = {zre:g}") from None
 
 
 _LMAX = None

@@ -285,6 +285,9 @@ class Served:
         keys = r.cl_keys(lensed)
         if not keys or (lensed and not r.lensing):
             raise CosmoSevereError("No lensed Cl computed" if lensed else "No Cl computed")
+        if not lensed and r.lensing and (lmax == -1 or lmax > r.l_max_scalars):
+            # CLASS's unlensed C_l then go beyond l_max_scalars, by its precision's delta_l_max
+            raise NotServed("with lensing, CLASS's raw_cl reaches beyond l_max_scalars (delta_l_max)")
         if lmax == -1:
             lmax = r.l_max_scalars
         if lmax > r.l_max_scalars:
@@ -296,9 +299,14 @@ class Served:
         out, missing = ClDict(), []
         for s in keys:
             name = f"dl_{s}"
-            if name not in self.values or not self._lensing_matches(name, lensed):
+            if name not in self.values:
                 missing.append(s)
                 continue
+            if not self._lensing_matches(name, lensed):
+                # an emulator has this spectrum, the other kind: the code computes the dict (never
+                # left out as if no emulator had it, nor a dict holding only C_l^phiphi)
+                raise NotServed(f"`{self.keys[name]}` emulates {'unlensed' if lensed else 'lensed'} C_l^{s}; "
+                                f"{'lensed_cl' if lensed else 'raw_cl'} asks for the other")
             key = self.keys[name]
             emu = self.emulators[key]
             grid = emu.grids[emu.outputs[name].axes[0]].astype(np.int64)

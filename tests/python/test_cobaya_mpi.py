@@ -10,6 +10,7 @@ import importlib.util
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ import pytest
 pytest.importorskip("cobaya", reason="cobaya is not installed (pip install zelos[cobaya])")
 
 import zelos  # noqa: E402
+from zelos.runstats import add_up, read_run_stats  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PACKAGES = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "cobaya_packages"))
@@ -79,6 +81,9 @@ output: {output}
 """
 
 
+RUN_TIMEOUT = 240  # seconds; the run takes 3-10 s on 2 cores
+
+
 @pytest.fixture(scope="module")
 def mpi_run(tmp_path_factory):
     d = tmp_path_factory.mktemp("mpi")
@@ -87,10 +92,18 @@ def mpi_run(tmp_path_factory):
     env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                MKL_NUM_THREADS="1")
     t0 = time.perf_counter()
-    proc = subprocess.run([_mpiexec(), "-n", str(RANKS), sys.executable, "-m", "cobaya", "run", "zelos_mpi.yaml"],
-                          cwd=d, env=env, capture_output=True, text=True, timeout=600)
+    # Its own session, so that a run that hangs is stopped whole (mpiexec and both ranks), and
+    # what it printed until then is in the failure.
+    proc = subprocess.Popen([_mpiexec(), "-n", str(RANKS), sys.executable, "-m", "cobaya", "run", "zelos_mpi.yaml"],
+                            cwd=d, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        text, _ = proc.communicate(timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        text, _ = proc.communicate()
+        pytest.fail(f"mpiexec did not finish in {RUN_TIMEOUT} s (a few s normally); its output:\n{text[-6000:]}")
     wall = time.perf_counter() - t0
-    text = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"mpiexec exited with {proc.returncode}:\n{text[-6000:]}"
     lines = {}  # (rank, component) -> [message]
     for m in re.finditer(r"^\[(\d+) : ([\w.]+)\] (.*)$", text, re.M):
@@ -133,15 +146,19 @@ def test_start_up_lines_come_once_from_rank_0(mpi_run):
 
 def test_one_point_log_per_rank_and_nothing_lost(mpi_run):
     files = sorted(os.listdir(mpi_run["log"]))
-    assert len(files) == RANKS and all(re.fullmatch(r"points\..+\.\d+\.jsonl", f) for f in files), files
+    points = [f for f in files if f.startswith("points.")]
+    assert len(points) == RANKS and all(re.fullmatch(r"points\..+\.\d+\.jsonl", f) for f in points), files
+    # beside each rank's point log, its run statistics (zelos report adds them up)
+    assert sorted(f for f in files if f not in points) == [f"stats.{f[7:-6]}.json" for f in points], files
     everything = zelos.read_point_log(mpi_run["log"])
     assert len({p["pid"] for p in everything}) == RANKS
 
     spec = zelos.get_emulator("CAMB_LCDM_background").spec["parameters"]
     box = {p: spec[p]["range"] for p in ("ombh2", "omch2", "H0")}
-    paths, total = set(), 0
+    paths, total, calls = set(), 0, 0
     for rank in range(RANKS):
         s = _summary(mpi_run["lines"][rank, "zelos"])
+        calls += s["calls"]
         # Every chain starts outside the region: each rank has fallbacks, and emulated points.
         assert s["fallback"] >= 1 and s["emulated"] > 100 and s["calls"] == s["emulated"] + s["fallback"], s
         assert s["reasons"] == {"outside_every_region": s["fallback"]}, s
@@ -166,8 +183,11 @@ def test_one_point_log_per_rank_and_nothing_lost(mpi_run):
         h0 = float(re.search(r"H0:([\d.]+)", initial)[1])
         assert records[0]["parameters"]["H0"] == pytest.approx(h0, rel=1e-5)
         total += len(records)
-    assert {os.path.join(str(mpi_run["log"]), f) for f in files} == paths
+    assert {os.path.join(str(mpi_run["log"]), f) for f in points} == paths
     assert total == len(everything)
+    # What `zelos report` reads: the ranks' stats files, added up, count what their end lines said.
+    runs, _ = read_run_stats(str(mpi_run["log"]))
+    assert add_up(runs)["calls"] == calls and add_up(runs)["processes"] == RANKS and all(r["final"] for r in runs)
 
 
 def test_the_chains_of_both_ranks_exist_and_getdist_reads_them(mpi_run):

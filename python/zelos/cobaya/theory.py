@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections import Counter, defaultdict
 from types import SimpleNamespace
 
 import numpy as np
@@ -33,6 +32,7 @@ from ..code_inputs import T_CMB_SETTING
 from ..build.report import accuracy_summary
 from ..emulator import get_emulator
 from ..online import online_retrainer
+from ..runstats import RunStats
 from . import params as P
 from .fallback import InnerModel
 from .needs import DerivedNeed, RestNeed, derived_tables, plan_needs
@@ -400,9 +400,9 @@ class Zelos(BoltzmannBase):
         stats.count[path] += 1
         if path == "emulated" and self.spot_check and self._rng.random() < self.spot_check:
             self._spot_check(state, point, view)
-        if self.report_every and time.time() - stats.last_report > float(self.report_every):
-            stats.last_report = time.time()
+        if stats.due(self.report_every):
             self.log.info("%s", stats.progress())
+        stats.save_if_due(self.log_dir, self.report_every)  # for `zelos report`: calls, emulated share
         return True
 
     def _route_and_serve(self, state, point) -> tuple:
@@ -550,6 +550,8 @@ class Zelos(BoltzmannBase):
         if stats is not None and stats.calls:
             for line in stats.final_lines(self._code):
                 self.log.info("%s", line)
+        if stats is not None and self.log_dir:
+            stats.save(self.log_dir, final=True)  # `zelos report` adds up every process's
         if getattr(self, "_online", None) is not None:
             self._online.close()
         if getattr(self, "_point_log", None) is not None:
@@ -584,57 +586,13 @@ def _first(fallbacks: dict):
     return sorted(fallbacks.values(), key=lambda f: f.kind not in FIRST)[0]
 
 
-class _Stats:
-    def __init__(self):
-        self.calls = 0
-        self.failed = 0
-        self.count = Counter()
-        self.time = Counter()
-        self.fallbacks = Counter()
-        self.spot = 0
-        self.spot_failed = 0
-        self.spot_diff = defaultdict(float)
-        self.spot_dlogp = defaultdict(float)
-        self.last_report = time.time()
+class _Stats(RunStats):
+    """:class:`zelos.runstats.RunStats` in the plugin's words: a point is a "call", and the time
+    of an emulated call includes the code's runs for what no emulator provides (``rest``)."""
 
-    def progress(self) -> str:
-        em = self.count["emulated"]
-        reasons = ", ".join(f"{k} {v}" for k, v in self.fallbacks.most_common())
-        return (f"{self.calls} calls: {100.0 * em / max(self.calls, 1):.1f}% emulated"
-                + (f"; fallbacks: {reasons}" if reasons else "")
-                + (f"; {self.spot} spot checks" if self.spot else ""))
+    unit = "calls"
 
-    def as_dict(self) -> dict:
-        """``seconds``: total time in each path; ``emulated`` includes ``rest`` (the code run at
-        every point for requirements no emulator provides), ``spot_check`` is extra."""
-        per = {k: (self.time[k] / self.count[k] if self.count[k] else None) for k in ("emulated", "fallback")}
-        return {
-            "calls": self.calls, "emulated": self.count["emulated"], "fallback": self.count["fallback"],
-            "failed": self.failed, "fallbacks_by_reason": dict(self.fallbacks),
-            "seconds": {"emulated": self.time["emulated"], "rest": self.time["rest"],
-                        "fallback": self.time["fallback"], "spot_check": self.time["spot_check"]},
-            "seconds_per_call": per,
-            "spot_checks": self.spot, "spot_check_failures": self.spot_failed,
-            "spot_check_max_rel_diff": dict(self.spot_diff),
-            "spot_check_max_abs_delta_logp": dict(self.spot_dlogp),
-        }
-
-    def final_lines(self, code: str) -> list:
-        d = self.as_dict()
-        per = d["seconds_per_call"]
-        lines = [f"{d['calls']} calls: {d['emulated']} emulated"
-                 + (f" ({1e6 * per['emulated']:.0f} us each"
-                    + (f", of which {1e6 * d['seconds']['rest'] / d['emulated']:.0f} us in {code} for what no "
-                       "emulator provides" if d["seconds"]["rest"] else "") + ")" if per["emulated"] else "")
-                 + f", {d['fallback']} computed by {code}"
-                 + (f" ({1e3 * per['fallback']:.1f} ms each)" if per["fallback"] else "")
-                 + (f", {d['failed']} failed in {code}" if d["failed"] else "")]
-        if d["fallbacks_by_reason"]:
-            lines.append("fallbacks by reason: " + ", ".join(f"{k} {v}" for k, v in d["fallbacks_by_reason"].items()))
-        if d["spot_checks"]:
-            lines.append(f"{d['spot_checks']} spot checks ({d['seconds']['spot_check']:.2f} s): max relative "
-                         "difference " + ", ".join(f"{k} {v:.2g}" for k, v in d["spot_check_max_rel_diff"].items())
-                         + ("; max |delta logp| " + ", ".join(f"{k} {v:.3g}" for k, v in
-                                                              d["spot_check_max_abs_delta_logp"].items())
-                            if d["spot_check_max_abs_delta_logp"] else ""))
-        return lines
+    def _emulated_note(self, d: dict, code: str) -> str:
+        if not d["seconds"]["rest"]:
+            return ""
+        return f", of which {1e6 * d['seconds']['rest'] / d['emulated']:.0f} us in {code} for what no emulator provides"

@@ -303,6 +303,7 @@ class Class:
     def _progress(self, options):
         if self._stats.due(options.report_every):
             log.info("%s", self._stats.progress())
+        self._stats.save_if_due(options.log, options.report_every)  # for `zelos report`: calls, emulated share
 
     # -- the code ----------------------------------------------------------------------------------------
     def _backend(self, code):
@@ -537,7 +538,8 @@ class Class:
 
 
 class _End:
-    """The end of a run: the summary, once, and the point logs closed. Holds no reference to
+    """The end of a run: the summary, once, the run statistics saved in each point-log folder
+    (``zelos report`` reads them) and the point logs closed. Holds no reference to
     the ``Class``, so it can run when the ``Class`` is gone (MontePython's namespace is cleared
     before the interpreter exits)."""
 
@@ -554,7 +556,8 @@ class _End:
             except Exception:  # noqa: BLE001 -- at exit there is nobody left to tell
                 pass
         self.closed = True
-        for plog in self.logs.values():
+        for folder, plog in self.logs.items():
+            self.stats.save(folder, final=True)
             plog.close()
 
 

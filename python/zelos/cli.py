@@ -179,9 +179,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--canonical", action="store_true", help="print the canonical, self-contained YAML")
     s.set_defaults(func=_spec)
 
-    r = sub.add_parser("report", help="summarise point logs: fallbacks, which parameters left the box, plots")
+    r = sub.add_parser("report", help="summarise point logs: calls, emulated fraction, fallbacks, which parameters "
+                                      "left the trust region, spot checks, plots")
     r.add_argument("logdir", nargs="+", help="point-log folders (or points.*.jsonl files)")
-    r.add_argument("--archive", help="the emulator archive (box and training points for attribution and plots)")
+    r.add_argument("--archive", help="the emulator: an archive path or a shipped name (its trust region and training "
+                                     "points, for attribution and plots; default: the emulator the log names)")
     r.add_argument("--out", help="folder for report.md, report.json, plots/ (default: LOGDIR/report)")
     r.set_defaults(func=_report)
 
@@ -196,6 +198,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--extra", type=int, default=0, help="N new points around the logged ones (default 0)")
     t.add_argument("--sigmas", type=float, default=3.0, help="size of the ellipsoid for --extra (default 3)")
     t.add_argument("--out", default="retrained", help="folder for the new archive (default: ./retrained)")
+    t.add_argument("--workdir", help="the build folder holding the archive's training set (default: the one its "
+                                     "report records, else NAME.build beside the archive)")
     t.add_argument("--processes", type=int, help="worker processes for the code (default: every core)")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.set_defaults(func=_retrain)
@@ -242,11 +246,15 @@ def _report(args) -> int:
 
 
 def _retrain(args) -> int:
-    from .retrain import retrain
+    from .retrain import RetrainError, TrainingSetNotFound, retrain
     from .verdict import judge_retrain
 
-    result = retrain(args.archive, args.points, extra=args.extra, out_dir=args.out, sigmas=args.sigmas,
-                     processes=args.processes, progress=not args.quiet)
+    try:
+        result = retrain(args.archive, args.points, extra=args.extra, out_dir=args.out, sigmas=args.sigmas,
+                         processes=args.processes, progress=not args.quiet, workdir=args.workdir)
+    except (RetrainError, TrainingSetNotFound) as e:  # what the user can fix: said without a traceback
+        print(f"zelos retrain: {e}", file=sys.stderr)
+        return 1
     verdict = judge_retrain(args.archive, result.path)  # the rule online retraining swaps by
     print(f"Against the parent: {'better' if verdict.accept else 'not better'}: {verdict.reason}")
     return 0

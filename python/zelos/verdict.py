@@ -122,15 +122,17 @@ def judge(old, new, params: np.ndarray, truth: dict, logged: np.ndarray, toleran
     return v
 
 
-def judge_retrain(old_archive, new_archive, tolerance: float = 2.0) -> Verdict:
+def judge_retrain(old_archive, new_archive, tolerance: float = 2.0, workdir=None) -> Verdict:
     """:func:`judge` on the held-out points of a ``zelos retrain`` (the new archive's test store,
-    whose first ``lineage.parent_test`` points are the parent's test set)."""
+    whose first ``lineage.parent_test`` points are the parent's test set). ``workdir``: the new
+    archive's build folder, if not one ``zelos.retrain.training_set_folder`` finds."""
     from .emulator import load
+    from .retrain import training_set_folder
 
     old, new = (load(os.fspath(a), out_of_range="ignore") for a in (old_archive, new_archive))
     lineage = new.report.get("lineage") or {}
     if lineage.get("parent_sha256") != old.sha256:
         raise ValueError(f"{new_archive} was not retrained from {old_archive} (its lineage names parent "
                          f"{lineage.get('parent_sha256')!r}, not {old.sha256})")
-    held = load_training_set(os.path.join(new.report["data"]["workdir"], "test"))
+    held = load_training_set(os.path.join(training_set_folder(new_archive, new, workdir), "test"))
     return judge(old, new, held.params, held.outputs, held.indices >= int(lineage["parent_test"]), tolerance)

@@ -321,12 +321,15 @@ def _tail(path: str, lines: int = 3) -> str:
 
 
 def _trainable(emulator) -> str | None:
-    """Why ``emulator`` cannot be retrained (its training set is gone), or None."""
-    workdir = (emulator.report.get("data") or {}).get("workdir")
-    if workdir and all(os.path.isfile(os.path.join(workdir, s, "layout.json")) for s in ("train", "test")):
-        return None
-    return (f"its training set is not where its report says (data.workdir = {workdir!r}); build it with "
-            "`zelos build` to have one")
+    """Why ``emulator`` cannot be retrained (its training set is not found), or None: the same
+    look-up as ``zelos retrain`` (its report's workdir, ``NAME.build`` beside the archive)."""
+    from .retrain import TrainingSetNotFound, training_set_folder
+
+    try:
+        training_set_folder(emulator.path, emulator)
+    except TrainingSetNotFound as e:
+        return str(e)
+    return None
 
 
 def online_retrainer(option, router, emulators: dict, point_log, logger) -> OnlineRetrainer | None:

@@ -106,9 +106,9 @@ def mahalanobis_shares(x, mean, covariance) -> tuple:
 def points_of(records: list, names: list) -> tuple:
     """`(points [n, len(names)], records kept)`: the records that give every parameter in `names`
     (a Cobaya chain's ``As`` read as ``logA`` where the emulator takes that)."""
-    from .retrain import _emulator_names
+    from .retrain import emulator_names
 
-    kept = [r for r in (_emulator_names(r, names) for r in records) if all(n in r["parameters"] for n in names)]
+    kept = [r for r in (emulator_names(r, names) for r in records) if all(n in r["parameters"] for n in names)]
     x = np.array([[r["parameters"][n] for n in names] for r in kept], float).reshape(len(kept), len(names))
     return x, kept
 

@@ -50,7 +50,7 @@ from .build.pipeline import build
 from .generate import _points_sha256, _read_layout, _scan, _Store, generate, load_training_set
 from .report import NOT_TRAINING, load_records
 
-__all__ = ["RetrainError", "TrainingSetNotFound", "derived_version", "logged_locations", "logged_points", "retrain",
+__all__ = ["RetrainError", "TrainingSetNotFound", "derived_version", "emulator_names", "logged_locations", "logged_points", "retrain",
            "screen", "training_set_folder"]
 
 MARGIN = 1e-3
@@ -174,7 +174,7 @@ def _usable(r: dict, names: list, fixed: dict | None) -> bool:
     return not any(k in r["parameters"] and not np.isclose(r["parameters"][k], v) for k, v in (fixed or {}).items())
 
 
-def _emulator_names(record: dict, names) -> dict:
+def emulator_names(record: dict, names) -> dict:
     """A Cobaya chain logs CAMB's ``As`` (Planck-style chains sample logA and pass As); an
     emulator that takes ``logA`` gets it back, as the plugin does (cobaya/params.py)."""
     params = record.get("parameters") or {}
@@ -375,7 +375,7 @@ def retrain(archive: str, logdirs, extra: int = 0, out_dir: str | None = None, *
     names = list(parent.parameters)
     outputs = [o["name"] for o in train.layout["outputs"]]
     fixed = {k: v for k, v in spec["code"].get("settings", {}).items() if isinstance(v, (int, float))}
-    records = [_emulator_names(r, names) for r in load_records(logdirs)]
+    records = [emulator_names(r, names) for r in load_records(logdirs)]
     x_out, outs, x_loc, dropped = screen(records, names, outputs, fixed)
     # Outputs of the archive's names but not its shapes (another grid): the points only.
     fits = np.array([all(np.shape(outs[o][i]) == train.outputs[o].shape[1:] for o in outputs)

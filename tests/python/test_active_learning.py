@@ -248,7 +248,7 @@ def test_an_archive_without_its_training_set_cannot_be_retrained_online(narrow, 
     from zelos.online import _trainable
 
     assert _trainable(zelos.load(narrow)) is None
-    assert "training set is not where its report says" in _trainable(zelos.load(archives["tanh32"]))
+    assert "the training set it was built from is not found" in _trainable(zelos.load(archives["tanh32"]))
 
 
 def test_the_swap_rule_refuses_what_is_not_better(narrow, archives):

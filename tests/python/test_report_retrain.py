@@ -318,10 +318,10 @@ def test_a_retrained_spec_has_a_derived_version():
 
 def test_a_planck_style_chain_logs_As_and_the_retrain_reads_logA():
     # Cobaya's Planck-style chains sample logA and pass CAMB's As to the theory.
-    from zelos.retrain import _emulator_names
+    from zelos.retrain import emulator_names
 
     record = {"parameters": {"ombh2": 0.0224, "As": 2.1e-9}, "outputs": {}}
-    out = _emulator_names(record, ["ombh2", "logA"])
+    out = emulator_names(record, ["ombh2", "logA"])
     assert out["parameters"]["logA"] == pytest.approx(np.log(21.0), rel=1e-12)
     assert "logA" not in record["parameters"]  # the record itself is left alone
-    assert _emulator_names(record, ["ombh2", "As"]) is record
+    assert emulator_names(record, ["ombh2", "As"]) is record

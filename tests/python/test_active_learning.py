@@ -18,16 +18,15 @@ import time
 
 import numpy as np
 import pytest
-import yaml
 
 pytest.importorskip("camb")
 cobaya = pytest.importorskip("cobaya", reason="cobaya is not installed (pip install zelos[cobaya])")
 
 import zelos  # noqa: E402
 from cobaya.run import run  # noqa: E402
+from small_specs import small_background_spec  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SPEC = os.path.join(ROOT, "specs", "camb_lcdm_background.yaml")
 PACKAGES = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "cobaya_packages"))
 # About 1.5 sigma of the DESI DR2 + Union3 (+ BBN) posterior on each side: a chain spends about
 # half of its calls outside.
@@ -59,16 +58,8 @@ def _cobaya_logging():
 
 def narrow_spec() -> dict:
     """specs/camb_lcdm_background.yaml on the NARROW box, sized to build in about 15 s."""
-    spec = yaml.safe_load(open(SPEC))
-    spec["name"], spec["version"] = "narrow_background", "1.0.0"
-    spec["description"] = "Test fixture: CAMB_LCDM_background on a deliberately narrow box."
-    spec["parameters"] = {k: {"range": v} for k, v in NARROW.items()}
-    spec["outputs"]["background"]["z"]["n"] = 40
-    spec["emulator"] = {"type": "mlp", "hidden_layers": 2, "width": 32, "activation": "silu"}
-    spec["transforms"]["outputs"]["background"]["pca"] = 8
-    spec["training"].update(epochs=800, batch_size=32)
-    spec["sampling"].update(points=300, test_points=60)
-    return spec
+    return small_background_spec("narrow_background", "Test fixture: CAMB_LCDM_background on a deliberately "
+                                 "narrow box.", NARROW, epochs=800, points=300, test_points=60)
 
 
 @pytest.fixture(scope="module")

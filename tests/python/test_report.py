@@ -23,16 +23,15 @@ import sys
 
 import numpy as np
 import pytest
-import yaml
 
 pytest.importorskip("camb")
 
 import zelos  # noqa: E402
 from zelos.report import mahalanobis_shares, report  # noqa: E402
 from zelos.runstats import read_run_stats  # noqa: E402
+from small_specs import small_background_spec  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SPEC = os.path.join(ROOT, "specs", "camb_lcdm_background.yaml")
 PACKAGES = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "cobaya_packages"))
 NARROW = {"ombh2": [0.0212, 0.0232], "omch2": [0.110, 0.130], "H0": [66.8, 70.6]}
 PARAMS = {
@@ -59,15 +58,8 @@ def _keep_logging():
 
 
 def tight_spec() -> dict:
-    spec = yaml.safe_load(open(SPEC))
-    spec["name"], spec["version"] = "report_tight_background", "1.0.0"
-    spec["description"] = "Test fixture: a narrow box and a small trust ellipsoid inside it."
-    spec["parameters"] = {k: {"range": v} for k, v in NARROW.items()}
-    spec["outputs"]["background"]["z"]["n"] = 40
-    spec["emulator"] = {"type": "mlp", "hidden_layers": 2, "width": 32, "activation": "silu"}
-    spec["transforms"]["outputs"]["background"]["pca"] = 8
-    spec["training"].update(epochs=300, batch_size=32)
-    spec["sampling"].update(points=150, test_points=30)
+    spec = small_background_spec("report_tight_background", "Test fixture: a narrow box and a small trust "
+                                 "ellipsoid inside it.", NARROW, epochs=300, points=150, test_points=30)
     spec["trust"] = {"method": ["box", "mahalanobis"], "threshold": {"chi2_quantile": 0.2}}
     return spec
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import shutil
 import sys
 import time
 
@@ -89,6 +90,8 @@ def main(argv=None):
 
     os.makedirs(os.path.join(OUT, "chains"), exist_ok=True)
     info = demo_info(demo)
+    # The chain is overwritten (force: true); its point log would otherwise keep earlier runs' points.
+    shutil.rmtree(info["theory"]["zelos"]["log"], ignore_errors=True)
     t0 = time.perf_counter()
     _, sampler = run(info)
     wall = time.perf_counter() - t0
@@ -113,6 +116,14 @@ def main(argv=None):
           f"camb {camb_cost * 1e3:.0f} ms ({camb_cost / zelos_cost:.0f}x).")
     print(f"The same {calls} evaluations with camb: about {calls * camb_cost / 3600:.1f} hours on this machine "
           f"(this chain: {wall / 60:.1f} minutes).")
+
+    from zelos.report import report
+
+    logdir = info["theory"]["zelos"]["log"]
+    where = report(logdir, log=lambda *a: None)
+    print(f"Where the chain left the emulator (`zelos report {os.path.relpath(logdir, ROOT)}`): "
+          f"{os.path.relpath(os.path.join(logdir, 'report', 'report.md'), ROOT)}, {len(where['plots'])} plots; "
+          f"`zelos retrain` learns from the same folder (docs/active-learning.md).")
 
     g = plots.get_subplot_plotter()
     g.triangle_plot(samples, shown[:8] if demo == "planck" else shown, filled=True, title_limit=1)

@@ -240,7 +240,8 @@ def summary_text(s: dict) -> str:
         lines.append(f"{len(s['stats_unreadable'])} stats file(s) not read: {', '.join(s['stats_unreadable'])}")
     lines.append(f"{s['points_logged']} points logged ({s['fallbacks']} fallbacks, {s['with_outputs']} with "
                  f"computed outputs) in {len(s['logs'])} log(s)")
-    lines.append("logged by reason: " + ", ".join(f"{k} {v}" for k, v in s["by_reason"].items()))
+    if s["by_reason"]:
+        lines.append("logged by reason: " + ", ".join(f"{k} {v}" for k, v in s["by_reason"].items()))
     if s["fallbacks"]:
         lines.append("nearest emulator: " + ", ".join(f"{k} {v}" for k, v in s["by_nearest"].items()))
     if "distance" in s:

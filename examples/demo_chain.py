@@ -4,7 +4,8 @@ with zelos.
 By default Planck 2018 plik-lite TTTEEE (a tau prior standing in for low-ell EE) + DESI DR2 BAO +
 Union3 supernovae, flat LCDM (examples/cobaya_planck_bao_sn.yaml), on the shipped
 `CAMB_LCDM_CMB`; with `--bao-sn`, DESI DR2 + Union3 alone (examples/cobaya_bao_sn.yaml) on
-`CAMB_LCDM_background`. CAMB answers the points outside the trust region. Runs to Gelman-Rubin
+`CAMB_LCDM_background`; with `--rsd`, SDSS DR16 BAO + f sigma8 and Union3
+(examples/cobaya_bao_rsd.yaml) on `CAMB_LCDM_background` and `CAMB_LCDM_growth`. CAMB answers the points outside the trust region. Runs to Gelman-Rubin
 R-1 < 0.01, prints the parameter table and zelos's summary, measures one evaluation with zelos
 and with camb side by side (and so what the chain would have cost with camb), and saves a
 getdist triangle plot.
@@ -26,14 +27,18 @@ ROOT = os.path.dirname(HERE)
 OUT = os.path.join(ROOT, "demo-out")
 CAMB_CMB = {"lens_potential_accuracy": 1, "mnu": 0.06, "num_massive_neutrinos": 1, "nnu": 3.046, "omk": 0.0}
 
-# name -> (example YAML, shipped emulator, output root, parameters shown, camb's extra_args, title)
+# name -> (example YAML, shipped emulators, output root, parameters shown, camb's extra_args, title)
 DEMOS = {
-    "planck": ("cobaya_planck_bao_sn.yaml", "CAMB_LCDM_CMB", "planck_lite_desi_union3",
+    "planck": ("cobaya_planck_bao_sn.yaml", ["CAMB_LCDM_CMB"], "planck_lite_desi_union3",
                ["ombh2", "omch2", "theta_MC_100", "tau", "logA", "ns", "H0", "omegam", "sigma8", "S8", "rdrag"],
                CAMB_CMB, "Planck 2018 plik-lite TTTEEE + tau prior + DESI DR2 BAO + Union3"),
-    "bao-sn": ("cobaya_bao_sn.yaml", "CAMB_LCDM_background", "desi_dr2_union3",
+    "bao-sn": ("cobaya_bao_sn.yaml", ["CAMB_LCDM_background"], "desi_dr2_union3",
                ["ombh2", "omch2", "H0", "omegam", "rdrag"],
                {"mnu": 0.06, "num_massive_neutrinos": 1, "nnu": 3.044}, "DESI DR2 BAO + Union3"),
+    "rsd": ("cobaya_bao_rsd.yaml", ["CAMB_LCDM_background", "CAMB_LCDM_growth"], "sdss_dr16_rsd_union3",
+            ["omch2", "H0", "logA", "omegam", "sigma8", "S8", "rdrag"],
+            {"mnu": 0.06, "num_massive_neutrinos": 1, "nnu": 3.044},
+            "SDSS DR16 BAO + f sigma8 (LRG, QSO) + Union3"),
 }
 
 
@@ -46,10 +51,10 @@ def packages_path() -> str:
 
 
 def demo_info(demo: str) -> dict:
-    yaml_name, emulator, output = DEMOS[demo][:3]
+    yaml_name, emulators, output = DEMOS[demo][:3]
     with open(os.path.join(HERE, yaml_name)) as f:
         info = yaml.safe_load(f)
-    info["theory"]["zelos"]["emulators"] = [emulator]  # shipped inside zelos
+    info["theory"]["zelos"]["emulators"] = list(emulators)  # shipped inside zelos
     info["theory"]["zelos"]["log"] = os.path.join(OUT, "chains", f"{output}_points")
     info["output"] = os.path.join(OUT, "chains", output)
     info["packages_path"] = packages_path()
@@ -81,9 +86,11 @@ def cost_per_evaluation(info: dict, theory: dict, n: int, warm_up: int = 2) -> f
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bao-sn", action="store_true", help="DESI DR2 + Union3 only, on CAMB_LCDM_background")
+    ap.add_argument("--rsd", action="store_true", help="SDSS DR16 BAO + f sigma8 + Union3, on CAMB_LCDM_background "
+                    "and CAMB_LCDM_growth")
     args = ap.parse_args(argv)
-    demo = "bao-sn" if args.bao_sn else "planck"
-    _, emulator, _, shown, camb_args, title = DEMOS[demo]
+    demo = "rsd" if args.rsd else "bao-sn" if args.bao_sn else "planck"
+    _, emulators, _, shown, camb_args, title = DEMOS[demo]
 
     from cobaya.run import run
     from getdist import loadMCSamples, plots
@@ -98,7 +105,7 @@ def main(argv=None):
     summary = sampler.model.theory["zelos"].summary()
 
     samples = loadMCSamples(info["output"], settings={"ignore_rows": 0.3})
-    print(f"\n{title}, flat LCDM, theory zelos ({emulator}): converged (R-1 < 0.01) in {wall:.0f} s")
+    print(f"\n{title}, flat LCDM, theory zelos ({', '.join(emulators)}): converged (R-1 < 0.01) in {wall:.0f} s")
     stats = samples.getMargeStats()
     print(f"{'parameter':<14} {'mean':>12} {'sigma':>10}")
     for p in shown:
@@ -110,7 +117,7 @@ def main(argv=None):
           f"{summary['fallback']} computed by CAMB {summary['fallbacks_by_reason'] or ''}, "
           f"{summary['spot_checks']} spot checks (max |delta log p| "
           f"{max(summary['spot_check_max_abs_delta_logp'].values(), default=float('nan')):.3f}).")
-    zelos_cost = cost_per_evaluation(info, {"zelos": {"emulators": [emulator]}}, n=200)
+    zelos_cost = cost_per_evaluation(info, {"zelos": {"emulators": list(emulators)}}, n=200)
     camb_cost = cost_per_evaluation(info, {"camb": {"extra_args": camb_args}}, n=6 if demo == "planck" else 60)
     print(f"One evaluation (theory + likelihoods), side by side: zelos {zelos_cost * 1e3:.2f} ms, "
           f"camb {camb_cost * 1e3:.0f} ms ({camb_cost / zelos_cost:.0f}x).")

@@ -683,7 +683,7 @@ fn z_range_with_max_not_above_min_is_refused() {
 #[test]
 fn unknown_background_function_is_refused() {
     let error = refused("outputs.background.functions", "[H, D_L]");
-    check(&error, "outputs.background.functions[1]", "`D_L`", "one of `H`, `D_A`, `D_M`, `D_V`");
+    check(&error, "outputs.background.functions[1]", "`D_L`", "one of `H`, `D_A`, `D_M`, `D_V`, `sigma8_z`, `fsigma8`");
 }
 
 #[test]
@@ -773,6 +773,20 @@ fn log_of_distances_at_z_zero_is_refused() {
     let mut doc = base();
     set(&mut doc, "outputs.background.z.min", "0.0");
     set(&mut doc, "transforms.outputs.background", "{log: log10}");
+    check(&parse(&doc).unwrap_err(), "transforms.outputs.background.log", "0 at z = 0", "`log: none`");
+}
+
+#[test]
+fn log_of_growth_functions_at_z_zero_is_accepted() {
+    // sigma8(z) and f sigma8(z) are positive at z = 0: only distances vanish there.
+    let mut doc = base();
+    set(&mut doc, "outputs.background.functions", "[H, sigma8_z, fsigma8]");
+    set(&mut doc, "outputs.background.z.min", "0.0");
+    set(&mut doc, "transforms.outputs.background", "{log: log10}");
+    let spec = parse(&doc).expect("growth functions at z = 0 take a log transform");
+    let functions = &spec.outputs.background.as_ref().unwrap().functions;
+    assert_eq!(functions.iter().map(|f| f.as_str()).collect::<Vec<_>>(), ["H", "sigma8_z", "fsigma8"]);
+    set(&mut doc, "outputs.background.functions", "[sigma8_z, D_V]");
     check(&parse(&doc).unwrap_err(), "transforms.outputs.background.log", "0 at z = 0", "`log: none`");
 }
 

@@ -114,7 +114,7 @@ def irrelevant_inputs(outputs, code: str) -> set:
             per_output.append(set())
         elif name == "pk_nonlin":
             per_output.append(lmax | reion | lensing)
-        elif name in ("pk_lin", "sigma8", "S8"):
+        elif name in ("pk_lin", "sigma8", "S8", "sigma8_z", "fsigma8"):  # linear growth
             per_output.append(lmax | nonlinear | reion | lensing)
         elif name == "zre":
             per_output.append(lmax | power | nonlinear | lensing)

@@ -25,7 +25,8 @@ keywords! {
 }
 
 keywords! {
-    /// A background function of redshift.
+    /// A function of redshift on the `background` grid: the expansion (H, distances) or the
+    /// linear growth (σ8(z), fσ8(z); these need the code's perturbations, not only its background).
     pub enum BackgroundFunction {
         /// Hubble rate H(z) (km/s/Mpc).
         H = "H",
@@ -35,6 +36,10 @@ keywords! {
         DM = "D_M",
         /// Volume-averaged distance D_V(z) = [z D_M(z)² c / H(z)]^(1/3) (Mpc).
         DV = "D_V",
+        /// RMS linear matter fluctuation in 8 Mpc/h spheres at redshift z, σ8(z).
+        Sigma8Z = "sigma8_z",
+        /// Growth rate times σ8(z), f σ8(z) (CAMB's velocity-density definition).
+        Fsigma8 = "fsigma8",
     }
 }
 
@@ -65,6 +70,13 @@ keywords! {
         Omegal = "omegal",
         /// Redshift of reionization (mid-point).
         Zre = "zre",
+    }
+}
+
+impl BackgroundFunction {
+    /// A distance (0 at z = 0, so not log-transformable on a grid that starts there).
+    pub fn is_distance(self) -> bool {
+        matches!(self, Self::DA | Self::DM | Self::DV)
     }
 }
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{one_of, Origin, SpecError};
 use super::forms::{explicit_null, ordered_map};
 use super::keywords::keywords;
-use super::outputs::{BackgroundFunction, Outputs};
+use super::outputs::Outputs;
 
 /// The key of the entry that the others override.
 const DEFAULT_ENTRY: &str = "default";
@@ -238,5 +238,5 @@ fn background_vanishes(outputs: &Outputs) -> bool {
     outputs
         .background
         .as_ref()
-        .is_some_and(|b| b.functions.iter().any(|f| *f != BackgroundFunction::H) && b.z.values().first() == Some(&0.0))
+        .is_some_and(|b| b.functions.iter().any(|f| f.is_distance()) && b.z.values().first() == Some(&0.0))
 }

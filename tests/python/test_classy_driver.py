@@ -49,6 +49,21 @@ def test_background_and_derived_match_classy():
     assert driver.describe()["code"] == "classy" and driver.describe()["version"] == "3.4.1"
 
 
+def test_growth_functions_match_cobayas_classy_calls():
+    """sigma8(z) and f sigma8(z) as Cobaya's classy computes `sigma8_z` and `fsigma8`:
+    sigma(8 Mpc/h, z) and effective_f_sigma8(z, 0.1)."""
+    z = np.array([0.0, 0.5, 1.48])
+    request = OutputRequest(background=("sigma8_z", "fsigma8"), z_bg=z)
+    driver = get_driver("classy", {}, request)
+    args = driver.class_args(POINT)
+    assert args["output"] == "mPk" and args["z_max_pk"] == 1.48
+    out = driver.compute(POINT)
+    c = direct(output="mPk", **{"P_k_max_1/Mpc": args["P_k_max_1/Mpc"], "z_max_pk": 1.48})
+    np.testing.assert_array_equal(out["sigma8_z"], [c.sigma(8.0, zi, h_units=True) for zi in z])
+    np.testing.assert_array_equal(out["fsigma8"], [c.effective_f_sigma8(zi, 0.1) for zi in z])
+    assert out["sigma8_z"][0] == pytest.approx(c.sigma8(), rel=1e-4)
+
+
 def test_cmb_and_matter_power_match_classy():
     k, z_pk = np.logspace(-3, math.log10(0.5), 20), np.array([0.0, 1.0])
     request = OutputRequest(spectra=("tt", "te", "ee", "pp"), lmax=150, pk_linear=True, k=k, z_pk=z_pk,

@@ -133,6 +133,28 @@ def test_derived_only_runs_background_only():
     assert out["zre"] == pytest.approx(camb.get_zre_from_tau(pars, BEST_FIT["tau"]), rel=1e-8)
 
 
+def test_growth_functions_equal_cobayas_camb_on_the_grid():
+    """sigma8(z) and f sigma8(z) are what Cobaya's CAMB returns for `sigma8_z` and `fsigma8`:
+    the driver gives the grid's redshifts to CAMB as transfer redshifts, so no interpolation."""
+    from cobaya.model import get_model
+
+    z = np.array([0.0, 0.38, 0.51, 0.698, 1.48, 2.5])
+    request = OutputRequest(background=("sigma8_z", "fsigma8", "H"), z_bg=z, derived=("sigma8",))
+    settings = {"mnu": 0.06, "num_massive_neutrinos": 1}
+    point = {k: v for k, v in BEST_FIT.items() if k != "cosmomc_theta"} | {"H0": 67.3}
+    out = CambDriver(settings, request).compute(point)
+    assert out["sigma8_z"][0] == pytest.approx(float(out["sigma8"]), rel=1e-12)
+    assert np.all(np.diff(out["sigma8_z"]) < 0)  # structure grows
+
+    params = {k: v for k, v in point.items() if k != "logA"} | {"As": 1e-10 * math.exp(point["logA"])}
+    model = get_model({"theory": {"camb": {"extra_args": settings}}, "likelihood": {"one": None}, "params": params})
+    model.add_requirements({"sigma8_z": {"z": list(z)}, "fsigma8": {"z": list(z[1:])}})
+    model.logposterior({})
+    np.testing.assert_allclose(out["sigma8_z"], model.provider.get_sigma8_z(z), rtol=1e-7)
+    np.testing.assert_allclose(out["fsigma8"][1:], model.provider.get_fsigma8(z[1:]), rtol=1e-7)
+    model.close()
+
+
 def test_version_mismatch_is_refused_or_noted():
     with pytest.raises(VersionMismatch, match=r"spec pins camb==1\.9\.9 but camb 2\.0\.5 is installed; "
                                               r"install camb==1\.9\.9 or pass --allow-version-mismatch"):

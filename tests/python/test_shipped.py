@@ -26,6 +26,8 @@ SHIPPED = {
                                                            "rdrag": ("max", 1e-4)}),
     "CAMB_LCDM_CMB": ("camb_lcdm_cmb.yaml", {"H0": ("max", 1e-4), "sigma8": ("max", 1e-4), "rdrag": ("max", 1e-4)}),
     "CAMB_LCDM_linear_Pk": ("camb_lcdm_linear_pk.yaml", {"pk_lin": ("p99", 5e-4), "sigma8": ("p99", 2e-4)}),
+    "CAMB_LCDM_growth": ("camb_lcdm_growth.yaml", {"sigma8_z": ("max", 2e-4), "fsigma8": ("max", 2e-4),
+                                                   "sigma8": ("max", 2e-4), "S8": ("max", 2e-4)}),
 }
 
 
@@ -92,3 +94,16 @@ def test_the_shipped_linear_pk_emulator_agrees_with_camb():
     truth, ours = driver.compute(point), emu(point)
     np.testing.assert_allclose(ours["pk_lin"], truth["pk_lin"], rtol=2e-3)
     np.testing.assert_allclose(ours["sigma8"], truth["sigma8"], rtol=3e-4)
+
+
+def test_the_shipped_growth_emulator_agrees_with_camb():
+    from zelos.build.plan import plan
+    from zelos.drivers import get_driver
+
+    emu = zelos.get_emulator("CAMB_LCDM_growth")
+    p = plan(emu.spec)
+    driver = get_driver("camb", emu.spec["code"]["settings"], p.request, version=emu.spec["code"]["version"])
+    point = {"ombh2": 0.0223, "omch2": 0.117, "H0": 69.0, "logA": 3.0, "ns": 0.97}
+    truth, ours = driver.compute(point), emu(point)
+    for name in ("sigma8_z", "fsigma8", "sigma8", "S8"):
+        np.testing.assert_allclose(ours[name], truth[name], rtol=2e-4, err_msg=name)

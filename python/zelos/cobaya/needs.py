@@ -26,12 +26,16 @@ import numpy as np
 from scipy.interpolate import CubicSpline
 
 from ..code_inputs import T_CMB_SETTING
+from ..drivers import GROWTH  # sigma8_z, fsigma8: no node at z = 0 from H0 below their grid
 
 C_KM_S = 299792.458
 T_CMB_DEFAULT = 2.7255
 
-Z_QUANTITIES = ("Hubble", "angular_diameter_distance", "comoving_radial_distance")
-Z_READ_ONLY = ("Omega_b", "Omega_cdm", "Omega_nu_massive", "fsigma8")
+# Requirements at a list of z -> the emulated functions of z that answer them, in preference order.
+Z_OUTPUTS = {"Hubble": ("H",), "angular_diameter_distance": ("D_M", "D_A"),
+             "comoving_radial_distance": ("D_M", "D_A"), "sigma8_z": ("sigma8_z",), "fsigma8": ("fsigma8",)}
+Z_QUANTITIES = tuple(Z_OUTPUTS)
+Z_READ_ONLY = ("Omega_b", "Omega_cdm", "Omega_nu_massive")
 CL_KEYS = ("Cl", "unlensed_Cl", "lensed_scal_Cl")
 # Derived parameter (Cobaya's CAMB name, after renames) -> emulator output.
 DERIVED_OUTPUT = {"H0": "H0", "sigma8": "sigma8", "S8": "S8", "rdrag": "rdrag", "thetastar": "thetastar",
@@ -119,11 +123,12 @@ class Need:
 
 
 class ZNeed(Need):
-    """``Hubble``, ``angular_diameter_distance``, ``comoving_radial_distance`` at a list of z:
-    a cubic spline through the emulated grid (precomputed as a matrix: a few microseconds).
+    """``Hubble``, ``angular_diameter_distance``, ``comoving_radial_distance``, ``sigma8_z``,
+    ``fsigma8`` at a list of z: a cubic spline through the emulated grid (precomputed as a
+    matrix: a few microseconds).
 
-    Below the grid's first redshift the spline takes one more node at z = 0, where H = H0 and
-    D_M/z = c/H0, if the point gives H0."""
+    Below the grid's first redshift the spline of H or a distance takes one more node at z = 0,
+    where H = H0 and D_M/z = c/H0, if the point gives H0; growth functions have no such node."""
 
     def __init__(self, key, options):
         super().__init__(key, options)
@@ -134,8 +139,9 @@ class ZNeed(Need):
         self._maps = {}
 
     def plan(self, emulators, context):
-        wanted = ("H",) if self.key == "Hubble" else ("D_M", "D_A")
+        wanted = Z_OUTPUTS[self.key]
         why = f"no emulator emulates {' or '.join(wanted)}"
+        extends_below = context.h0_is_input and self.key not in GROWTH
         for output in wanted:
             keys, reasons = [], []
             for k, emu in emulators.items():
@@ -149,10 +155,11 @@ class ZNeed(Need):
                 lo, hi = grid[0], grid[-1]
                 tol = 1e-9 * max(1.0, abs(hi))
                 below = self.z.min() < lo - tol
-                if self.z.max() > hi + tol or (below and not context.h0_is_input):
+                if self.z.max() > hi + tol or (below and not extends_below):
                     reasons.append(f"`{k}` emulates {output} for z in [{lo:g}, {hi:g}]; requested "
                                    f"[{self.z.min():g}, {self.z.max():g}]"
-                                   + (" (below its grid only with H0 an input parameter)" if below else ""))
+                                   + (" (below its grid only with H0 an input parameter)"
+                                      if below and self.key not in GROWTH else ""))
                     continue
                 keys.append(k)
             if keys or any(output in e.outputs for e in emulators.values()):
@@ -174,6 +181,8 @@ class ZNeed(Need):
         y = np.asarray(values[output], float)
         below = self.z.min() < grid[0] - 1e-9 * max(1.0, abs(grid[-1]))
         w = self._map(key, grid, below)
+        if output in GROWTH:
+            return w @ y
         if output == "H":
             if below:
                 y = np.concatenate([[point["H0"]], y])
@@ -227,26 +236,21 @@ class DerivedNeed(Need):
         return {self.label: np.asarray(float(value))}
 
 
-class Sigma8Need(Need):
-    """``sigma8_z``: served only at z = 0, by an emulated sigma8."""
-
-    def __init__(self, key, options):
-        super().__init__(key, options)
-        from cobaya.tools import Pool1D
-
-        self.pool = Pool1D(options["z"])
-        self.z = np.asarray(self.pool.values, float)
+class Sigma8Need(ZNeed):
+    """``sigma8_z``: from an emulated sigma8(z), or at z = 0 alone from an emulated sigma8."""
 
     def plan(self, emulators, context):
-        if np.any(self.z != 0):
-            return self._set("sigma8", [], "emulators give sigma8 at z = 0 only")
-        self._set("sigma8", [k for k, e in emulators.items() if "sigma8" in e.outputs], "no emulator emulates sigma8")
+        super().plan(emulators, context)
+        if self.covered or not np.all(self.z == 0):
+            return
+        keys = [k for k, e in emulators.items() if "sigma8" in e.outputs]
+        if keys:  # otherwise the reason sigma8_z is not emulated stands
+            self._set("sigma8", keys, "")
 
     def serve(self, values, keys, emulators, point):
-        return np.array([float(values["sigma8"])])
-
-    def read(self, provider):
-        return np.asarray(provider.get_sigma8_z(self.z), float)
+        if self.outputs == ("sigma8",):
+            return np.array([float(values["sigma8"])])
+        return super().serve(values, keys, emulators, point)
 
 
 class ClNeed(Need):
@@ -399,7 +403,7 @@ class RestNeed(Need):
         self.base = base  # the emulator-side need it replaces, whose reading it reuses
         if base is not None and hasattr(base, "pool"):
             self.pool = base.pool
-        elif key in Z_READ_ONLY or key == "sigma8_z":
+        elif key in Z_READ_ONLY:
             from cobaya.tools import Pool1D
 
             self.pool = Pool1D(options["z"])
@@ -413,7 +417,7 @@ class RestNeed(Need):
         if self.base is not None:
             return self.base.read(provider)
         key = self.key
-        if key in Z_READ_ONLY or key == "sigma8_z":
+        if key in Z_READ_ONLY:
             return np.asarray(getattr(provider, f"get_{key}")(self.z), float)
         if key == "angular_diameter_distance_2":
             return np.asarray(provider.get_angular_diameter_distance_2(self.pool.values), float)
@@ -457,10 +461,10 @@ class RestNeed(Need):
 
 def make_need(key, options) -> Need:
     """The need for one entry of ``BoltzmannBase._must_provide``."""
-    if key in Z_QUANTITIES:
-        return ZNeed(key, options)
     if key == "sigma8_z":
         return Sigma8Need(key, options)
+    if key in Z_QUANTITIES:
+        return ZNeed(key, options)
     if key in ("Cl", "unlensed_Cl"):
         return ClNeed(key, options)
     if isinstance(key, tuple) and key[0] == "Pk_grid":

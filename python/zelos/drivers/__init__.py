@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 SPECTRA = ("tt", "te", "ee", "bb", "pp")
-BACKGROUND = ("H", "D_A", "D_M", "D_V")
+# Functions of redshift on the background grid; the growth ones need the code's perturbations.
+GROWTH = ("sigma8_z", "fsigma8")
+BACKGROUND = ("H", "D_A", "D_M", "D_V") + GROWTH
 DERIVED = ("H0", "sigma8", "S8", "rdrag", "thetastar", "zdrag", "zstar", "rstar", "age",
            "omegam", "omegal", "zre")
 
@@ -99,6 +101,11 @@ class OutputRequest:
         if not self.names():
             raise ValueError("OutputRequest: nothing requested")
 
+    @property
+    def growth(self) -> tuple:
+        """The growth functions among ``background`` (sigma8_z, fsigma8): they need perturbations."""
+        return tuple(f for f in self.background if f in GROWTH)
+
     def names(self) -> list:
         """The output names, in the order drivers report them: spectra in the order tt, te, ee,
         bb, pp (as the spec's networks), then P(k), then background and derived as requested."""
@@ -153,5 +160,5 @@ def get_driver(code: str, settings: dict, request: OutputRequest, version: str |
     raise ValueError(f"unknown code {code!r}: expected 'camb' or 'classy'")
 
 
-__all__ = ["BACKGROUND", "DERIVED", "SPECTRA", "ComputationError", "OutputRequest",
+__all__ = ["BACKGROUND", "DERIVED", "GROWTH", "SPECTRA", "ComputationError", "OutputRequest",
            "VersionMismatch", "get_driver"]

@@ -63,7 +63,7 @@ class CambDriver:
             raise ValueError(f"camb driver: settings {reserved} are set from the requested outputs; "
                              "remove them from code.settings")
         self._request_kwargs = _request_kwargs(request)
-        self._needs_perts = bool(request.spectra or request.pk_linear or request.pk_nonlinear
+        self._needs_perts = bool(request.spectra or request.pk_linear or request.pk_nonlinear or request.growth
                                  or {"sigma8", "S8"} & set(request.derived))
         camb.set_feedback_level(0)
 
@@ -151,6 +151,8 @@ class CambDriver:
             D_A = results.angular_diameter_distance(z)
             D_M = (1 + z) * D_A
             funcs = {"H": H, "D_A": D_A, "D_M": D_M, "D_V": np.cbrt(z * D_M**2 * C_KM_S / H)}
+            if r.growth:
+                funcs.update(self._growth(results))
             out.update({b: np.asarray(funcs[b], dtype=np.float64) for b in r.background})
         if r.derived:
             out.update(self._derived(pars, results))
@@ -190,6 +192,13 @@ class CambDriver:
                 res[:, mask] = lnp[:, [a]] + slope[:, None] * (want[mask] - lnk[a])
         return np.exp(res)
 
+    def _growth(self, results) -> dict:
+        # CAMB computes sigma8 and f sigma8 at its transfer redshifts (the z_bg grid was added to
+        # them), latest time last, as Cobaya's CAMB reads them.
+        z = np.array(results.Params.Transfer.PK_redshifts[:results.Params.Transfer.PK_num_redshifts])
+        rows = [int(np.argmin(np.abs(z - zi))) for zi in self.request.z_bg]
+        return {"sigma8_z": results.get_sigma8()[rows], "fsigma8": results.get_fsigma8()[rows]}
+
     def _derived(self, pars, results) -> dict:
         d = results.get_derived_params()  # theta values there are already x100
         values = {"H0": results.Params.H0, "rdrag": d["rdrag"], "thetastar": d["thetastar"],
@@ -215,10 +224,12 @@ def _request_kwargs(r: OutputRequest) -> dict:
         kw["Want_CMB"] = False
     pk = r.pk_linear or r.pk_nonlinear
     sigma8 = bool({"sigma8", "S8"} & set(r.derived))
-    if pk or sigma8:
+    if pk or sigma8 or r.growth:
         zs = set(r.z_pk.tolist()) if pk else set()
         if sigma8:
             zs.add(0.0)  # get_sigma8_0 reads the lowest redshift computed
+        if r.growth:
+            zs.update(r.z_bg.tolist())  # sigma8(z), f sigma8(z) at exactly these (no z interpolation)
         kw["WantTransfer"] = True
         kw["redshifts"] = sorted(zs, reverse=True)  # CAMB's order: no re-sorting note printed
         kw["silent"] = True  # no kmax advice printed: kmax is chosen below

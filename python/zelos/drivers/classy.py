@@ -24,6 +24,8 @@ C_KM_S = 299792.458
 RESERVED = frozenset({"output", "l_max_scalars", "P_k_max_1/Mpc", "P_k_max_h/Mpc", "z_pk", "z_max_pk", "lensing"})
 # k_max [1/Mpc] when only sigma8 needs P(k): CLASS's sigma8 wants k up to about 1 h/Mpc.
 KMAX_SIGMA8 = 1.2
+# classy's effective_f_sigma8 differentiates sigma8(z) over this step, as Cobaya's classy calls it.
+FSIGMA8_Z_STEP = 0.1
 # emulator derived name -> classy derived-parameter name
 DERIVED_NAMES = {"rdrag": "rs_d", "thetastar": "100*theta_star", "zdrag": "z_d", "zstar": "z_star",
                  "rstar": "rs_star", "age": "age", "omegam": "Omega_m", "zre": "z_reio"}
@@ -164,6 +166,9 @@ class ClassyDriver:
             D_A = np.asarray(c.angular_distance(z), float)
             D_M = (1 + z) * D_A
             funcs = {"H": H, "D_A": D_A, "D_M": D_M, "D_V": np.cbrt(z * D_M**2 * C_KM_S / H)}
+            if r.growth:  # as Cobaya's classy computes them
+                funcs["sigma8_z"] = np.array([c.sigma(8.0, float(zi), h_units=True) for zi in z])
+                funcs["fsigma8"] = np.array([c.effective_f_sigma8(float(zi), FSIGMA8_Z_STEP) for zi in z])
             out.update({b: funcs[b] for b in r.background})
         if r.derived:
             names = [DERIVED_NAMES[d] for d in r.derived if d in DERIVED_NAMES]
@@ -194,7 +199,7 @@ def _request_args(r: OutputRequest) -> dict:
         if "pp" in r.spectra or r.lensed:
             tokens.append("lCl")  # CLASS lenses only with the lensing potential computed
     pk = r.pk_linear or r.pk_nonlinear
-    sigma8 = bool({"sigma8", "S8"} & set(r.derived))
+    sigma8 = bool({"sigma8", "S8"} & set(r.derived)) or bool(r.growth)
     if pk or sigma8:
         tokens.append("mPk")
     args = {"output": " ".join(tokens)}
@@ -204,7 +209,7 @@ def _request_args(r: OutputRequest) -> dict:
     if pk or sigma8:
         args["P_k_max_1/Mpc"] = max(KMAX_SIGMA8, 1.05 * float(r.k[-1])) if pk else KMAX_SIGMA8
         zs = sorted(set(r.z_pk.tolist()) if pk else set())
-        args["z_max_pk"] = max(zs) if zs else 0.0
+        args["z_max_pk"] = max(zs + (r.z_bg.tolist() if r.growth else []), default=0.0)
         if zs:
             args["z_pk"] = ", ".join(repr(float(z)) for z in zs)
     return args

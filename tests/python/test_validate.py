@@ -79,3 +79,15 @@ def test_params_block_samples_logA_as_planck_does():
     assert params["logA"] == {"prior": {"min": 2.9, "max": 3.2}, "drop": True}
     assert params["As"] == {"value": "lambda logA: 1e-10 * np.exp(logA)"}
     assert params["A_planck"] == {"value": 1.0} and params["H0"] is None
+
+
+def test_the_start_up_accuracy_line_names_each_validated_likelihood_in_full():
+    """Two BAO likelihoods must not both read `bao` in the line a plugin prints at start-up."""
+    from zelos.build.report import accuracy_summary
+
+    report = {"likelihood_accuracy": {"likelihoods": {"bao.sdss_dr16_baoplus_lrg": {"abs_delta_chi2_p99": 0.0136},
+                                                      "bao.sdss_dr16_baoplus_qso": {"abs_delta_chi2_p99": 0.0085}}}}
+    line = accuracy_summary(report)
+    assert "bao.sdss_dr16_baoplus_lrg 0.014" in line and "bao.sdss_dr16_baoplus_qso 0.0085" in line, line
+    assert accuracy_summary({"summary": {"max_relative_error": 5.5e-5, "worst_output": "omegam"}}) == \
+        "max rel. error 5.5e-05 (omegam) on held-out points"

@@ -126,7 +126,8 @@ def accuracy_summary(report: dict) -> str:
     (`zelos validate`) where it has one, else the worst held-out relative error and its output."""
     validated = (report.get("likelihood_accuracy") or {}).get("likelihoods")
     if validated:
-        worst = ", ".join(f"{name.split('.')[0]} {v['abs_delta_chi2_p99']:.2g}" for name, v in validated.items())
+        # full names: a short form would make bao.desi_dr2 and bao.sdss_dr16_baoplus_lrg both "bao"
+        worst = ", ".join(f"{name} {v['abs_delta_chi2_p99']:.2g}" for name, v in validated.items())
         return f"validated at held-out points, p99 |delta chi2|: {worst}"
     summary = report.get("summary") or {}
     if summary.get("max_relative_error") is None:

@@ -4,7 +4,7 @@ with zelos.
 By default Planck 2018 plik-lite TTTEEE (a tau prior standing in for low-ell EE) + DESI DR2 BAO +
 Union3 supernovae, flat LCDM (examples/cobaya_planck_bao_sn.yaml), on the shipped
 `CAMB_LCDM_CMB`; with `--bao-sn`, DESI DR2 + Union3 alone (examples/cobaya_bao_sn.yaml) on
-`CAMB_LCDM_background`; with `--rsd`, SDSS DR16 BAO + f sigma8 and Union3
+`CAMB_LCDM_background`; with `--rsd`, SDSS BAO + f sigma8 (MGS, DR16 LRG, QSO, Lyman-alpha)
 (examples/cobaya_bao_rsd.yaml) on `CAMB_LCDM_background` and `CAMB_LCDM_growth`. CAMB answers the points outside the trust region. Runs to Gelman-Rubin
 R-1 < 0.01, prints the parameter table and zelos's summary, measures one evaluation with zelos
 and with camb side by side (and so what the chain would have cost with camb), and saves a
@@ -35,10 +35,10 @@ DEMOS = {
     "bao-sn": ("cobaya_bao_sn.yaml", ["CAMB_LCDM_background"], "desi_dr2_union3",
                ["ombh2", "omch2", "H0", "omegam", "rdrag"],
                {"mnu": 0.06, "num_massive_neutrinos": 1, "nnu": 3.044}, "DESI DR2 BAO + Union3"),
-    "rsd": ("cobaya_bao_rsd.yaml", ["CAMB_LCDM_background", "CAMB_LCDM_growth"], "sdss_dr16_rsd_union3",
+    "rsd": ("cobaya_bao_rsd.yaml", ["CAMB_LCDM_background", "CAMB_LCDM_growth"], "sdss_dr16_bao_rsd",
             ["omch2", "H0", "logA", "omegam", "sigma8", "S8", "rdrag"],
             {"mnu": 0.06, "num_massive_neutrinos": 1, "nnu": 3.044},
-            "SDSS DR16 BAO + f sigma8 (LRG, QSO) + Union3"),
+            "SDSS BAO + f sigma8 (MGS, DR16 LRG, QSO, Lyman-alpha) + BBN"),
 }
 
 
@@ -86,7 +86,7 @@ def cost_per_evaluation(info: dict, theory: dict, n: int, warm_up: int = 2) -> f
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bao-sn", action="store_true", help="DESI DR2 + Union3 only, on CAMB_LCDM_background")
-    ap.add_argument("--rsd", action="store_true", help="SDSS DR16 BAO + f sigma8 + Union3, on CAMB_LCDM_background "
+    ap.add_argument("--rsd", action="store_true", help="SDSS BAO + f sigma8 (DR16), on CAMB_LCDM_background "
                     "and CAMB_LCDM_growth")
     args = ap.parse_args(argv)
     demo = "rsd" if args.rsd else "bao-sn" if args.bao_sn else "planck"

@@ -3,7 +3,7 @@ component (Cobaya's own timers, `timing: true`), for the demo chains (docs/cobay
 
     python examples/time_per_step.py              # Planck-lite + DESI DR2 + Union3 on CAMB_LCDM_CMB
     python examples/time_per_step.py --bao-sn     # DESI DR2 + Union3 on CAMB_LCDM_background
-    python examples/time_per_step.py --rsd        # SDSS DR16 BAO + f sigma8 + Union3 (+ CAMB_LCDM_growth)
+    python examples/time_per_step.py --rsd        # SDSS BAO + f sigma8 (DR16) (+ CAMB_LCDM_growth)
 
 Both models are timed in one run, alternating, at the same points drawn from the example's
 reference distribution (inside the emulator's trust region): the machines these notes are
@@ -48,7 +48,7 @@ def per_component_ms(model) -> dict:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bao-sn", action="store_true", help="the DESI DR2 + Union3 example")
-    parser.add_argument("--rsd", action="store_true", help="the SDSS DR16 BAO + f sigma8 + Union3 example")
+    parser.add_argument("--rsd", action="store_true", help="the SDSS BAO + f sigma8 (DR16) example")
     parser.add_argument("-n", type=int, default=None, help="points (default 12 for Planck, 40 for RSD, 200 for BAO+SN)")
     args = parser.parse_args(argv)
     demo = "rsd" if args.rsd else "bao-sn" if args.bao_sn else "planck"

@@ -70,40 +70,31 @@ def test_a_shipped_emulator_meets_the_documented_accuracy(name):
         assert error < bound, f"{name}: {output} relative error {stat} {error:.2e} >= {bound:.0e}"
 
 
-def test_the_shipped_background_emulator_agrees_with_camb():
+def _emulated_and_computed(name: str, point: dict) -> tuple:
+    """The shipped emulator's outputs at ``point`` and its spec's driver's (CAMB's) there."""
     from zelos.build.plan import plan
     from zelos.drivers import get_driver
 
-    emu = zelos.get_emulator("CAMB_LCDM_background")
-    p = plan(emu.spec)
-    driver = get_driver("camb", emu.spec["code"]["settings"], p.request, version=emu.spec["code"]["version"])
-    point = {"ombh2": 0.02218, "omch2": 0.1195, "H0": 68.4}
-    truth, ours = driver.compute(point), emu(point)
+    emu = zelos.get_emulator(name)
+    driver = get_driver("camb", emu.spec["code"]["settings"], plan(emu.spec).request, version=emu.spec["code"]["version"])
+    return emu(point), driver.compute(point)
+
+
+def test_the_shipped_background_emulator_agrees_with_camb():
+    ours, truth = _emulated_and_computed("CAMB_LCDM_background", {"ombh2": 0.02218, "omch2": 0.1195, "H0": 68.4})
     for name in ("H", "D_M", "rdrag", "omegam", "zdrag"):
         np.testing.assert_allclose(ours[name], truth[name], rtol=1e-4, err_msg=name)
 
 
 def test_the_shipped_linear_pk_emulator_agrees_with_camb():
-    from zelos.build.plan import plan
-    from zelos.drivers import get_driver
-
-    emu = zelos.get_emulator("CAMB_LCDM_linear_Pk")
-    p = plan(emu.spec)
-    driver = get_driver("camb", emu.spec["code"]["settings"], p.request, version=emu.spec["code"]["version"])
     point = {"ombh2": 0.0224, "omch2": 0.121, "H0": 67.0, "logA": 3.05, "ns": 0.962}
-    truth, ours = driver.compute(point), emu(point)
+    ours, truth = _emulated_and_computed("CAMB_LCDM_linear_Pk", point)
     np.testing.assert_allclose(ours["pk_lin"], truth["pk_lin"], rtol=2e-3)
     np.testing.assert_allclose(ours["sigma8"], truth["sigma8"], rtol=3e-4)
 
 
 def test_the_shipped_growth_emulator_agrees_with_camb():
-    from zelos.build.plan import plan
-    from zelos.drivers import get_driver
-
-    emu = zelos.get_emulator("CAMB_LCDM_growth")
-    p = plan(emu.spec)
-    driver = get_driver("camb", emu.spec["code"]["settings"], p.request, version=emu.spec["code"]["version"])
     point = {"ombh2": 0.0223, "omch2": 0.117, "H0": 69.0, "logA": 3.0, "ns": 0.97}
-    truth, ours = driver.compute(point), emu(point)
+    ours, truth = _emulated_and_computed("CAMB_LCDM_growth", point)
     for name in ("sigma8_z", "fsigma8", "sigma8", "S8"):
         np.testing.assert_allclose(ours[name], truth[name], rtol=2e-4, err_msg=name)

@@ -199,14 +199,15 @@ def _request_args(r: OutputRequest) -> dict:
         if "pp" in r.spectra or r.lensed:
             tokens.append("lCl")  # CLASS lenses only with the lensing potential computed
     pk = r.pk_linear or r.pk_nonlinear
-    sigma8 = bool({"sigma8", "S8"} & set(r.derived)) or bool(r.growth)
-    if pk or sigma8:
+    # sigma8, S8 and the growth functions need CLASS's matter power, if only to k of about 1 h/Mpc
+    needs_sigma = bool({"sigma8", "S8"} & set(r.derived)) or bool(r.growth)
+    if pk or needs_sigma:
         tokens.append("mPk")
     args = {"output": " ".join(tokens)}
     if r.spectra:
         args["l_max_scalars"] = r.lmax
         args["lensing"] = "yes" if r.lensed else "no"
-    if pk or sigma8:
+    if pk or needs_sigma:
         args["P_k_max_1/Mpc"] = max(KMAX_SIGMA8, 1.05 * float(r.k[-1])) if pk else KMAX_SIGMA8
         zs = sorted(set(r.z_pk.tolist()) if pk else set())
         args["z_max_pk"] = max(zs + (r.z_bg.tolist() if r.growth else []), default=0.0)

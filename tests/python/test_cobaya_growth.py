@@ -65,8 +65,7 @@ def models(tmp_path_factory):
 
 
 def _evaluate(model, point):
-    values = {k: v for k, v in point.items()}
-    result = model.logposterior(values)
+    result = model.logposterior(point)
     p = model.provider
     return (np.asarray(result.loglikes), np.asarray(p.get_sigma8_z(Z)), np.asarray(p.get_fsigma8(Z[1:])),
             dict(zip(model.parameterization.derived_params(), result.derived)))

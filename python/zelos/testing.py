@@ -52,6 +52,7 @@ def random_archive(
     log: bool = False,
     skip: bool = False,
     name: str = "random_tt",
+    report: dict | None = None,
 ) -> str:
     """Writes an archive of a random network ``6 -> hidden x width -> n_out`` emulating a TT
     spectrum of ``n_out`` multipoles (or ``pca`` -> ``n_out`` with a PCA step), with a linear skip
@@ -103,7 +104,7 @@ def random_archive(
         "grids": {"ell": "grid.ell"},
     }
     region = {"lower": lo, "upper": hi}
-    report = {"note": "random weights", "accuracy": {}}
+    report = report if report is not None else {"note": "random weights", "accuracy": {}}
     return _zelos.write_emulator_archive(
         os.fspath(path),
         spec_yaml(name, LCDM, lmax),

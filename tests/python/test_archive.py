@@ -4,10 +4,12 @@ import gzip
 import io
 import tarfile
 
+import numpy as np
 import pytest
 
 import zelos
 from zelos import _zelos
+from zelos.testing import random_archive
 
 
 def _rewrite(src, dst, edit):
@@ -69,3 +71,20 @@ def test_extraction_stays_inside_its_folder(archives, tmp_path):
     names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert "manifest.json" in names and "weights.safetensors" in names
     assert not (tmp_path / "manifest.json").exists()
+
+
+def test_report_numbers_read_back_bit_identical(tmp_path):
+    """Every float written into an archive's report reads back as the same double: the report
+    passes through Rust's JSON parser, whose default float parsing is not correctly rounded."""
+    rng = np.random.default_rng(2007)
+    values = np.concatenate([
+        rng.uniform(0, 1, 2000),                       # accuracy figures, quantiles
+        10.0 ** rng.uniform(-300, 300, 2000),          # any magnitude
+        -rng.standard_normal(1000) * 10.0 ** rng.integers(-20, 20, 1000),
+        [5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, 0.1, 1 / 3, 0.0012005131503274313],
+    ])
+    written = [float(v) for v in values]
+    random_archive(tmp_path / "r.tar.gz", hidden=1, width=8, n_out=10, report={"numbers": written})
+    read = zelos.load(tmp_path / "r.tar.gz").report["numbers"]
+    changed = [(w, r) for w, r in zip(written, read) if w != r or np.signbit(w) != np.signbit(r)]
+    assert len(read) == len(written) and not changed, f"{len(changed)} of {len(written)} changed, e.g. {changed[:3]}"

@@ -17,7 +17,7 @@ def _build(args) -> int:
                            allow_version_mismatch=args.allow_version_mismatch, progress=not args.quiet,
                            plots=not args.no_plots)
     try:
-        build(args.spec, options)
+        build(_spec_path(args.spec), options)
     except VersionMismatch as e:
         print(f"\nzelos build: {e}", file=sys.stderr)
         return 2
@@ -44,8 +44,60 @@ def _info(args) -> int:
         print(f"  parameter  {p:<16} [{lo:g}, {hi:g}]")
     for o in emu.outputs.values():
         print(f"  output     {o.name:<16} shape {o.shape} on {', '.join(o.axes) or '-'}")
+    for axis, values in emu.grids.items():
+        print(f"  grid       {axis:<16} {_describe_grid(values)}")
     print()
     print(emu.report_markdown)
+    return 0
+
+
+def _describe_grid(values) -> str:
+    """A grid in one line: its size and range, and every node when there are few (z grids)."""
+    import numpy as np
+
+    values = np.asarray(values, float)
+    if values.size == 0:
+        return "empty"
+    if values.size <= 12:
+        return f"{values.size} nodes: " + ", ".join(f"{v:g}" for v in values)
+    lo, hi = values[0], values[-1]
+    spacing = ""
+    if np.all(values > 0) and np.allclose(np.diff(np.log(values)), np.log(hi / lo) / (values.size - 1), rtol=1e-6):
+        spacing = ", log-spaced"
+    elif np.allclose(np.diff(values), (hi - lo) / (values.size - 1), rtol=1e-6):
+        spacing = ", evenly spaced"
+    return f"{values.size} nodes from {lo:g} to {hi:g}{spacing}"
+
+
+def _list(args) -> int:
+    """The emulators shipped with zelos (found by name, no download)."""
+    from .emulator import load
+    from .shipped import shipped_archive, shipped_names
+
+    rows = []
+    for name in shipped_names():
+        emu = load(shipped_archive(name))
+        summary = (emu.report.get("summary") or {}).get("max_relative_error")
+        rows.append({"name": name, "version": str(emu.spec.get("version", "")),
+                     "code": f"{emu.spec['code']['name']} {emu.spec['code']['version']}",
+                     "parameters": list(emu.parameters), "outputs": list(emu.outputs),
+                     "max_relative_error": summary,
+                     "worst_output": (emu.report.get("summary") or {}).get("worst_output")})
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    if not rows:
+        print("no emulator ships with this installation of zelos")
+        return 0
+    print("Shipped with zelos (use the name in get_emulator, Cobaya's `emulators:` or `zelos info NAME`):")
+    for r in rows:
+        err = "-" if r["max_relative_error"] is None else f"{r['max_relative_error']:.2g}"
+        if r["worst_output"]:
+            err += f" in {r['worst_output']}"
+        print(f"  {r['name']}  {r['version']}  ({r['code']}; held-out max rel. error {err})")
+        print(f"      parameters  {', '.join(r['parameters'])}")
+        print(f"      outputs     {', '.join(r['outputs'])}")
+    print("More from a hub: `zelos hub list` (set ZELOS_HUB).")
     return 0
 
 
@@ -137,17 +189,51 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
+def _spec_path(name: str) -> str:
+    """A spec file, or the spec of a shipped emulator written to a temporary file (``zelos spec
+    NAME``, ``zelos build NAME``): an archive carries the exact spec it was built from."""
+    import os
+    import tempfile
+
+    from .shipped import shipped_archive, unknown_name_message
+
+    if os.path.exists(name):
+        return name
+    archive = shipped_archive(name)
+    if archive is None:
+        raise ZelosError(unknown_name_message(name).replace("no such archive file", "no such spec file"))
+    from .emulator import load
+
+    emu = load(archive)
+    folder = tempfile.mkdtemp(prefix="zelos-spec-")
+    path = os.path.join(folder, f"{emu.name}.yaml")
+    with open(path, "w") as f:
+        f.write(emu.spec_yaml)
+    return path
+
+
 def _spec(args) -> int:
     from .spec import canonical_yaml
 
+    if not __import__("os").path.exists(args.spec):  # a shipped emulator's name: print its spec
+        with open(_spec_path(args.spec)) as f:
+            print(f.read(), end="")
+        return 0
     text = canonical_yaml(args.spec)
     print(text if args.canonical else f"{args.spec}: valid")
     return 0
 
 
 def parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     p = argparse.ArgumentParser(prog="zelos", description="Emulators of cosmological Boltzmann codes.")
+    p.add_argument("--version", action="version", version=f"zelos {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
+
+    ls = sub.add_parser("list", help="the emulators shipped with zelos (found by name, no download)")
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+    ls.set_defaults(func=_list)
 
     b = sub.add_parser("build", help="run the code over the spec's region, train, validate, export NAME.tar.gz")
     _build_arguments(b)
@@ -174,8 +260,9 @@ def parser() -> argparse.ArgumentParser:
     hf.add_argument("--hub", help="the hub (default: $ZELOS_HUB)")
     hf.set_defaults(func=_hub_fetch)
 
-    s = sub.add_parser("spec", help="validate a spec (and print its canonical form)")
-    s.add_argument("spec")
+    s = sub.add_parser("spec", help="validate a spec (and print its canonical form), or print a shipped "
+                                    "emulator's spec")
+    s.add_argument("spec", help="a spec file, or the name of a shipped emulator")
     s.add_argument("--canonical", action="store_true", help="print the canonical, self-contained YAML")
     s.set_defaults(func=_spec)
 
@@ -294,7 +381,7 @@ def _import_cosmopower_arguments(c: argparse.ArgumentParser) -> None:
 
 
 def _build_arguments(b: argparse.ArgumentParser) -> None:
-    b.add_argument("spec", help="the emulator spec (YAML)")
+    b.add_argument("spec", help="the emulator spec (YAML), or the name of a shipped emulator to rebuild it")
     b.add_argument("--out", default=".", help="folder for NAME.tar.gz (default: here)")
     b.add_argument("--workdir", help="folder for the training sets (default: OUT/NAME.build); kept for resume and retrains")
     b.add_argument("--processes", type=int, help="worker processes for the code (default: every core)")

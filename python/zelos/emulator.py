@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import os
 import warnings
 from dataclasses import dataclass
@@ -16,6 +18,10 @@ from ._zelos import OutOfRange, ParameterError, ZelosError
 
 #: What to do with a point outside the training box: raise `OutOfRange`, warn, or say nothing.
 OUT_OF_RANGE_POLICIES = ("error", "warn", "ignore")
+# Value types the fast path takes as they are; anything else goes through `_real_array`, which
+# accepts or refuses it with a message naming the parameter (docs/reliability.md).
+_FAST_TYPES = frozenset({float, int, np.float64, np.float32, np.float16, np.int64, np.int32, np.int16, np.int8,
+                         np.uint64, np.uint32, np.uint16, np.uint8})
 
 
 @dataclass(frozen=True)
@@ -122,8 +128,18 @@ class Emulator:
         if type(params) is not dict or len(params) != len(self.parameters):
             return None
         try:
-            x = np.fromiter(map(params.__getitem__, self.parameters), float, len(self.parameters))
-        except (KeyError, TypeError, ValueError):
+            values = tuple(map(params.__getitem__, self.parameters))
+        except KeyError:
+            return None
+        # Exactly real numbers (no bool, str, complex, None...), finite even when the range
+        # check is off: the Rust check below refuses NaN and inf, but only when it runs.
+        if not _FAST_TYPES.issuperset(map(type, values)):
+            return None
+        try:
+            x = np.fromiter(values, float, len(values))
+        except OverflowError:  # an int beyond float64
+            return None
+        if self.out_of_range == "ignore" and not math.isfinite(sum(values)):
             return None
         try:
             flat = self._core.eval(x, self.out_of_range != "ignore")
@@ -170,8 +186,11 @@ class Emulator:
                 f"{self.name}: `{name}` is emulated at one redshift only ({z_grid[0]:g}; imported CosmoPower "
                 f"networks take z as a parameter), so there is nothing to interpolate in z; call the "
                 f"emulator itself: emulator(params)['{name}'] on the k grid `{info.axes[1]}`")
-        k = np.atleast_1d(np.asarray(k, dtype=float))
-        z = np.atleast_1d(np.asarray(z, dtype=float))
+        k = np.atleast_1d(_real_array(k, lambda index: "k", self.name))
+        z = np.atleast_1d(_real_array(z, lambda index: "z", self.name))
+        for axis, values in (("k", k), ("z", z)):
+            if values.ndim != 1 or not np.all(np.isfinite(values)):
+                raise ParameterError(f"{self.name}: `{axis}` must be a number or a 1-D list of finite numbers")
         _check_inside("k", k, k_grid)
         _check_inside("z", z, z_grid)
         values = self(params)[name]
@@ -196,12 +215,7 @@ class Emulator:
         if isinstance(params, Mapping):
             x = self._from_dict(params)
         else:
-            x = np.asarray(params, dtype=float)
-            if x.ndim not in (1, 2) or x.shape[-1] != len(self.parameters):
-                raise ParameterError(
-                    f"{self.name}: expected an array of shape ({len(self.parameters)},) or "
-                    f"(n, {len(self.parameters)}) in the order {', '.join(self.parameters)}; got shape {x.shape}"
-                )
+            x = self._from_sequence(params)
         batched = x.ndim == 2
         rows = x if batched else x[None, :]
         bad = ~np.isfinite(rows)
@@ -221,14 +235,28 @@ class Emulator:
             if extra:
                 parts.append(f"unknown {', '.join(map(str, extra))}")
             raise ParameterError(f"{self.name}: {'; '.join(parts)} (it takes {', '.join(self.parameters)})")
-        columns = [np.asarray(params[p], dtype=float) for p in self.parameters]
+        columns = [_real_array(params[p], lambda index, p=p: p, self.name) for p in self.parameters]
         if all(c.ndim == 0 for c in columns):
             return np.array([float(c) for c in columns])
         n = {c.size for c in columns if c.ndim > 0}
         if len(n) != 1 or any(c.ndim > 1 for c in columns):
-            raise ParameterError(f"{self.name}: batch parameters must be scalars or 1-D arrays of one length")
+            shapes = ", ".join(f"`{p}` {c.shape}" for p, c in zip(self.parameters, columns) if c.ndim > 0)
+            raise ParameterError(f"{self.name}: batch parameters must be scalars or 1-D arrays of one length; "
+                                 f"got shapes {shapes}")
         size = n.pop()
         return np.stack([np.broadcast_to(c, (size,)) for c in columns], axis=1)
+
+    def _from_sequence(self, params) -> np.ndarray:
+        """An array (1-D: one point, 2-D: a batch) in parameter order -> float64."""
+        expected = (f"a dict {{name: value}} or an array of shape ({len(self.parameters)},) or "
+                    f"(n, {len(self.parameters)}) in the order {', '.join(self.parameters)}")
+        if params is None or isinstance(params, (str, bytes)):
+            raise ParameterError(f"{self.name}: expected {expected}; got {_found(params)}")
+        shape = _shape(params, lambda: f"{self.name}: expected {expected}; got a ragged nested sequence")
+        if len(shape) not in (1, 2) or shape[-1] != len(self.parameters):
+            raise ParameterError(f"{self.name}: expected {expected}; got shape {shape}")
+        return _real_array(params, lambda index: self.parameters[index[-1]], self.name,
+                           point=(lambda index: index[0]) if len(shape) == 2 else None)
 
     def _check_range(self, rows: np.ndarray) -> None:
         if self.out_of_range == "ignore":
@@ -254,6 +282,87 @@ class Emulator:
             n = flat.shape[0]
             return {o.name: flat[:, o.offset : o.offset + o.size].reshape((n,) + o.shape) for o in self.outputs.values()}
         return {o.name: flat[o.offset : o.offset + o.size].reshape(o.shape) for o in self.outputs.values()}
+
+
+def _found(value) -> str:
+    """What a refused value is, in a few words."""
+    if value is None:
+        return "None"
+    if isinstance(value, (bool, np.bool_)):
+        return f"the boolean {bool(value)}"
+    if isinstance(value, (str, bytes)):
+        text = repr(value)
+        return f"the string {text if len(text) <= 40 else text[:37] + '...'}"
+    if isinstance(value, (complex, np.complexfloating)):
+        return f"the complex number {complex(value)}"
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def _shape(value, ragged) -> tuple:
+    """``np.shape`` of a (possibly nested) sequence; a ragged one raises ParameterError(ragged())."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numpy < 1.24 warns before making a ragged object array
+            shape = np.shape(value)
+    except ValueError:
+        raise ParameterError(ragged()) from None
+    return shape
+
+
+def _real_array(value, name_at, emulator: str, point=None) -> np.ndarray:
+    """``value`` as float64, or ParameterError naming the parameter (``name_at(index)``).
+
+    Taken: real numbers (Python int and float, numpy integer and floating values, and anything
+    whose array is of such a dtype), alone or in regular (nested) sequences or arrays; an object
+    array when every element is a real number. Refused: bool, str, bytes, None, complex (even with
+    a zero imaginary part: never cut to its real part), structured, datetime and ragged input,
+    and integers beyond float64 (docs/reliability.md).
+    """
+    def where(index):
+        at = "" if point is None or index is None or len(index) < 2 else f" (point {point(index)})"
+        return f"{emulator}: parameter `{name_at(index)}`{at}"
+
+    def refuse(index, element, expected="a real number"):
+        raise ParameterError(f"{where(index)} is {_found(element)}; expected {expected}")
+
+    if isinstance(value, (complex, np.complexfloating)):
+        refuse((0,), value, "a real number (complex input is refused, never cut to its real part)")
+    if value is None or isinstance(value, (str, bytes, bool, np.bool_)):
+        refuse((0,), value)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            a = np.asarray(value)
+    except (ValueError, TypeError):
+        raise ParameterError(f"{where((0,))}: a ragged nested sequence; expected a number or a regular "
+                             "array of numbers") from None
+    kind = a.dtype.kind
+    if kind in "fiu":
+        return a.astype(np.float64, copy=False)
+    if a.size == 0:
+        return np.zeros(a.shape)
+    if kind == "O":
+        out = np.empty(a.shape)
+        for index, element in np.ndenumerate(a):
+            if isinstance(element, (bool, np.bool_)) or not isinstance(element, numbers.Real):
+                refuse(index, element)
+            try:
+                out[index] = float(element)
+            except OverflowError:
+                refuse(index, element, "a number within float64's range")
+        return out
+    # bool, complex, strings, structured records, dates: the first element says what was found.
+    first = a.reshape(-1)[0]
+    index = np.unravel_index(0, a.shape) if a.ndim else (0,)
+    if kind == "c":
+        nonreal = np.flatnonzero(a.reshape(-1).imag != 0)
+        at = int(nonreal[0]) if nonreal.size else 0
+        index = np.unravel_index(at, a.shape) if a.ndim else (0,)
+        refuse(index, a.reshape(-1)[at], "a real number (complex input is refused, never cut to its real part)")
+    if kind == "V":
+        raise ParameterError(f"{where(index)}: a structured array (dtype {a.dtype}); expected plain numbers")
+    refuse(index, first.item() if hasattr(first, "item") else first)
 
 
 def _check_inside(name: str, values: np.ndarray, grid: np.ndarray) -> None:
@@ -291,7 +400,9 @@ def get_emulator(name: str | os.PathLike, out_of_range: str = "error", *, hub: s
     path = shipped_archive(text)
     if path is not None:
         return load(path, out_of_range)
-    raise ZelosError(f"{text}: no such archive file, and no emulator of that name ships with zelos")
+    from .shipped import unknown_name_message
+
+    raise ZelosError(unknown_name_message(text))
 
 
 def _from_hub(reference: str, out_of_range: str, hub: str | None) -> Emulator:

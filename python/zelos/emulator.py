@@ -221,7 +221,8 @@ class Emulator:
         bad = ~np.isfinite(rows)
         if bad.any():
             i, j = np.argwhere(bad)[0]
-            raise ParameterError(f"{self.name}: parameter `{self.parameters[j]}` is {rows[i, j]!r}; expected a finite number")
+            raise ParameterError(f"{self.name}: parameter `{self.parameters[j]}` is {float(rows[i, j])!r}; "
+                                 "expected a finite number")
         self._check_range(rows)
         return np.ascontiguousarray(x), batched
 
@@ -248,8 +249,8 @@ class Emulator:
 
     def _from_sequence(self, params) -> np.ndarray:
         """An array (1-D: one point, 2-D: a batch) in parameter order -> float64."""
-        expected = (f"a dict {{name: value}} or an array of shape ({len(self.parameters)},) or "
-                    f"(n, {len(self.parameters)}) in the order {', '.join(self.parameters)}")
+        expected = (f"an array of shape ({len(self.parameters)},) or (n, {len(self.parameters)}) in the order "
+                    f"{', '.join(self.parameters)} (or a dict {{name: value}})")
         if params is None or isinstance(params, (str, bytes)):
             raise ParameterError(f"{self.name}: expected {expected}; got {_found(params)}")
         shape = _shape(params, lambda: f"{self.name}: expected {expected}; got a ragged nested sequence")
@@ -310,6 +311,14 @@ def _shape(value, ragged) -> tuple:
     return shape
 
 
+def _holds_bool(value) -> bool:
+    """Whether a (nested) list or tuple holds a bool anywhere."""
+    types = set(map(type, value))
+    if bool in types or np.bool_ in types:
+        return True
+    return (list in types or tuple in types) and any(_holds_bool(v) for v in value if type(v) in (list, tuple))
+
+
 def _real_array(value, name_at, emulator: str, point=None) -> np.ndarray:
     """``value`` as float64, or ParameterError naming the parameter (``name_at(index)``).
 
@@ -338,13 +347,22 @@ def _real_array(value, name_at, emulator: str, point=None) -> np.ndarray:
         raise ParameterError(f"{where((0,))}: a ragged nested sequence; expected a number or a regular "
                              "array of numbers") from None
     kind = a.dtype.kind
+    if kind in "fiu" and isinstance(value, (list, tuple)) and _holds_bool(value):
+        kind = "b"  # numpy made [0.02, True] floats: look at the elements instead
     if kind in "fiu":
         return a.astype(np.float64, copy=False)
     if a.size == 0:
         return np.zeros(a.shape)
+    if kind in "USbc" and not isinstance(value, np.ndarray):
+        # A list mixing numbers with a string (or bool...) became strings: look at its elements.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            a, kind = np.asarray(value, dtype=object), "O"
     if kind == "O":
         out = np.empty(a.shape)
         for index, element in np.ndenumerate(a):
+            if isinstance(element, (complex, np.complexfloating)):
+                refuse(index, element, "a real number (complex input is refused, never cut to its real part)")
             if isinstance(element, (bool, np.bool_)) or not isinstance(element, numbers.Real):
                 refuse(index, element)
             try:

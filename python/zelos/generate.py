@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .drivers import ComputationError
+from .drivers import ComputationError, ZelosError
 
 try:
     import fcntl
@@ -35,7 +35,7 @@ FSYNC_SECONDS = 2.0
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-class StoreError(ValueError):
+class StoreError(ZelosError, ValueError):
     """The store cannot be used for this run (made for other points or outputs, or in use)."""
 
 

@@ -44,6 +44,7 @@ import re
 import numpy as np
 import yaml
 
+from ._zelos import ZelosError
 from .build import BuildOptions
 from .build.accuracy import relative_error
 from .build.pipeline import build
@@ -58,11 +59,11 @@ MARGIN = 1e-3
 DEFAULT_TRUST = {"method": ["box", "mahalanobis"], "threshold": {"chi2_quantile": 0.999}}
 
 
-class RetrainError(ValueError):
+class RetrainError(ZelosError, ValueError):
     """A retrain that cannot be done with what it was given (no usable logged point...)."""
 
 
-class TrainingSetNotFound(FileNotFoundError):
+class TrainingSetNotFound(ZelosError, FileNotFoundError):
     """No folder tried holds the training set that made the archive."""
 
 

@@ -22,11 +22,18 @@ DERIVED = ("H0", "sigma8", "S8", "rdrag", "thetastar", "zdrag", "zstar", "rstar"
            "omegam", "omegal", "zre")
 
 
-class VersionMismatch(ValueError):
+try:  # the base of every zelos error (a stand-in where the Rust extension is not built)
+    from .._zelos import ZelosError
+except ImportError:  # pragma: no cover
+    class ZelosError(Exception):
+        """Base class of every zelos error."""
+
+
+class VersionMismatch(ZelosError, ValueError):
     """The installed code's version differs from the one the spec pins."""
 
 
-class ComputationError(RuntimeError):
+class ComputationError(ZelosError, RuntimeError):
     """The code refused or failed at this point (e.g. parameters outside its valid range).
 
     A property of the point, not of the set-up: generation records it and goes on.

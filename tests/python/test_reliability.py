@@ -1,0 +1,211 @@
+"""Input errors are zelos errors that name what is wrong (docs/reliability.md).
+
+Each test here failed before the change it guards: raw ValueError/TypeError from an emulator
+call, complex input cut to its real part, NaN evaluated with out_of_range="ignore", error
+classes outside the ZelosError tree.
+"""
+
+import importlib
+import pkgutil
+import re
+import warnings
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+import zelos
+
+NAME = "CAMB_LCDM_background"
+
+
+@pytest.fixture(scope="module")
+def emulators():
+    return {policy: zelos.get_emulator(NAME, out_of_range=policy) for policy in zelos.emulator.OUT_OF_RANGE_POLICIES}
+
+
+@pytest.fixture(scope="module")
+def center(emulators):
+    emu = emulators["error"]
+    return {p: float(v) for p, v in zip(emu.parameters, (emu.lower + emu.upper) / 2)}
+
+
+# -- 1. every input error is a ParameterError naming the parameter -------------------------------
+
+BAD_VALUES = {  # value of H0 -> what the message says was found
+    "string": ("abc", r"the string 'abc'"),
+    "numeric string": ("67.0", r"the string '67.0'"),
+    "bytes": (b"67", r"the string b'67'"),
+    "None": (None, r"None"),
+    "bool": (True, r"the boolean True"),
+    "numpy bool": (np.bool_(False), r"the boolean False"),
+    "complex": (67 + 0j, r"the complex number \(67\+0j\).*never cut to its real part"),
+    "numpy complex": (np.complex128(67), r"the complex number \(67\+0j\).*never cut to its real part"),
+    "complex array": (np.array([67, 67 + 1j]), r"the complex number \(67\+1j\).*never cut to its real part"),
+    "complex in a list": ([67.0, 66 + 0j], r"the complex number \(66\+0j\)"),
+    "bool array": (np.array([True, False]), r"the boolean True"),
+    "bool in a list": ([67.0, True], r"the boolean True"),
+    "string in a list": ([67.0, "66"], r"the string '66'"),
+    "None in an object array": (np.array([67.0, None], dtype=object), r"None"),
+    "object array of strings": (np.array(["67"], dtype=object), r"the string '67'"),
+    "dict": ({"a": 1}, r"dict"),
+    "ragged nested list": ([[67.0], [66.0, 67.0]], r"a ragged nested sequence"),
+    "structured array": (np.zeros(2, dtype=[("H0", float)]), r"a structured array"),
+    "integer beyond float64": (10**400, r"expected a number within float64's range"),
+    "datetime": (np.array(["2020-01-01"], dtype="datetime64[D]"), r"date"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_VALUES))
+@pytest.mark.parametrize("policy", ["error", "ignore"])
+def test_a_bad_parameter_value_is_a_parameter_error_naming_it(emulators, center, case, policy):
+    value, found = BAD_VALUES[case]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's ComplexWarning included: nothing is cut silently
+        with pytest.raises(zelos.ParameterError, match=rf"{NAME}: parameter `H0`.*{found}"):
+            emulators[policy]({**center, "H0": value})
+
+
+@pytest.mark.parametrize("case", ["string", "None", "bool", "complex", "numpy complex"])
+def test_jacobian_refuses_the_same_values(emulators, center, case):
+    value, found = BAD_VALUES[case]
+    with pytest.raises(zelos.ParameterError, match=rf"parameter `H0`.*{found}"):
+        emulators["error"].jacobian({**center, "H0": value})
+
+
+def test_a_bad_array_names_the_parameter_and_the_point(emulators, center):
+    emu = emulators["error"]
+    good = list(center.values())
+    with pytest.raises(zelos.ParameterError, match=r"parameter `omch2` \(point 1\) is the string 'x'"):
+        emu([good, [good[0], "x", good[2]]])
+    with pytest.raises(zelos.ParameterError, match=r"parameter `H0` \(point 0\) is the complex number"):
+        emu(np.array([good[:2] + [67 + 1e-9j]]))
+    with pytest.raises(zelos.ParameterError, match=r"parameter `ombh2` \(point 0\) is the complex number"):
+        emu(np.array([good], dtype=complex))  # zero imaginary parts too: complex is refused, not cut
+    with pytest.raises(zelos.ParameterError, match=r"parameter `H0` is the boolean True"):
+        emu(good[:2] + [True])
+    with pytest.raises(zelos.ParameterError, match=r"parameter `ombh2`: a structured array"):
+        emu(np.zeros(3, dtype=[("a", float)]))
+
+
+@pytest.mark.parametrize("params, found", [
+    ("ombh2", r"got the string 'ombh2'"),
+    (None, r"got None"),
+    (3.0, r"got shape \(\)"),
+    ([[0.02, 0.1, 67.0], [0.02, 0.1]], r"got a ragged nested sequence"),
+])
+def test_parameters_that_are_neither_a_dict_nor_an_array(emulators, params, found):
+    with pytest.raises(zelos.ParameterError, match=rf"{NAME}: expected an array of shape \(3,\) or \(n, 3\).*{found}"):
+        emulators["error"](params)
+
+
+def test_batch_columns_of_other_shapes_are_named(emulators, center):
+    with pytest.raises(zelos.ParameterError, match=r"got shapes `H0` \(2, 2\)"):
+        emulators["error"]({**center, "H0": [[67.0, 66.0], [66.0, 67.0]]})
+
+
+def test_real_numbers_of_every_kind_are_taken(emulators, center):
+    emu = emulators["error"]
+    expected = emu({**center, "H0": 67.0})["H"]
+    for value in (67, np.int64(67), np.float32(67), Fraction(67), np.array(67.0), np.array([67], dtype=object)[0]):
+        np.testing.assert_allclose(emu({**center, "H0": value})["H"], expected, rtol=1e-6)
+    batch = emu({**center, "H0": np.array([67, 67], dtype=object)})["H"]
+    np.testing.assert_allclose(batch, np.stack([expected, expected]), rtol=1e-6)
+    np.testing.assert_allclose(emu([list({**center, "H0": 67.0}.values())] * 2)["H"][1], expected, rtol=1e-6)
+
+
+def test_pk_grid_arguments_are_checked(emulators):
+    emu = zelos.get_emulator("CAMB_LCDM_linear_Pk")
+    params = {p: float(v) for p, v in zip(emu.parameters, (emu.lower + emu.upper) / 2)}
+    with pytest.raises(zelos.ParameterError, match=r"parameter `k` is the string 'x'"):
+        emu(params, k=["x"], z=[0.0])
+    with pytest.raises(zelos.ParameterError, match=r"parameter `z` is the complex number"):
+        emu(params, k=[0.1], z=[0.5j])
+    with pytest.raises(zelos.ParameterError, match=r"`k` must be a number or a 1-D list of finite numbers"):
+        emu(params, k=[float("nan")], z=[0.0])
+
+
+# -- 2. non-finite parameters raise whatever out_of_range is -------------------------------------
+
+@pytest.mark.parametrize("policy", ["error", "warn", "ignore"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), np.float64("nan"), np.float32("inf")])
+def test_non_finite_parameters_raise_under_every_policy(emulators, center, policy, bad):
+    emu = emulators[policy]
+    expected = re.escape(f"{NAME}: parameter `omch2` is ") + r"-?([Nn]a[Nn]|inf)" + re.escape("; expected a finite number")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(zelos.ParameterError, match=expected):
+            emu({**center, "omch2": bad})  # one point: the fast path
+        with pytest.raises(zelos.ParameterError, match=expected):
+            emu({**center, "omch2": [0.12, bad]})  # a batch
+        with pytest.raises(zelos.ParameterError, match=expected):
+            emu(np.array([[center["ombh2"], bad, center["H0"]]]))
+        with pytest.raises(zelos.ParameterError, match=expected):
+            emu.jacobian({**center, "omch2": bad})
+
+
+def test_non_finite_parameters_raise_with_load_and_ignore(center):
+    from zelos.shipped import shipped_archive
+
+    emu = zelos.load(shipped_archive(NAME), out_of_range="ignore")
+    with pytest.raises(zelos.ParameterError, match=r"parameter `H0` is nan"):
+        emu({**center, "H0": float("nan")})
+    # What "ignore" is for still works: a point outside the box, evaluated without a word.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.all(np.isfinite(emu({**center, "H0": emu.upper[2] + 1})["H"]))
+
+
+# -- 3. every exception class zelos defines derives from ZelosError ------------------------------
+
+# zelos.montepython defines stand-ins for classy's own exception classes (CosmoSevereError...), which
+# MontePython catches by classy's names; they follow classy's hierarchy, not zelos's.
+NOT_ZELOS_HIERARCHY = ("zelos.montepython",)
+
+
+def _zelos_modules():
+    names, queue = ["zelos"], [("zelos.", zelos.__path__)]
+    while queue:
+        prefix, path = queue.pop()
+        for info in pkgutil.iter_modules(path, prefix):
+            if info.name.startswith(NOT_ZELOS_HIERARCHY) or info.name.endswith("__main__"):
+                continue
+            names.append(info.name)
+            if info.ispkg:
+                queue.append((info.name + ".", [p + "/" + info.name.rsplit(".", 1)[1] for p in path]))
+    return names
+
+
+def test_every_exception_class_of_zelos_derives_from_zelos_error():
+    found, modules = {}, []
+    for name in _zelos_modules():
+        try:
+            module = importlib.import_module(name)
+        except ImportError:  # an optional dependency (jax, cobaya) missing: nothing of it is in use
+            continue
+        modules.append(module)
+        for attribute, value in vars(module).items():
+            if isinstance(value, type) and issubclass(value, BaseException) and value.__module__ == name:
+                found[f"{name}.{attribute}"] = value
+    for must in ("zelos.ParameterError", "zelos.retrain.RetrainError", "zelos.retrain.TrainingSetNotFound",
+                 "zelos.generate.StoreError", "zelos.drivers.ComputationError", "zelos.drivers.VersionMismatch"):
+        assert must in found
+    outside = sorted(name for name, cls in found.items() if not issubclass(cls, zelos.ZelosError))
+    assert outside == []
+    # Exported names too (zelos.__all__ and each module's __all__).
+    for module in modules:
+        for attribute in getattr(module, "__all__", ()):
+            value = getattr(module, attribute)
+            if isinstance(value, type) and issubclass(value, BaseException):
+                assert issubclass(value, zelos.ZelosError), f"{module.__name__}.{attribute}"
+
+
+def test_the_old_bases_are_kept():
+    """`except ValueError` (and FileNotFoundError, RuntimeError) around these still catches them."""
+    from zelos.drivers import ComputationError, VersionMismatch
+    from zelos.generate import StoreError
+    from zelos.retrain import RetrainError, TrainingSetNotFound
+
+    assert issubclass(RetrainError, ValueError) and issubclass(StoreError, ValueError)
+    assert issubclass(VersionMismatch, ValueError) and issubclass(ComputationError, RuntimeError)
+    assert issubclass(TrainingSetNotFound, FileNotFoundError)

@@ -21,7 +21,7 @@ import os
 
 import numpy as np
 
-from .routing import read_point_log
+from . import _zelos
 from .runstats import add_up, read_run_stats
 
 __all__ = ["load_records", "analyse", "write_report", "report", "find_archive", "mahalanobis_shares"]
@@ -30,14 +30,43 @@ __all__ = ["load_records", "analyse", "write_report", "report", "find_archive", 
 NOT_TRAINING = ("spot_check",)
 
 
-def load_records(logdirs) -> list:
-    """Every record of every log (a folder or one `points.*.jsonl` file), each with `log`: its source."""
+def load_records(logdirs, torn: list | None = None) -> list:
+    """Every record of every log (a folder or one `points.*.jsonl` file), each with `log`: its source.
+
+    A last line cut short (a process killed while writing it) is skipped, as the reader always
+    does; given a list `torn`, each such line is appended to it as ``{"file", "line",
+    "records_read"}`` (the records read from that file) so that the caller can say so."""
     records = []
     for d in [logdirs] if isinstance(logdirs, (str, os.PathLike)) else logdirs:
-        for r in read_point_log(d):
+        raw = _zelos.read_point_log(os.fspath(d))
+        for r in raw["points"]:
+            r["parameters"] = dict(r["parameters"])  # as routing.read_point_log gives them
             r["log"] = os.path.abspath(os.fspath(d))
             records.append(r)
+        if torn is not None and raw["torn"]:
+            torn += _torn_lines(raw["files"])
     return records
+
+
+def _torn_lines(files) -> list:
+    """Which of ``files`` end in a line the reader skipped as cut short, at which line number."""
+    found = []
+    for path in map(os.fspath, files):
+        with open(path, "rb") as f:
+            text = f.read()
+        if not text or text.endswith(b"\n"):
+            continue  # the reader skips only an unterminated last line
+        one = _zelos.read_point_log(path)  # the reader's own verdict on this file alone
+        if one["torn"]:
+            found.append({"file": os.path.abspath(path), "line": text.count(b"\n") + 1,
+                          "records_read": len(one["points"])})
+    return found
+
+
+def torn_lines_text(torn: list, total: int) -> list:
+    """One warning line per torn last line: the file, the line number, the records read."""
+    return [f"warning: {t['file']} line {t['line']} is cut short (its writer was killed mid-line?) and was "
+            f"skipped; {t['records_read']} records read from that file, {total} from all logs" for t in torn]
 
 
 # -- the archive --------------------------------------------------------------------------------
@@ -240,6 +269,7 @@ def summary_text(s: dict) -> str:
         lines.append(f"{len(s['stats_unreadable'])} stats file(s) not read: {', '.join(s['stats_unreadable'])}")
     lines.append(f"{s['points_logged']} points logged ({s['fallbacks']} fallbacks, {s['with_outputs']} with "
                  f"computed outputs) in {len(s['logs'])} log(s)")
+    lines += torn_lines_text(s.get("torn_lines") or [], s["points_logged"])
     if s["by_reason"]:
         lines.append("logged by reason: " + ", ".join(f"{k} {v}" for k, v in s["by_reason"].items()))
     if s["fallbacks"]:
@@ -396,10 +426,12 @@ def report(logdirs, archive=None, out_dir: str | None = None, log=print) -> dict
     """`zelos report`: prints the summary, writes report.md/json and plots; returns the summary.
     `archive`: a path or a name `get_emulator` knows; else the emulator the log names."""
     logdirs = [logdirs] if isinstance(logdirs, (str, os.PathLike)) else list(logdirs)
-    records = load_records(logdirs)
+    torn = []
+    records = load_records(logdirs, torn)  # said in the summary (summary_text)
     runs, unreadable = read_run_stats(logdirs)
     emulator, note = (_load(archive), None) if archive is not None else find_archive(records)
     s = analyse(records, emulator, runs)
+    s["torn_lines"] = torn
     s["archive_note"] = note
     s["stats_files"] = [r["file"] for r in runs]
     s["stats_unreadable"] = unreadable

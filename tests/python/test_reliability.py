@@ -6,6 +6,7 @@ classes outside the ZelosError tree.
 """
 
 import importlib
+import json
 import pkgutil
 import re
 import warnings
@@ -209,3 +210,49 @@ def test_the_old_bases_are_kept():
     assert issubclass(RetrainError, ValueError) and issubclass(StoreError, ValueError)
     assert issubclass(VersionMismatch, ValueError) and issubclass(ComputationError, RuntimeError)
     assert issubclass(TrainingSetNotFound, FileNotFoundError)
+
+
+# -- 6. zelos report says when it skipped a torn last line ---------------------------------------
+
+def _write_log(directory, n: int, torn: bool) -> str:
+    from zelos.routing import PointLog
+
+    with PointLog(directory, sync=True) as log:
+        for i in range(n):
+            log.log({"ombh2": 0.0224, "omch2": 0.12 + 1e-3 * i, "H0": 67.0}, reason="box",
+                    detail="outside the box", nearest=NAME, outputs={"H": np.arange(3.0)})
+        path = log.path
+    if torn:  # a process killed while writing its next record: half a line, no newline
+        with open(path, "rb") as f:
+            last = f.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        with open(path, "ab") as f:
+            f.write(last[: len(last) // 2])
+    return path
+
+
+def test_report_warns_of_a_torn_last_line_naming_file_line_and_records(tmp_path):
+    import subprocess
+    import sys
+
+    logdir = tmp_path / "log"
+    path = _write_log(logdir, 4, torn=True)
+    lines = open(path, "rb").read().count(b"\n") + 1  # the torn line's number
+    result = subprocess.run([sys.executable, "-m", "zelos", "report", str(logdir), "--out", str(tmp_path / "r")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    warning = [line for line in result.stdout.splitlines() if line.startswith("warning:")]
+    assert warning == [f"warning: {path} line {lines} is cut short (its writer was killed mid-line?) and was "
+                       f"skipped; 4 records read from that file, 4 from all logs"]
+    assert "4 points logged" in result.stdout
+    saved = json.load(open(tmp_path / "r" / "report.json"))
+    assert saved["torn_lines"] == [{"file": path, "line": lines, "records_read": 4}]
+    assert warning[0] in open(tmp_path / "r" / "report.md").read()
+
+
+def test_report_of_an_intact_log_has_no_warning(tmp_path):
+    from zelos.report import load_records
+
+    logdir = tmp_path / "log"
+    _write_log(logdir, 3, torn=False)
+    torn = []
+    assert len(load_records([str(logdir)], torn)) == 3 and torn == []

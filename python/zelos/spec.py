@@ -12,11 +12,33 @@ def load_spec(path: str | os.PathLike) -> dict:
     """Reads and validates a spec file; returns it as a dict (covariance files inlined).
 
     Raises ``zelos.SpecError`` naming the file, the key, what was found and what was expected.
+    Beyond the spec's own rules (checked in Rust), ``code.settings`` are checked against the
+    driver's names and types (:func:`zelos.drivers.check_settings`; docs/reliability.md).
     """
     canonical = _zelos.load_spec(os.fspath(path))
-    return json.loads(_zelos.parse_spec(canonical, os.fspath(path)))
+    spec = json.loads(_zelos.parse_spec(canonical, os.fspath(path)))
+    check_code_settings(spec, path)
+    return spec
 
 
 def canonical_yaml(path: str | os.PathLike) -> str:
-    """The canonical, self-contained YAML of a spec file (what archives store)."""
-    return _zelos.load_spec(os.fspath(path))
+    """The canonical, self-contained YAML of a spec file (what archives store), checked as
+    :func:`load_spec` checks it."""
+    canonical = _zelos.load_spec(os.fspath(path))
+    check_code_settings(json.loads(_zelos.parse_spec(canonical, os.fspath(path))), path)
+    return canonical
+
+
+def check_code_settings(spec: dict, path: str | os.PathLike = "spec") -> str | None:
+    """Raises ``zelos.SpecError`` (one line per problem, each naming the file, the key
+    `code.settings.NAME`, what was found, what was expected and a close name for a typo) when the
+    driver of the spec's code would refuse its settings or, for CAMB, a parameter's name. Returns
+    a note when something could not be checked (the code not installed, another version)."""
+    from .drivers import check_settings
+
+    code = spec["code"]
+    problems, note = check_settings(code["name"], code.get("settings") or {}, code.get("version"),
+                                    parameters=list(spec.get("parameters") or ()))
+    if problems:
+        raise _zelos.SpecError("\n".join(f"{os.fspath(path)}: {p.message()}" for p in problems))
+    return note

@@ -40,6 +40,59 @@ class ComputationError(ZelosError, RuntimeError):
     """
 
 
+@dataclass(frozen=True)
+class SettingProblem:
+    """A spec's code setting the driver refuses, found when the spec is read (docs/reliability.md).
+
+    ``key``: the setting's name; ``found``: what the spec gives, in words; ``expected``: what the
+    driver takes there; ``suggestion``: a known name close to ``key`` (for typos), if any;
+    ``section``: where ``key`` is in the spec."""
+
+    key: str
+    found: str
+    expected: str
+    suggestion: str | None = None
+    section: str = "code.settings"  # or "parameters" for a varied parameter's name
+
+    def message(self) -> str:
+        hint = f"; did you mean `{self.suggestion}`?" if self.suggestion else ""
+        return f"`{self.section}.{self.key}`: found {self.found}; expected {self.expected}{hint}"
+
+
+def describe_value(value) -> str:
+    """A spec value in words, as errors quote it: ``the string 'zero'``, ``the number 1``..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"the boolean {'true' if value else 'false'}"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, (list, tuple)):
+        return f"the list {list(value)!r}"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"{type(value).__name__} {value!r}"
+
+
+def check_settings(code: str, settings: dict, version: str | None = None, parameters=()) -> tuple:
+    """``(problems, note)``: what the driver of ``code`` refuses in ``settings`` (and, for CAMB,
+    among the varied ``parameters``' names), checked with the installed code's own introspection,
+    without running it. ``note`` says what could not be checked (the code not installed, or
+    installed at another version than ``version``: names then differ), else None."""
+    if code == "camb":
+        try:
+            from . import camb as module
+        except ImportError:
+            return [], "camb is not installed: its settings were not checked against camb.set_params"
+    elif code == "classy":
+        from . import classy as module
+    else:
+        return [], None
+    return module.check_settings(settings, version=version, parameters=parameters)
+
+
 def _grid(values, name: str, positive: bool) -> np.ndarray | None:
     if values is None:
         return None
@@ -167,5 +220,5 @@ def get_driver(code: str, settings: dict, request: OutputRequest, version: str |
     raise ValueError(f"unknown code {code!r}: expected 'camb' or 'classy'")
 
 
-__all__ = ["BACKGROUND", "DERIVED", "GROWTH", "SPECTRA", "ComputationError", "OutputRequest",
-           "VersionMismatch", "get_driver"]
+__all__ = ["BACKGROUND", "DERIVED", "GROWTH", "SPECTRA", "ComputationError", "OutputRequest", "SettingProblem",
+           "VersionMismatch", "check_settings", "describe_value", "get_driver"]

@@ -224,3 +224,38 @@ def _short(params: dict) -> str:
             return repr(v)
 
     return "{" + ", ".join(f"{k}: {one(v)}" for k, v in params.items()) + "}"
+
+
+def check_settings(settings: dict, version: str | None = None, parameters=()) -> tuple:
+    """``(problems, note)``: the settings classy cannot hand to CLASS as written, as
+    :class:`zelos.drivers.SettingProblem`; CLASS is not run.
+
+    classy passes ``str(value)`` to CLASS: a number or a string is what CLASS reads. null
+    (``'None'``), booleans (``'True'``: CLASS reads a flag from its first letter, y or n, and
+    refuses or ignores ``True``), lists (``'[0.06, 0.0]'``; CLASS wants ``'0.06, 0.0'``) and
+    mappings are refused, with what to write instead. Names are not checked here: CLASS says
+    which input it did not read only once it runs (the build's first point stops on it), and which
+    inputs it reads depends on the others (``m_ncdm`` only with ``N_ncdm`` > 0)."""
+    from . import SettingProblem, describe_value
+
+    problems = []
+    for key in sorted(RESERVED.intersection(settings or {})):
+        problems.append(SettingProblem(key, f"`{key}`, which the driver sets from `outputs` (multipoles, k range and "
+                                       "redshifts have one source)", "it left out of the settings"))
+    for key, value in (settings or {}).items():
+        if key in RESERVED:
+            continue
+        if value is None:
+            expected = "a number or a string (classy would pass CLASS the text 'None'; leave the setting out for CLASS's default)"
+        elif isinstance(value, bool):
+            expected = (f"a number or a string: write {'yes' if value else 'no'!r} (classy would pass CLASS "
+                        f"'{value}', which CLASS does not read as {'yes' if value else 'no'})")
+        elif isinstance(value, (list, tuple)):
+            joined = ", ".join(str(v) for v in value)
+            expected = f"a number or a string: write a list as one comma-separated string, e.g. {joined!r}"
+        elif isinstance(value, dict):
+            expected = "a number or a string (CLASS inputs are flat)"
+        else:
+            continue
+        problems.append(SettingProblem(key, describe_value(value), expected))
+    return problems, None

@@ -18,14 +18,28 @@ def _build(args) -> int:
                            plots=not args.no_plots)
     try:
         build(_spec_path(args.spec), options)
-    except VersionMismatch as e:
-        print(f"\nzelos build: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("\nzelos build: interrupted; every finished point is kept, run the same command to resume",
               file=sys.stderr)
         return 130
+    except Exception as e:  # one line naming the problem; the traceback with --debug
+        if args.debug:
+            raise
+        print(f"zelos build: {_problem(e)}", file=sys.stderr)
+        return 2 if isinstance(e, VersionMismatch) else 1
     return 0
+
+
+def _problem(e: BaseException) -> str:
+    """An exception as the line `zelos build` ends with: zelos's own errors as they are (a spec
+    error gives one line per problem), anything else on one line with its type and a pointer to
+    --debug."""
+    if isinstance(e, ZelosError):
+        return str(e)
+    text = " ".join(str(e).split()) or "(no message)"
+    if len(text) > 500:
+        text = text[:497] + "..."
+    return f"{type(e).__name__}: {text} (zelos build --debug ... shows the traceback)"
 
 
 def _info(args) -> int:
@@ -390,6 +404,7 @@ def _build_arguments(b: argparse.ArgumentParser) -> None:
                    help="build with an installed code version other than the spec's (recorded in the report)")
     b.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
+    b.add_argument("--debug", action="store_true", help="on failure, the full Python traceback instead of one line")
     b.set_defaults(func=_build)
 
 
@@ -398,6 +413,8 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except ZelosError as e:
+        if getattr(args, "debug", False):
+            raise
         print(f"zelos: {e}", file=sys.stderr)
         return 1
 
@@ -410,6 +427,8 @@ def build_main(argv=None) -> int:
     try:
         return args.func(args)
     except ZelosError as e:
+        if args.debug:
+            raise
         print(f"zelos: {e}", file=sys.stderr)
         return 1
 

@@ -141,7 +141,8 @@ class _Store:
                 fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 self._lock.close()
-                raise StoreError(f"{store_dir}: in use by another generate() run") from None
+                raise StoreError(f"{store_dir}: in use by another generate() run (another zelos build or retrain "
+                                 "with this workdir?)") from None
         try:
             if os.path.exists(os.path.join(store_dir, LAYOUT)):
                 _check_same(store_dir, _read_layout(store_dir), layout)
@@ -243,7 +244,8 @@ def trim_store(store_dir: str, points) -> int:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
-                raise StoreError(f"{store_dir}: in use by another generate() run") from None
+                raise StoreError(f"{store_dir}: in use by another generate() run (another zelos build or retrain "
+                                 "with this workdir?)") from None
         tmp = store_dir.rstrip(os.sep) + ".trimming"
         shutil.rmtree(tmp, ignore_errors=True)
         new = _Store(tmp, {**old, "n_points": len(points), "points_sha256": _points_sha256(points)})

@@ -5,10 +5,14 @@ call, complex input cut to its real part, NaN evaluated with out_of_range="ignor
 classes outside the ZelosError tree.
 """
 
+import glob
 import importlib
 import json
+import os
 import pkgutil
 import re
+import subprocess
+import sys
 import warnings
 from fractions import Fraction
 
@@ -18,6 +22,7 @@ import pytest
 import zelos
 
 NAME = "CAMB_LCDM_background"
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="module")
@@ -231,9 +236,6 @@ def _write_log(directory, n: int, torn: bool) -> str:
 
 
 def test_report_warns_of_a_torn_last_line_naming_file_line_and_records(tmp_path):
-    import subprocess
-    import sys
-
     logdir = tmp_path / "log"
     path = _write_log(logdir, 4, torn=True)
     lines = open(path, "rb").read().count(b"\n") + 1  # the torn line's number
@@ -256,3 +258,193 @@ def test_report_of_an_intact_log_has_no_warning(tmp_path):
     _write_log(logdir, 3, torn=False)
     torn = []
     assert len(load_records([str(logdir)], torn)) == 3 and torn == []
+
+
+# -- 4. code settings are checked against the driver's names and types when the spec is read -----
+
+SPECS = sorted(glob.glob(os.path.join(ROOT, "specs", "*.yaml")))
+TINY = os.path.join(ROOT, "specs", "tiny_test.yaml")
+
+
+def _tiny(tmp_path, old="    omk: 0.0\n", new="    omk: 0.0\n", name="spec.yaml") -> str:
+    text = open(TINY).read()
+    assert old in text
+    path = tmp_path / name
+    path.write_text(text.replace(old, new))
+    return str(path)
+
+
+def _zelos(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "zelos", *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("path", SPECS, ids=os.path.basename)
+def test_every_shipped_spec_passes_the_settings_check(path):
+    from zelos.spec import check_code_settings
+
+    spec = zelos.load_spec(path)
+    assert check_code_settings(spec, path) is None  # checked in full: camb 2.0.5 is installed
+
+
+def test_every_shipped_emulator_spec_passes_the_settings_check():
+    from zelos.shipped import shipped_names
+    from zelos.spec import check_code_settings
+
+    for name in shipped_names():
+        assert check_code_settings(zelos.get_emulator(name).spec, name) is None
+
+
+@pytest.mark.parametrize("new, message", [
+    ("    omk: zero\n",
+     "`code.settings.omk`: found the string 'zero'; expected a number"),
+    ("    omk: 0.0\n    omegach2: 0.12\n",
+     "`code.settings.omegach2`: found unknown setting `omegach2`; expected a keyword of camb.set_params or a "
+     "CAMBparams field (camb 2.0.5); did you mean `omch2`?"),
+    ("    omk: 0.0\n    ALens: 1.1\n",
+     "`code.settings.ALens`: found unknown setting `ALens`; expected a keyword of camb.set_params or a CAMBparams "
+     "field (camb 2.0.5); did you mean `Alens`?"),
+    ("    omk: 0.0\n    halofit_version: 2020\n",
+     "`code.settings.halofit_version`: found the number 2020; expected a string"),
+    ("    omk: 0.0\n    WantTensors: 1\n",
+     "`code.settings.WantTensors`: found the number 1; expected a boolean (true or false)"),
+    ("    omk: 0.0\n    max_l_tensor: 1500.5\n",
+     "`code.settings.max_l_tensor`: found the number 1500.5; expected an integer"),
+    ("    omk: 0.0\n    Accuracy.AccuracyBost: 2\n",
+     "`code.settings.Accuracy.AccuracyBost`: found unknown setting `Accuracy.AccuracyBost`; expected a keyword of "
+     "camb.set_params or a CAMBparams field (camb 2.0.5); did you mean `Accuracy.AccuracyBoost`?"),
+    ("    omk: 0.0\n    Accuracy: 2\n",
+     "`code.settings.Accuracy`: found the setting `Accuracy` (a group of settings: set its fields by dotted name)"),
+    ("    omk: 0.0\n    dark_energy_model: quintessence_typo\n",
+     "`code.settings.dark_energy_model`: found the string 'quintessence_typo'; expected a class camb knows"),
+    ("    omk: 0.0\n    lens_potential_acuracy: 1\n",
+     "`code.settings.lens_potential_acuracy`: found unknown setting `lens_potential_acuracy`; expected a keyword of "
+     "camb.set_params or a CAMBparams field (camb 2.0.5); did you mean `lens_potential_accuracy`?"),
+    ("    omk: 0.0\n    NonLinear: NonLinear_both\n",
+     "`code.settings.NonLinear`: found `NonLinear`, which `outputs` already determines"),  # the spec's own rule
+])
+def test_zelos_spec_refuses_a_bad_camb_setting_naming_file_key_found_expected(tmp_path, new, message):
+    path = _tiny(tmp_path, new=new)
+    result = _zelos("spec", path)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith(f"zelos: {path}: {message}"), result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    with pytest.raises(zelos.SpecError, match=re.escape(f"{path}: {message}")):
+        zelos.load_spec(path)
+
+
+def test_camb_settings_that_are_fine_pass(tmp_path):
+    path = _tiny(tmp_path, new="    omk: 0.0\n    dark_energy_model: ppf\n    w: -0.9\n    Accuracy.AccuracyBoost: 1.5\n"
+                               "    halofit_version: mead2020\n    WantTensors: false\n    max_l_tensor: 1500\n"
+                               "    neutrino_hierarchy: normal\n    Alens: 1.0\n    YHe: null\n    theta_H0_range: [20, 100]\n")
+    assert _zelos("spec", path).stdout == f"{path}: valid\n"
+
+
+def test_a_parameter_camb_does_not_know_is_named_with_a_close_name(tmp_path):
+    path = _tiny(tmp_path, old="  omch2: [0.10, 0.14]\n", new="  omegach2: [0.10, 0.14]\n")
+    with pytest.raises(zelos.SpecError, match=re.escape(f"{path}: `parameters.omegach2`: found unknown parameter "
+                                                        "`omegach2`; expected a keyword of camb.set_params or a "
+                                                        "CAMBparams field (camb 2.0.5); did you mean `omch2`?")):
+        zelos.load_spec(path)
+
+
+def test_every_problem_gets_its_line(tmp_path):
+    path = _tiny(tmp_path, new="    omk: zero\n    omegach2: 0.12\n")
+    with pytest.raises(zelos.SpecError) as e:
+        zelos.load_spec(path)
+    lines = str(e.value).splitlines()
+    assert [line.split(": ")[1] for line in lines] == ["`code.settings.omk`", "`code.settings.omegach2`"]
+
+
+def test_another_installed_camb_version_leaves_names_unchecked(tmp_path):
+    from zelos.spec import check_code_settings
+
+    spec = zelos.load_spec(_tiny(tmp_path))
+    spec["code"]["version"], spec["code"]["settings"]["omegach2"] = "1.5.0", 0.12
+    assert "camb 2.0.5 is installed, the spec pins 1.5.0" in check_code_settings(spec, "x.yaml")
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("null", "found null; expected a number or a string (classy would pass CLASS the text 'None'"),
+    ("true", "found the boolean true; expected a number or a string: write 'yes'"),
+    ("[0.06, 0.0]", "found the list [0.06, 0.0]; expected a number or a string: write a list as one comma-separated "
+                    "string, e.g. '0.06, 0.0'"),
+    ("{a: 1}", "found a mapping; expected a number or a string"),
+])
+def test_classy_settings_are_type_checked(tmp_path, value, expected):
+    text = open(TINY).read().replace('name: camb\n  version: "2.0.5"', 'name: classy\n  version: "3.4.1"')
+    text = text.replace("    mnu: 0.06\n    num_massive_neutrinos: 1\n    omk: 0.0\n", f"    N_ur: 3.044\n    m_ncdm: {value}\n")
+    text = text.replace("  ombh2:", "  omega_b:").replace("  omch2:", "  omega_cdm:").replace("  H0:", "  h:")
+    text = text.replace("[60.0, 80.0]", "[0.6, 0.8]")
+    path = tmp_path / "classy.yaml"
+    path.write_text(text)
+    with pytest.raises(zelos.SpecError, match=re.escape(f"{path}: `code.settings.m_ncdm`: {expected}")):
+        zelos.load_spec(path)
+    path.write_text(text.replace(f"m_ncdm: {value}", "m_ncdm: '0.06, 0.0'\n    non_linear: halofit"))
+    assert zelos.load_spec(path)["code"]["settings"]["m_ncdm"] == "0.06, 0.0"
+
+
+# -- 5. zelos build ends a failure with one line (the traceback with --debug) ---------------------
+
+def test_build_with_a_bad_setting_stops_at_the_spec_in_one_line(tmp_path):
+    path = _tiny(tmp_path, new="    omk: 0.0\n    omegach2: 0.12\n")
+    result = _zelos("build", path, "--out", str(tmp_path / "out"), "--quiet", "--no-plots")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"zelos build: {path}: `code.settings.omegach2`: found unknown setting `omegach2`; expected a keyword of "
+        "camb.set_params or a CAMBparams field (camb 2.0.5); did you mean `omch2`?"]
+    assert not os.path.exists(tmp_path / "out" / "tiny_test.build")  # nothing started
+
+
+def _failing_spec(tmp_path) -> str:
+    """Every point fails in CAMB within milliseconds: omch2 < 0 recollapses before today."""
+    path = _tiny(tmp_path, old="  omch2: [0.10, 0.14]\n", new="  omch2: [-0.6, -0.4]\n")
+    text = open(path).read().replace("points: 64", "points: 3").replace("test_points: 16", "test_points: 2")
+    open(path, "w").write(text)
+    return path
+
+
+def test_build_where_every_point_fails_ends_in_one_line(tmp_path):
+    path = _failing_spec(tmp_path)
+    result = _zelos("build", path, "--out", str(tmp_path), "--quiet", "--no-plots", "--processes", "1")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    workdir = os.path.join(str(tmp_path), "tiny_test.build")
+    assert lines[0].startswith("zelos build: tiny_test: too few successful points to train (0 training, 0 test; "
+                               "5 of 5 failed in camb, the first with: CAMB failed at {ombh2: ")
+    assert "Universe stops expanding before today" in lines[0]
+    assert lines[0].endswith(f"every failure is listed in {workdir}")
+    debug = _zelos("build", path, "--out", str(tmp_path), "--quiet", "--no-plots", "--processes", "1", "--debug")
+    assert debug.returncode == 1
+    assert "Traceback (most recent call last)" in debug.stderr and "BuildError: tiny_test: too few" in debug.stderr
+
+
+def test_build_on_a_workdir_in_use_ends_in_one_line(tmp_path):
+    import fcntl
+
+    path = _tiny(tmp_path)
+    store = tmp_path / "tiny_test.build" / "test"
+    store.mkdir(parents=True)
+    with open(store / ".lock", "a") as lock:  # what a running build holds
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = _zelos("build", path, "--out", str(tmp_path), "--quiet", "--no-plots", "--processes", "1")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"zelos build: {store}: in use by another generate() run (another zelos build or retrain with this workdir?)"]
+
+
+def test_an_unexpected_error_is_one_line_with_its_type_and_the_debug_hint(tmp_path, monkeypatch):
+    from zelos import cli
+
+    def broken(*args, **kwargs):
+        raise KeyError("a\nmulti-line\nmessage")
+
+    monkeypatch.setattr("zelos.build.build", broken)
+    err = []
+    monkeypatch.setattr(sys, "stderr", type("S", (), {"write": lambda self, s: err.append(s), "flush": lambda self: 0})())
+    assert cli.main(["build", _tiny(tmp_path), "--quiet"]) == 1
+    assert "".join(err) == ("zelos build: KeyError: 'a\\nmulti-line\\nmessage' (zelos build --debug ... shows the "
+                            "traceback)\n")
+    with pytest.raises(KeyError):
+        cli.main(["build", _tiny(tmp_path), "--quiet", "--debug"])

@@ -5,6 +5,6 @@
          points -> report (JSON, Markdown, plots) -> NAME.tar.gz
 """
 
-from .pipeline import BuildOptions, build
+from .pipeline import BuildError, BuildOptions, build
 
-__all__ = ["BuildOptions", "build"]
+__all__ = ["BuildError", "BuildOptions", "build"]

@@ -22,6 +22,10 @@ from .train import train_all
 WIDTH = 36
 
 
+class BuildError(_zelos.ZelosError, RuntimeError):
+    """A build that cannot go on with what it was given (e.g. too few points the code computed)."""
+
+
 @dataclass
 class BuildOptions:
     out_dir: str = "."
@@ -94,8 +98,12 @@ def build(spec_path: str, options: BuildOptions | None = None, log=print, *, poi
     if failed:
         log(f"    {failed} points failed in {code['name']} and were skipped (listed in the report)")
     if len(train_set.params) < 2 or len(test_set.params) < 1:
-        raise RuntimeError(f"{name}: too few successful points to train ({len(train_set.params)} training, "
-                           f"{len(test_set.params)} test); see the failures in {workdir}")
+        failures = train_set.failures + test_set.failures
+        first = " ".join(str(failures[0][2]).split()) if failures else None
+        raise BuildError(f"{name}: too few successful points to train ({len(train_set.params)} training, "
+                         f"{len(test_set.params)} test; {failed} of {len(train_points) + len(test_points)} failed in "
+                         f"{code['name']}" + (f", the first with: {first}" if first else "")
+                         + f"); every failure is listed in {workdir}")
 
     with step("Training model", log, bars=options.progress):
         t0 = time.perf_counter()

@@ -1,3 +1,4 @@
+import fcntl
 import hashlib
 import os
 
@@ -34,8 +35,6 @@ def _cached_build(tag: str, spec, log=print) -> str:
     """The archive `zelos build` makes from ``spec`` (a spec file's path, or a spec as a dict,
     then written next to the archive), cached under build-out/tests/<tag>-<key>, the key hashing
     the spec's text and zelos's version. An archive there that no longer loads is rebuilt."""
-    from zelos.build import BuildOptions, build
-
     if isinstance(spec, dict):
         text, name = yaml.safe_dump(spec, sort_keys=False).encode(), spec["name"]
     else:
@@ -44,6 +43,16 @@ def _cached_build(tag: str, spec, log=print) -> str:
     key = hashlib.sha256(text + zelos.__version__.encode()).hexdigest()[:16]
     out = os.path.join(ROOT, "build-out", "tests", f"{tag}-{key}")
     path = os.path.join(out, f"{name}.tar.gz")
+    # pytest-xdist runs test files in parallel processes: one builds, the others wait for it.
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(f"{out}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_or_reuse(out, path, name, text, spec, log)
+
+
+def _build_or_reuse(out, path, name, text, spec, log) -> str:
+    from zelos.build import BuildOptions, build
+
     if os.path.exists(path):
         try:
             zelos.load(path)
@@ -62,3 +71,4 @@ def _cached_build(tag: str, spec, log=print) -> str:
 def cached_build():
     """:func:`_cached_build`, for fixtures that build an emulator once and reuse it across runs."""
     return _cached_build
+

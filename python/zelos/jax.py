@@ -14,7 +14,7 @@ Precision: float32 archives run in float32. float64 archives run in float64 when
 types enabled (``jax.config.update("jax_enable_x64", True)`` or ``with jax.enable_x64(True):``
 around ``load``), else in float32.
 
-JAX is an optional dependency: ``pip install jax`` (or ``pip install zelos[jax]``).
+JAX is an optional dependency: ``pip install jax`` (or ``pip install 'zelos-cosmo[jax]'``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ try:
     import jax.numpy as jnp
 except ImportError as _error:  # pragma: no cover - exercised by a test that hides jax
     raise ImportError("zelos.jax needs JAX, which is not installed: pip install jax "
-                      f"(or pip install 'zelos[jax]'); {_error}") from _error
+                      f"(or pip install 'zelos-cosmo[jax]'); {_error}") from _error
 
 from . import _zelos
 from .reference import read_safetensors

@@ -1,7 +1,7 @@
 """zelos as a Cobaya theory: ``theory: {zelos: {emulators: [...]}}`` (docs/cobaya.md).
 
 Cobaya finds the class through :func:`zelos.get_cobaya_class`; it needs ``cobaya`` installed
-(``pip install zelos[cobaya]``).
+(``pip install "zelos-cosmo[cobaya]"``).
 """
 
 from .theory import Zelos

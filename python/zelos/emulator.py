@@ -101,22 +101,35 @@ class Emulator:
         return f"<zelos.Emulator {self.name} ({', '.join(self.parameters)}) -> ({outs})>"
 
     # -- evaluation ------------------------------------------------------------------------
-    def __call__(self, params, k=None, z=None, *, nonlinear: bool | None = None):
+    def __call__(self, params, k=None, z=None, *, nonlinear: bool | None = None, k_hunit: bool = False):
         """Evaluates the emulator.
 
         ``params``: a dict ``{name: value}`` (values may be 1-D arrays of equal length for a
         batch), or an array in :attr:`parameters` order, 1-D for one point, 2-D for a batch.
 
         Returns a dict ``{output name: numpy array}``; with ``k`` [1/Mpc] and ``z``, returns
-        P(k, z) [Mpc^3] of shape ``(len(z), len(k))`` (a batch adds a leading axis).
+        P(k, z) [Mpc^3] of shape ``(len(z), len(k))`` (a batch adds a leading axis; a scalar ``z``
+        gives a 1-D array over k, a scalar ``k`` one over z); ``k_hunit=True`` takes k in h/Mpc
+        and returns P in (Mpc/h)^3 (see :meth:`pk`).
+
+        Under JAX tracing (a parameter value is a JAX tracer: inside ``jax.grad``, ``jax.jit``,
+        ``jax.vmap``...) the call is evaluated by :mod:`zelos.jax` on the same archive and returns
+        JAX arrays, so ``jax.grad(lambda p: emulator(p, k, z).sum())(params)`` works (``k`` and
+        ``z`` must then be concrete; the training box is not checked on traced values).
         """
         if k is not None or z is not None:
             if k is None or z is None:
                 raise ParameterError("P(k, z) needs both `k` and `z`")
-            return self.pk(params, k, z, nonlinear=nonlinear)
+            return self.pk(params, k, z, nonlinear=nonlinear, k_hunit=k_hunit)
+        if k_hunit:
+            raise ParameterError("k_hunit applies to P(k, z): pass `k` and `z` too")
         fast = self._fast_point(params)
         if fast is not None:
             return fast
+        from .pk_interp import jax_function, traced
+
+        if traced(params):  # inside jax.grad/jit/vmap: the same archive as a JAX function
+            return jax_function(self)(params)
         x, batched = self._as_array(params)
         if batched:
             return self._split(self._core.eval_batch(x), batched=True)
@@ -167,36 +180,34 @@ class Emulator:
         p = len(self.parameters)
         return {o.name: jac[o.offset : o.offset + o.size].reshape(o.shape + (p,)) for o in self.outputs.values()}
 
-    def pk(self, params, k, z, nonlinear: bool | None = None) -> np.ndarray:
-        """P(k, z) in Mpc^3 at ``k`` [1/Mpc] and ``z``, shape ``(len(z), len(k))``.
+    def pk(self, params, k, z, nonlinear: bool | None = None, *, k_hunit: bool = False) -> np.ndarray:
+        """P(k, z) in Mpc^3 at ``k`` [1/Mpc] and ``z``, shape ``(len(z), len(k))``; a batch of
+        parameters adds a leading axis, a scalar ``z`` gives a 1-D array over k and a scalar ``k``
+        one over z. k and z may come in any order (the result follows it).
 
         Interpolated from the emulated grid with a bicubic spline in (z, ln k) on ln P, which is
         smooth where P is (no extrapolation: outside the grid raises ``ParameterError``). Between
         grid redshifts the accuracy depends on the grid's spacing: a spec with z every 0.25
         keeps the spline's error below 1e-3 (a few 1e-4 where growth bends most, at low z);
         four redshifts from 0 to 2 give errors near 1e-2.
-        """
-        from .interpolate import pk_spline
 
-        name = self._pk_output(nonlinear)
-        info = self.outputs[name]
-        k_grid, z_grid = self.grids[info.axes[1]], self.grids[info.axes[0]]
-        if len(z_grid) < 2:
-            raise ParameterError(
-                f"{self.name}: `{name}` is emulated at one redshift only ({z_grid[0]:g}; imported CosmoPower "
-                f"networks take z as a parameter), so there is nothing to interpolate in z; call the "
-                f"emulator itself: emulator(params)['{name}'] on the k grid `{info.axes[1]}`")
-        k = np.atleast_1d(_real_array(k, lambda index: "k", self.name))
-        z = np.atleast_1d(_real_array(z, lambda index: "z", self.name))
-        for axis, values in (("k", k), ("z", z)):
-            if values.ndim != 1 or not np.all(np.isfinite(values)):
-                raise ParameterError(f"{self.name}: `{axis}` must be a number or a 1-D list of finite numbers")
-        _check_inside("k", k, k_grid)
-        _check_inside("z", z, z_grid)
-        values = self(params)[name]
-        if values.ndim == 2:
-            return pk_spline(z_grid, k_grid, values)(z, k)
-        return np.stack([pk_spline(z_grid, k_grid, v)(z, k) for v in values])
+        ``nonlinear``: ``pk_nonlin`` (True) or ``pk_lin`` (False); None takes the one the archive
+        has, linear first. ``k_hunit=True``: ``k`` in h/Mpc and P in (Mpc/h)^3, as CAMB's and
+        Cobaya's ``k_hunit``/``hubble_units``, with h from the parameter ``H0`` (or ``h``), else from
+        an emulated ``H0`` output; an emulator with neither raises ``ParameterError``.
+
+        Under JAX tracing (a parameter is a JAX tracer, e.g. inside ``jax.grad``) this is
+        :meth:`zelos.jax.JaxEmulator.pk` on the same archive: the same spline, as matrices on
+        ln P (:mod:`zelos.pk_interp`), differentiable, returning JAX arrays; ``k`` and ``z`` must
+        be concrete then.
+        """
+        from . import pk_interp
+
+        if pk_interp.traced(params, k, z):
+            return pk_interp.jax_function(self).pk(params, k, z, nonlinear=nonlinear, k_hunit=k_hunit)
+        axes = {name: info.axes for name, info in self.outputs.items()}
+        q = pk_interp.query(self.name, axes, self.grids, k, z, nonlinear, k_hunit)
+        return pk_interp.numpy_pk(q, self(params), params, self.name, self.parameters)
 
     # -- helpers ---------------------------------------------------------------------------
     def _pk_output(self, nonlinear: bool | None) -> str:

@@ -4,6 +4,7 @@
 >>> f = zelos.jax.load("CosmoPower_CMB.tar.gz")        # or hub:NAME, or a shipped name
 >>> out = f(x)                                         # x: [..., n_params] -> {output: array}
 >>> jac = jax.jacfwd(f.flat)(x)                        # [n_outputs, n_params]
+>>> pk = zelos.jax.load("CAMB_LCDM_linear_Pk")(x, k, z)  # P(k, z) [Mpc^3], (len(z), len(k)); k, z concrete
 
 The function is built from the archive's ``model.json`` and weights (docs/model.md), read from the
 verified archive, and evaluates exactly what the Rust core does, in JAX: the same input
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 import numpy as np
@@ -46,7 +47,8 @@ class JaxEmulator:
     Calling it with ``x`` of shape ``[..., n_params]`` (parameters in :attr:`parameters` order)
     or a dict ``{name: value}`` (values of one shape) returns ``{output name: array}``, each of
     shape ``x.shape[:-1] + output shape``. :attr:`flat` returns the flat output vector instead,
-    the form ``jax.jacfwd`` wants for a Jacobian.
+    the form ``jax.jacfwd`` wants for a Jacobian. With ``k`` and ``z`` (``f(x, k, z)``) it returns
+    P(k, z) instead, differentiable in ``x``: see :meth:`pk`.
     """
 
     #: ``x [..., n_params] -> flat outputs [..., n_outputs]``: pure, jit-able, differentiable.
@@ -61,13 +63,86 @@ class JaxEmulator:
     name: str
     path: str
     sha256: str
+    #: jitted P(k, z) functions, per request (:meth:`pk`)
+    _pk_functions: dict = field(default_factory=dict, repr=False)
 
-    def __call__(self, params):
+    def __call__(self, params, k=None, z=None, *, nonlinear: bool | None = None, k_hunit: bool = False):
+        """``{output name: array}`` at ``params``; with ``k`` and ``z``, P(k, z): see :meth:`pk`."""
+        if k is not None or z is not None:
+            if k is None or z is None:
+                raise _zelos.ParameterError("P(k, z) needs both `k` and `z`")
+            return self.pk(params, k, z, nonlinear=nonlinear, k_hunit=k_hunit)
+        if k_hunit:
+            raise _zelos.ParameterError("k_hunit applies to P(k, z): pass `k` and `z` too")
         x = self._as_array(params)
         flat = self.flat(x)
         lead = flat.shape[:-1]
         return {name: flat[..., off : off + int(np.prod(shape, dtype=np.int64))].reshape(lead + tuple(shape))
                 for name, (off, shape, _) in self.outputs.items()}
+
+    def pk(self, params, k, z, nonlinear: bool | None = None, *, k_hunit: bool = False):
+        """P(k, z) [Mpc^3] at ``k`` [1/Mpc] and ``z``: shape ``(len(z), len(k))``, a batch of
+        parameters adding its leading axes; a scalar ``z`` gives a 1-D array over k, a scalar ``k``
+        one over z. The same bicubic spline in (z, ln k) on ln P as :meth:`zelos.Emulator.pk`,
+        written as ``exp(A_z @ ln P_grid @ A_k.T)`` (:mod:`zelos.pk_interp`): differentiable in the
+        parameters and jit-able. ``k`` and ``z`` must be concrete (numbers, lists, numpy arrays:
+        close over them in a jitted function), never traced; outside the grid raises ParameterError.
+
+        ``nonlinear``: ``pk_nonlin`` (True) or ``pk_lin`` (False); None takes the one the archive
+        has, linear first. ``k_hunit=True``: ``k`` in h/Mpc and P in (Mpc/h)^3 (CAMB's and Cobaya's
+        ``k_hunit``/``hubble_units``), h from the parameter ``H0`` (or ``h``), else from an emulated
+        ``H0`` output, else ParameterError. h may be traced (differentiated): then ``k h`` is known
+        only inside JAX, and a ``k h`` off the emulated k grid gives NaN instead of an error.
+        """
+        from . import pk_interp
+
+        axes = {name: out_axes for name, (_, _, out_axes) in self.outputs.items()}
+        q = pk_interp.query(self.name, axes, self.grids, k, z, nonlinear, k_hunit)
+        x = self._as_array(params)
+        pk, h = self._pk_function(q)(jnp.asarray(x))
+        if h is not None and not isinstance(h, jax.core.Tracer):
+            pk_interp.check_k_hunit(q, np.asarray(h))  # h known: off the k grid is an error, not NaN
+        return pk
+
+    def _pk_function(self, q):
+        """``x -> (P, h or None)`` for the request ``q``, jitted (one compilation for the whole
+        graph, however it is then transformed), cached per request and precision."""
+        from . import pk_interp
+
+        dtype = jnp.result_type(float)  # float64 with jax_enable_x64, else float32
+        key = pk_interp._key(q.z_grid, q.k_grid, q.k, q.z) + (q.output, q.k_hunit, q.scalar_k, q.scalar_z,
+                                                              np.dtype(dtype).name)
+        run = self._pk_functions.get(key)
+        if run is not None:
+            return run
+        a_z = jnp.asarray(pk_interp.z_matrix(q.z_grid, q.z), dtype=dtype)
+        if not q.k_hunit:
+            a_k = jnp.asarray(pk_interp.k_matrix(q.k_grid, q.k), dtype=dtype)
+
+            def run(x):
+                ln_grid = jnp.log(jnp.asarray(self(x)[q.output], dtype=dtype))
+                return q.squeeze(jnp.exp(jnp.einsum("qi,...ij,pj->...qp", a_z, ln_grid, a_k))), None
+        else:
+            pieces = pk_interp.k_pieces(q.k_grid)
+            ln_k_query = jnp.log(jnp.asarray(q.k, dtype=dtype))
+
+            def run(x):
+                out = self(x)
+                h = pk_interp.hubble_h(self.name, self.parameters, out,
+                                       lambda i: jnp.asarray(x, dtype=dtype)[..., i],
+                                       lambda o: jnp.asarray(out[o], dtype=dtype))
+                ln_h = jnp.log(jnp.asarray(h, dtype=dtype))
+                weights, inside = _k_weights(pieces, ln_k_query + ln_h[..., None], dtype)  # k h in 1/Mpc
+                ln_grid = jnp.log(jnp.asarray(out[q.output], dtype=dtype))
+                ln_pk = jnp.einsum("qi,...ij,...pj->...qp", a_z, ln_grid, weights) + 3 * ln_h[..., None, None]
+                # NaN where k h is off the grid: seen only where h is traced (else an error is raised)
+                return q.squeeze(jnp.exp(jnp.where(inside[..., None, :], ln_pk, jnp.nan))), h
+
+        run = jax.jit(run)
+        if len(self._pk_functions) >= 64:
+            self._pk_functions.pop(next(iter(self._pk_functions)))
+        self._pk_functions[key] = run
+        return run
 
     def _as_array(self, params):
         if isinstance(params, Mapping):
@@ -80,6 +155,23 @@ class JaxEmulator:
                     + f" (it takes {', '.join(self.parameters)})")
             return jnp.stack([jnp.asarray(params[p]) for p in self.parameters], axis=-1)
         return params
+
+
+def _k_weights(pieces, ln_k, dtype):
+    """``(W, inside)``: rows ``W[..., q, :]`` take ln P on the k grid to the ln k spline at ``ln_k[..., q]``
+    (traced positions allowed), and whether each lies on the grid (to the tolerance of the numpy path)."""
+    breaks = jnp.asarray(pieces.breaks, dtype=dtype)
+    widths = jnp.asarray(pieces.widths, dtype=dtype)
+    coeffs = jnp.asarray(pieces.coeffs, dtype=dtype)
+    n = len(pieces.widths)
+    i = jnp.clip(jnp.searchsorted(breaks, ln_k, side="right") - 1, 0, n - 1)
+    u = (ln_k - breaks[i]) / widths[i]
+    powers = u[..., None] ** jnp.arange(4, dtype=dtype)  # (..., n_k, 4)
+    weights = jnp.einsum("...qm,...qmj->...qj", powers, coeffs[i])
+    lo, hi = np.exp(pieces.breaks[0]), np.exp(pieces.breaks[-1])
+    tol = 1e-10 * max(abs(lo), abs(hi), 1.0)
+    k = jnp.exp(ln_k)
+    return weights, (k >= lo - tol) & (k <= hi + tol)
 
 
 def load(name: str | os.PathLike, *, hub: str | None = None) -> JaxEmulator:
@@ -116,7 +208,9 @@ def build(model: dict, tensors: dict) -> tuple:
         xn = (jnp.asarray(x, dtype=dtype) - shift) / scale
         return jnp.concatenate([network(xn) for network in networks], axis=-1)
 
-    return flat, dtype
+    # jitted: one compilation per input shape instead of one per operation when called eagerly
+    # (inside jax.grad, for instance); a pure function still, for every JAX transformation.
+    return jax.jit(flat), dtype
 
 
 def _network(net: dict, tensors: dict, const) -> Callable:

@@ -123,6 +123,26 @@ def irrelevant_inputs(outputs, code: str) -> set:
     return set.intersection(*per_output) if per_output else set()
 
 
+# CAMB's model of dark-energy perturbations (`fluid`, `ppf`) only matters when w(a) is not -1:
+# with w = -1 and wa = 0 both are a cosmological constant, and CAMB 2.0.5 gives bit-identical
+# C_l, sigma8 and H(z) with either (checked at the Planck best fit). So a LCDM emulator (trained
+# with the default `fluid`) and a w0wa one (trained with `ppf`, which may cross w = -1) can share
+# one fallback: the setting is irrelevant to an emulator that holds w = -1, wa = 0.
+CAMB_DARK_ENERGY_MODEL = "dark_energy_model"
+
+
+def irrelevant_settings(emulator, code: str) -> set:
+    """Settings that cannot change what ``emulator`` computes, given the values it holds its
+    other inputs at (today: CAMB's dark-energy model for an emulator of a cosmological constant)."""
+    if code != "camb" or {"w", "wa"} & set(emulator.parameters):
+        return set()
+    settings = emulator.spec["code"].get("settings") or {}
+    defaults = camb_tables()[3]
+    w = number(settings.get("w", defaults.get("w", -1.0)))
+    wa = number(settings.get("wa", defaults.get("wa", 0.0)))
+    return {CAMB_DARK_ENERGY_MODEL} if (w == -1.0 and wa == 0.0) else set()
+
+
 def number(value):
     """``value`` as a finite float, or None (booleans, strings, lists, non-finite numbers)."""
     if isinstance(value, bool) or value is None:

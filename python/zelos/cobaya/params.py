@@ -121,7 +121,8 @@ def setting_conflicts(emulator, extra_args: dict) -> list:
     """Fallback settings that differ from those the emulator was trained with, among those that
     concern its outputs: there the emulator and the fallback would not compute the same thing."""
     code = code_of(emulator)
-    skip = irrelevant_inputs(emulator.outputs, code) | set(emulator.parameters)
+    skip = (irrelevant_inputs(emulator.outputs, code) | set(emulator.parameters)
+            | code_inputs.irrelevant_settings(emulator, code))
     settings = emulator.spec["code"].get("settings") or {}
     trained_defaults = tables()[3] if code == "camb" else code_inputs.CLASS_DEFAULTS
     used_defaults = fallback_defaults(code)

@@ -153,13 +153,14 @@ def _hub_list(args) -> int:
         print(f"hub {data['location']}{note} offers no emulator")
         return 0
     print(f"hub {data['location']}{note}")
-    header = ("name", "version", "code", "parameters", "max rel. error", "size")
+    header = ("name", "version", "code", "parameters", "trust region", "max rel. error", "size")
     table = [header] + [
         (
             r["name"],
             r["version"] + (" *" if r["newest"] else ""),
             f"{r['code']} {r['code_version']}",
             ", ".join(r["parameters"]),
+            "+".join(r["trust_region"]["methods"]) if r["trust_region"] else "-",
             "-" if r["max_relative_error"] is None else f"{r['max_relative_error']:.2g}",
             _size(r["size"]),
         )
@@ -169,6 +170,16 @@ def _hub_list(args) -> int:
     for row in table:
         print("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     print("  (* the version hub:NAME gives)")
+    return 0
+
+
+def _hub_refresh(args) -> int:
+    from . import hub
+
+    data = hub.refresh(args.hub)
+    n = sum(len(e["versions"]) for e in data["emulators"].values())
+    print(f"hub {data['location']}: index fetched afresh and cached ({len(data['emulators'])} emulator(s), "
+          f"{n} version(s))")
     return 0
 
 
@@ -269,6 +280,9 @@ def parser() -> argparse.ArgumentParser:
     hl.add_argument("--cached", action="store_true", help="list the local cache instead")
     hl.add_argument("--json", action="store_true", help="machine-readable output")
     hl.set_defaults(func=_hub_list)
+    hr = hub_sub.add_parser("refresh", help="fetch a hub's index afresh into the cache (as ZELOS_HUB_TTL=0 does once)")
+    hr.add_argument("hub", nargs="?", help="a URL or folder (default: $ZELOS_HUB)")
+    hr.set_defaults(func=_hub_refresh)
     hf = hub_sub.add_parser("fetch", help="download hub:NAME[@VERSION] into the cache (e.g. on a login node)")
     hf.add_argument("reference", nargs="+", help="hub:NAME or hub:NAME@VERSION (the hub: prefix may be left out)")
     hf.add_argument("--hub", help="the hub (default: $ZELOS_HUB)")

@@ -40,6 +40,7 @@ __all__ = [
     "listing",
     "parse_reference",
     "publish",
+    "refresh",
 ]
 
 
@@ -70,7 +71,9 @@ def parse_reference(text: str) -> tuple:
 
 def config(hub: str | None = None, cache: str | os.PathLike | None = None, offline: bool | None = None) -> dict:
     """The effective settings (arguments over the environment): ``hub``, ``cache``, ``offline``,
-    ``index_ttl``, ``timeout``, ``retries``."""
+    ``index_ttl``, ``timeout``, ``retries``, ``deadline`` (seconds; ``"auto"``: scaled to each
+    download's size; ``None``: none), ``min_rate`` (bytes per second) and ``rate_window``
+    (seconds)."""
     return dict(_zelos.hub_config(hub, _path(cache), offline))
 
 
@@ -119,11 +122,20 @@ def index(hub: str | None = None, *, cache=None, offline: bool | None = None, re
     return data
 
 
+def refresh(hub: str | None = None, *, cache=None) -> dict:
+    """Fetches a hub's index afresh and keeps it in the cache (what ``ZELOS_HUB_TTL=0`` does for
+    one call): :func:`index` with ``refresh=True``."""
+    return index(hub, cache=cache, refresh=True)
+
+
 def listing(hub: str | None = None, *, data: dict | None = None, **kwargs) -> list:
     """What a hub offers, one dict per published version (oldest first within a name):
-    ``name, version, newest, code, code_version, parameters, ranges, max_relative_error, size,
-    created, sha256, url``. ``data``: an :func:`index` already fetched; else fetched with
-    ``kwargs``."""
+    ``name, version, newest, code, code_version, parameters, ranges, trust_region, extent,
+    max_relative_error, size, created, sha256, url``. ``ranges`` is the box the emulator's
+    ``box`` method checks; ``trust_region`` (``None`` for entries published by older zelos) is
+    where it answers: its ``methods``, and ``extent``, ``{name: (min, max)}``, the range of each
+    parameter no accepted point leaves. ``data``: an :func:`index` already fetched; else fetched
+    with ``kwargs``."""
     if data is None:
         data = index(hub, **kwargs)
     rows = []
@@ -141,6 +153,9 @@ def listing(hub: str | None = None, *, data: dict | None = None, **kwargs) -> li
                 "code_version": e["code"]["version"],
                 "parameters": [p["name"] for p in e["parameters"]],
                 "ranges": {p["name"]: (p["min"], p["max"]) for p in e["parameters"]},
+                "trust_region": e.get("trust_region"),
+                "extent": {p["name"]: (p["min"], p["max"]) for p in e["trust_region"]["extent"]}
+                if e.get("trust_region") else None,
                 "max_relative_error": e.get("max_relative_error"),
                 "size": e["size"],
                 "created": e["created"],

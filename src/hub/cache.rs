@@ -4,7 +4,9 @@
 //! CACHE/
 //!   NAME/VERSION/NAME.tar.gz      a verified archive, moved here atomically
 //!   NAME/VERSION/entry.json       its index entry and hub: what it was verified against
-//!   .partial/NAME@VERSION.SHA.part  a download in progress (resumed by the next attempt)
+//!   .partial/NAME@VERSION.SHA.part  a download in progress
+//!   .resume/NAME@VERSION.SHA.json   what identifies it (its URL, the server's ETag or
+//!                                   Last-Modified): without it, it is never resumed
 //!   .locks/NAME@VERSION.lock      one download of a NAME@VERSION at a time, across processes
 //!   .hubs/HASH/index.json         a hub's index as last fetched (HASH of the hub's URL)
 //! ```
@@ -117,6 +119,13 @@ impl Cache {
         self.root.join(".partial").join(format!("{name}@{version}.{}.part", &sha256[..16.min(sha256.len())]))
     }
 
+    /// The record of where the bytes of [`Cache::part_path`] came from (see
+    /// [`super::net::Provenance`]): a partial file is resumed only when this record says it is
+    /// of the same file as the server's.
+    pub fn resume_path(&self, name: &str, version: &str, sha256: &str) -> PathBuf {
+        self.root.join(".resume").join(format!("{name}@{version}.{}.json", &sha256[..16.min(sha256.len())]))
+    }
+
     /// Holds an exclusive lock for `name@version` until dropped: two processes (MPI ranks
     /// starting together) never write one partial file. `None` where the file system has no
     /// locks (some network file systems): then nothing is locked.
@@ -150,11 +159,13 @@ impl Cache {
         Ok(path)
     }
 
-    /// Removes a partial download and the partial folder if it is then empty.
-    pub fn discard(&self, part: &Path) {
-        let _ = fs::remove_file(part);
-        if let Some(dir) = part.parent() {
-            let _ = fs::remove_dir(dir);
+    /// Removes a partial download (and its record, if given), and their folders if then empty.
+    pub fn discard(&self, part: &Path, record: Option<&Path>) {
+        for file in std::iter::once(part).chain(record) {
+            let _ = fs::remove_file(file);
+            if let Some(dir) = file.parent() {
+                let _ = fs::remove_dir(dir); // only if empty: other downloads may be under way
+            }
         }
     }
 
@@ -163,9 +174,9 @@ impl Cache {
         self.root.join(".hubs").join(&hash[..16]).join("index.json")
     }
 
-    /// The index of `hub` as last fetched, when fetched less than `ttl` ago (`None`: however
-    /// long ago).
-    pub fn stored_index(&self, hub: &str, ttl: Option<Duration>) -> Option<Index> {
+    /// The index of `hub` as last fetched and how long ago, when fetched less than `ttl` ago
+    /// (`None`: however long ago).
+    pub fn stored_index(&self, hub: &str, ttl: Option<Duration>) -> Option<(Index, Duration)> {
         let path = self.index_path(hub);
         let age = SystemTime::now().duration_since(fs::metadata(&path).ok()?.modified().ok()?).unwrap_or_default();
         if ttl.is_some_and(|ttl| age >= ttl) {
@@ -173,7 +184,7 @@ impl Cache {
         }
         let bytes = fs::read(&path).ok()?;
         (bytes.len() <= MAX_INDEX_BYTES).then_some(())?;
-        Index::parse(&bytes, hub).ok()
+        Some((Index::parse(&bytes, hub).ok()?, age))
     }
 
     /// Keeps the index of `hub` (as received) for [`Cache::stored_index`].

@@ -17,6 +17,11 @@ pub enum HubError {
     /// or a local hub's `index.json` could not be read.
     #[error("{url}: unreachable after {attempts} attempt(s): {detail}")]
     Unreachable { url: String, attempts: u32, detail: String },
+    /// A transfer was stopped by a limit: the overall deadline (`ZELOS_HUB_DEADLINE`) or the
+    /// minimum rate (`ZELOS_HUB_MIN_RATE` over `ZELOS_HUB_RATE_WINDOW`). `limit` says which, and
+    /// how to change it.
+    #[error("{url}: {limit}; {received} of {} bytes received in {elapsed:.1} s", expected.map_or_else(|| "?".to_string(), |n| n.to_string()))]
+    TooSlow { url: String, limit: String, received: u64, expected: Option<u64>, elapsed: f64 },
     /// The server answered with a status that retrying does not fix (404, 403, ...).
     #[error("{url}: the server answered HTTP {status}")]
     Status { url: String, status: u16 },
@@ -66,9 +71,19 @@ pub enum HubError {
         #[source]
         source: io::Error,
     },
-    /// The progress callback asked to stop; the partial file is kept for the next attempt.
-    #[error("download of {url} interrupted; the next attempt resumes from {part}")]
+    /// The progress callback asked to stop; the partial file is kept for the next attempt when
+    /// it can be resumed (see [`crate::hub::resolve`]).
+    #[error("download of {url} interrupted; what was received is kept in {part} when the next attempt can resume it")]
     Interrupted { url: String, part: String },
+    /// A download failed against an index entry reused from the cache, and fetching the index
+    /// again to check the entry failed too: `note` says how old the cached index is and how to
+    /// refresh it.
+    #[error("{error}; {note}")]
+    StaleIndex {
+        #[source]
+        error: Box<HubError>,
+        note: String,
+    },
 }
 
 impl From<crate::Error> for HubError {
@@ -82,9 +97,10 @@ impl HubError {
         HubError::Io { path: path.as_ref().display().to_string(), source }
     }
 
-    /// Whether the failure means "the hub cannot be asked now", after which the cache answers.
+    /// Whether the failure means "the hub cannot be asked now" (unreachable, or too slow to
+    /// use), after which the cache answers.
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, HubError::Unreachable { .. })
+        matches!(self, HubError::Unreachable { .. } | HubError::TooSlow { .. })
     }
 }
 

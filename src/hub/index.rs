@@ -49,8 +49,14 @@ pub struct Entry {
     pub created: String,
     /// The Boltzmann code the emulator reproduces, from its spec.
     pub code: Code,
-    /// The emulator's inputs in order, with their training ranges, from its spec.
+    /// The emulator's inputs in order, each with the box its trust region's `box` method
+    /// checks (the archive's `region.safetensors` `lower` and `upper`: for the archives zelos
+    /// builds, the spec's training ranges). Where an emulator answers is `trust_region`.
     pub parameters: Vec<Parameter>,
+    /// Where the emulator answers: the trust region the archive holds and the router checks.
+    /// Absent from entries published by older zelos.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust_region: Option<TrustRegionSummary>,
     /// The headline accuracy: `summary.max_relative_error` of the archive's `report.json`
     /// (the worst relative error over held-out points and outputs); `null` when not reported.
     pub max_relative_error: Option<f64>,
@@ -72,6 +78,39 @@ pub struct Parameter {
     pub name: String,
     pub min: f64,
     pub max: f64,
+}
+
+/// `trust_region` of an index entry: the region an archive's emulator answers in, as the router
+/// decides it ([`crate::region::TrustRegion::from_emulator`]). A point is emulated only if every
+/// method in `methods` accepts it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrustRegionSummary {
+    /// The methods checked, in the spec's order: `box`, `mahalanobis`, `hull`.
+    pub methods: Vec<String>,
+    /// Methods the spec asks for but the archive has no data for (not checked), and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
+    /// Per parameter, the range no accepted point leaves: the box, narrowed to the Mahalanobis
+    /// ellipsoid's extent (`mean ± threshold · sqrt(covariance_jj)`) and to the training points'
+    /// range (`hull`), as far as those are checked. A bounding box of the region, not the region.
+    pub extent: Vec<Parameter>,
+    /// The Mahalanobis method, when checked: accepted points are within `threshold` of `mean`
+    /// in the metric of `covariance` (parameter order; `rule` says how the threshold was set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mahalanobis: Option<MahalanobisSummary>,
+    /// How many training points the archive holds (the hull's vertices are among them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_points: Option<u64>,
+}
+
+/// `trust_region.mahalanobis` of an index entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MahalanobisSummary {
+    pub threshold: f64,
+    pub rule: String,
+    pub mean: Vec<f64>,
+    /// Row by row, `[p][p]`.
+    pub covariance: Vec<Vec<f64>>,
 }
 
 impl Default for Index {
@@ -175,6 +214,7 @@ mod tests {
             created: "2024-05-01T12:00:00Z".into(),
             code: Code { name: "camb".into(), version: "2.0.5".into() },
             parameters: vec![Parameter { name: "ombh2".into(), min: 0.02, max: 0.025 }],
+            trust_region: None,
             max_relative_error: Some(1e-3),
             description: None,
         }

@@ -8,10 +8,12 @@
 //! * [`resolve`] turns a reference into a verified archive in the cache, downloading when needed;
 //! * [`publish`] adds an archive to a hub folder and rewrites its index atomically.
 //!
-//! A download is written to a partial file (resumed with an HTTP Range request after a failure),
-//! its size and sha256 are checked against the index *before* the archive is opened, then the
-//! archive is fully verified and loaded ([`crate::Emulator::from_archive`]), and only then moved
-//! into the cache. A refused download leaves nothing in the cache.
+//! A download is written to a partial file (resumed with an HTTP `Range` request after a
+//! failure, only when the server identifies the file with an `ETag` or `Last-Modified` that
+//! `If-Range` checks), bounded by an overall deadline and a minimum rate, its size and sha256 are
+//! checked against the index *before* the archive is opened, then the archive is fully verified
+//! and loaded ([`crate::Emulator::from_archive`]), and only then moved into the cache. A refused
+//! download leaves nothing in the cache.
 
 mod cache;
 mod error;
@@ -32,10 +34,11 @@ use sha2::{Digest, Sha256};
 pub use cache::{default_cache_dir, Cache, Cached, Record};
 pub use error::HubError;
 pub use index::{
-    Code, Emulator as IndexEmulator, Entry, Index, Parameter, INDEX_FILE, INDEX_FORMAT, INDEX_FORMAT_VERSION,
+    Code, Emulator as IndexEmulator, Entry, Index, MahalanobisSummary, Parameter, TrustRegionSummary, INDEX_FILE,
+    INDEX_FORMAT, INDEX_FORMAT_VERSION,
 };
 pub use location::{Location, Target};
-pub use net::{NetOptions, Progress};
+pub use net::{NetOptions, Progress, Provenance, DEADLINE_BASE, DEFAULT_MIN_RATE, DEFAULT_RATE_WINDOW};
 pub use publish::{publish, Published};
 pub use reference::{Reference, PREFIX};
 
@@ -54,14 +57,17 @@ pub struct Config {
     /// How long a fetched index is used without asking the hub again (`ZELOS_HUB_TTL`, seconds;
     /// default 3600). Zero asks every time a version must be chosen.
     pub index_ttl: Duration,
-    /// Timeouts and retries (`ZELOS_HUB_TIMEOUT`, `ZELOS_HUB_RETRIES`).
+    /// Timeouts, retries, the deadline and the minimum rate (`ZELOS_HUB_TIMEOUT`,
+    /// `ZELOS_HUB_RETRIES`, `ZELOS_HUB_DEADLINE`, `ZELOS_HUB_MIN_RATE`, `ZELOS_HUB_RATE_WINDOW`).
     pub net: NetOptions,
 }
 
 impl Config {
     /// The configuration the environment gives: `ZELOS_HUB`, `ZELOS_CACHE`, `ZELOS_OFFLINE`,
-    /// `ZELOS_HUB_TTL`, `ZELOS_HUB_TIMEOUT` (seconds to wait for a connection or for data) and
-    /// `ZELOS_HUB_RETRIES`. Unparsable numbers fall back to the defaults.
+    /// `ZELOS_HUB_TTL`, `ZELOS_HUB_TIMEOUT` (seconds to wait for a connection or for data),
+    /// `ZELOS_HUB_RETRIES`, `ZELOS_HUB_DEADLINE` (seconds a whole download may take; 0: no
+    /// deadline), `ZELOS_HUB_MIN_RATE` (bytes per second; 0: no minimum) and
+    /// `ZELOS_HUB_RATE_WINDOW` (seconds). Unparsable numbers fall back to the defaults.
     pub fn from_env() -> Config {
         let var = |name: &str| std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let seconds = |name: &str| var(name).and_then(|v| v.parse::<f64>().ok()).filter(|s| s.is_finite() && *s >= 0.0);
@@ -72,6 +78,15 @@ impl Config {
         }
         if let Some(n) = var("ZELOS_HUB_RETRIES").and_then(|v| v.parse().ok()) {
             net.retries = n;
+        }
+        if let Some(s) = seconds("ZELOS_HUB_DEADLINE") {
+            net.deadline = Some(Duration::from_secs_f64(s));
+        }
+        if let Some(rate) = seconds("ZELOS_HUB_MIN_RATE") {
+            net.min_rate = rate;
+        }
+        if let Some(s) = seconds("ZELOS_HUB_RATE_WINDOW").filter(|s| *s > 0.0) {
+            net.rate_window = Duration::from_secs_f64(s);
         }
         Config {
             hub: var("ZELOS_HUB"),
@@ -148,7 +163,7 @@ impl Resolved {
 ///    missing and why the hub was not asked.
 ///
 /// `progress` sees the bytes of a download as they arrive; returning `false` stops it (the
-/// partial file stays, and the next attempt resumes it).
+/// partial file stays when the next attempt can trust it: see `docs/hub.md`).
 pub fn resolve(reference: &Reference, config: &Config, progress: Progress<'_>) -> Result<Resolved, HubError> {
     let cache = &config.cache;
     let mut notes = Vec::new();
@@ -166,7 +181,10 @@ pub fn resolve(reference: &Reference, config: &Config, progress: Progress<'_>) -
             match resolve_on_hub(reference, &location, config, progress, &mut notes) {
                 Err(e) if e.is_unreachable() => {
                     notes.push(warning(format!("{reference}: {e}; trying the cache")));
-                    format!("the hub could not be reached ({e})")
+                    match e {
+                        HubError::TooSlow { .. } => format!("the hub was too slow ({e})"),
+                        _ => format!("the hub could not be reached ({e})"),
+                    }
                 }
                 other => return other.map(|r| Resolved { notes, ..r }),
             }
@@ -195,9 +213,9 @@ pub fn resolve(reference: &Reference, config: &Config, progress: Progress<'_>) -
 }
 
 /// The index of a hub: the cached copy if fresh (and `refresh` is false), else fetched (and
-/// cached). Offline, the cached copy however old. Returns the index and whether it came from
-/// the cache.
-pub fn fetch_index(location: &Location, config: &Config, refresh: bool) -> Result<(Index, bool), HubError> {
+/// cached). Offline, the cached copy however old. Returns the index and, when it came from the
+/// cache, how long ago it was fetched.
+pub fn fetch_index(location: &Location, config: &Config, refresh: bool) -> Result<(Index, Option<Duration>), HubError> {
     let label = location.to_string();
     match location {
         Location::Local(path) => {
@@ -206,12 +224,12 @@ pub fn fetch_index(location: &Location, config: &Config, refresh: bool) -> Resul
                 attempts: 1,
                 detail: format!("no hub index there ({e})"),
             })?;
-            Ok((Index::parse(&bytes, &label)?, false))
+            Ok((Index::parse(&bytes, &label)?, None))
         }
         Location::Http(url) => {
             if config.offline {
                 return match config.cache.stored_index(&label, None) {
-                    Some(index) => Ok((index, true)),
+                    Some((index, age)) => Ok((index, Some(age))),
                     None => Err(HubError::NotCached {
                         wanted: format!("the index of {label}"),
                         cache: config.cache.root().display().to_string(),
@@ -221,15 +239,15 @@ pub fn fetch_index(location: &Location, config: &Config, refresh: bool) -> Resul
                 };
             }
             if !refresh {
-                if let Some(index) = config.cache.stored_index(&label, Some(config.index_ttl)) {
-                    return Ok((index, true));
+                if let Some((index, age)) = config.cache.stored_index(&label, Some(config.index_ttl)) {
+                    return Ok((index, Some(age)));
                 }
             }
             let bytes = net::Http::new(config.net)?.get(url, index::MAX_INDEX_BYTES)?;
             let index = Index::parse(&bytes, &label)?;
             // The cached copy only saves requests: failing to write it is no reason to fail.
             let _ = config.cache.store_index(&label, &bytes);
-            Ok((index, false))
+            Ok((index, None))
         }
     }
 }
@@ -242,38 +260,114 @@ fn resolve_on_hub(
     notes: &mut Vec<Note>,
 ) -> Result<Resolved, HubError> {
     let name = &reference.name;
-    let (mut index, mut reused) = fetch_index(location, config, false)?;
-    let listed = |index: &Index| match &reference.version {
-        Some(v) => index.entry(name, v).is_some(),
-        None => index.newest(name).is_some(),
-    };
-    if reused && !listed(&index) {
+    let (mut index, mut age) = fetch_index(location, config, false)?;
+    if age.is_some() && choose(reference, location, &index, None, &mut Vec::new()).is_err() {
         // Perhaps published since the index was fetched: ask again before giving up.
-        (index, reused) = fetch_index(location, config, true)?;
+        (index, age) = fetch_index(location, config, true)?;
     }
-    let (version, entry) = match &reference.version {
-        Some(v) => match index.entry(name, v) {
-            Some(e) => (v.clone(), e.clone()),
-            None if index.emulators.contains_key(name) => {
-                return Err(HubError::VersionNotOnHub {
-                    hub: location.to_string(),
-                    name: name.clone(),
-                    version: v.clone(),
-                    available: index.versions(name),
-                })
+    let (version, entry) = choose(reference, location, &index, age, notes)?;
+    let attempt = fetch_entry(location, config, name, &version, entry.clone(), progress, notes);
+    let Some(age) = age else { return attempt };
+    let error = match attempt {
+        Err(e) if refused_file(&e) => e,
+        other => return other,
+    };
+    // The entry came from an index cached `age` ago, and the hub refused it (no such file, or
+    // not the file the entry describes): the hub may have changed since. Ask it again, once.
+    let cached = format!(
+        "the index used was a copy cached {} ago (ZELOS_HUB_TTL={})",
+        age_text(age),
+        net_seconds(config.index_ttl)
+    );
+    let (fresh, _) = match fetch_index(location, config, true) {
+        Ok(fresh) => fresh,
+        Err(again) => {
+            if matches!(error, HubError::Invalid(_)) {
+                return Err(error); // keeps its own error class (an invalid archive)
             }
-            None => return Err(not_on_hub(location, name, &index)),
-        },
-        None => {
-            let (v, e) = index.newest(name).ok_or_else(|| not_on_hub(location, name, &index))?;
-            let all = index.versions(name);
-            let age = if reused { " (index as cached)" } else { "" };
-            notes.push(info(format!("{reference}: version {v}, the newest of {} on {location}{age}", all.join(", "))));
-            (v.to_string(), e.clone())
+            return Err(HubError::StaleIndex {
+                error: Box::new(error),
+                note: format!(
+                    "{cached}, and fetching it again failed ({again}); once the hub answers, refresh it with \
+                     `zelos hub refresh` (or set ZELOS_HUB_TTL=0 for one call)"
+                ),
+            });
         }
     };
+    notes.push(warning(format!("{name}@{version}: {error}; {cached}: fetched the index again")));
+    let (version_now, entry_now) = choose(reference, location, &fresh, None, notes)?;
+    if version_now == version && entry_now == entry {
+        if matches!(error, HubError::Invalid(_)) {
+            return Err(error);
+        }
+        return Err(HubError::StaleIndex {
+            error: Box::new(error),
+            note: format!(
+                "{cached}; fetched again just now, the index lists the same file: the hub's index or file is wrong, \
+                 tell its maintainer"
+            ),
+        });
+    }
+    fetch_entry(location, config, name, &version_now, entry_now, progress, notes)
+}
+
+/// The version a reference asks for on `index` and its entry; `age`: the index's, when cached
+/// (noted with the version chosen).
+fn choose(
+    reference: &Reference,
+    location: &Location,
+    index: &Index,
+    age: Option<Duration>,
+    notes: &mut Vec<Note>,
+) -> Result<(String, Entry), HubError> {
+    let name = &reference.name;
+    match &reference.version {
+        Some(v) => match index.entry(name, v) {
+            Some(e) => Ok((v.clone(), e.clone())),
+            None if index.emulators.contains_key(name) => Err(HubError::VersionNotOnHub {
+                hub: location.to_string(),
+                name: name.clone(),
+                version: v.clone(),
+                available: index.versions(name),
+            }),
+            None => Err(not_on_hub(location, name, index)),
+        },
+        None => {
+            let (v, e) = index.newest(name).ok_or_else(|| not_on_hub(location, name, index))?;
+            let all = index.versions(name);
+            let age = age.map_or_else(String::new, |a| format!(" (index as cached {} ago)", age_text(a)));
+            notes.push(info(format!("{reference}: version {v}, the newest of {} on {location}{age}", all.join(", "))));
+            Ok((v.to_string(), e.clone()))
+        }
+    }
+}
+
+/// Whether a download failed because the hub's file is not the one its index entry describes
+/// (or is not there): a cached index may be out of date.
+fn refused_file(e: &HubError) -> bool {
+    matches!(
+        e,
+        HubError::SizeMismatch { .. }
+            | HubError::HashMismatch { .. }
+            | HubError::WrongEmulator { .. }
+            | HubError::Invalid(_)
+            | HubError::BadIndex { .. }
+            | HubError::Status { .. }
+    )
+}
+
+/// `name@version` with `entry`: from the cache when it holds the same file, else downloaded.
+fn fetch_entry(
+    location: &Location,
+    config: &Config,
+    name: &str,
+    version: &str,
+    entry: Entry,
+    progress: Progress<'_>,
+    notes: &mut Vec<Note>,
+) -> Result<Resolved, HubError> {
     let cache = &config.cache;
-    if let Some(cached) = cache.lookup(name, &version) {
+    if let Some(cached) = cache.lookup(name, version) {
         if cached.record.entry.sha256 == entry.sha256 {
             return Ok(from_cache(cached, Vec::new()));
         }
@@ -282,12 +376,12 @@ fn resolve_on_hub(
             cached.record.entry.sha256, entry.sha256
         )));
     }
-    let record = Record { name: name.clone(), version: version.clone(), hub: location.to_string(), entry };
+    let record = Record { name: name.to_string(), version: version.to_string(), hub: location.to_string(), entry };
     let path = download(location, &record, config, progress)?;
     notes.push(info(format!("{name}@{version}: downloaded, verified and cached as {}", path.display())));
     Ok(Resolved {
-        name: name.clone(),
-        version,
+        name: name.to_string(),
+        version: version.to_string(),
         path,
         sha256: record.entry.sha256,
         source: Source::Download,
@@ -298,6 +392,12 @@ fn resolve_on_hub(
 
 /// Downloads (or copies) the archive of `record` into the cache: partial file, size and hash
 /// checks, full verification, atomic move. Returns the cached path.
+///
+/// What is left behind when it fails: nothing, except after an interruption or a network
+/// failure (unreachable, too slow), where the partial file stays if the next attempt can trust
+/// it: it holds every byte (its sha256 decides), or the server identified the file (`ETag` or
+/// `Last-Modified`, recorded in `CACHE/.resume/`) so that a resumed request is checked with
+/// `If-Range`. A partial file of unknown origin is never resumed: the download starts over.
 fn download(
     location: &Location,
     record: &Record,
@@ -315,26 +415,48 @@ fn download(
     }
     let target = location.target(&entry.url)?;
     let part = cache.part_path(name, version, &entry.sha256);
+    let resume = cache.resume_path(name, version, &entry.sha256);
     let folder = part.parent().expect("a partial path has a folder");
     std::fs::create_dir_all(folder).map_err(|e| HubError::io(folder, e))?;
-    let fetched = match &target {
-        Target::Http(url) => net::Http::new(config.net)?.download(url, &part, entry.size, progress),
-        Target::Local(path) => copy_local(path, &part, entry.size, progress),
+    let size_of = |path: &Path| std::fs::metadata(path).map(|m| m.len()).ok();
+    // A partial file with every byte (an earlier download stopped after its last byte) needs
+    // no request when its hash is the index's; with any other contents it is thrown away.
+    let complete = match size_of(&part) {
+        Some(n) if n == entry.size => sha256_file(&part)? == entry.sha256,
+        _ => false,
+    };
+    if !complete && size_of(&part).is_some_and(|n| n >= entry.size) {
+        cache.discard(&part, Some(&resume));
+        std::fs::create_dir_all(folder).map_err(|e| HubError::io(folder, e))?;
+    }
+    let fetched = match (&target, complete) {
+        (_, true) => Ok(()),
+        (Target::Http(url), false) => {
+            net::Http::new(config.net)?.download(url, &part, &resume, entry.size, progress)
+        }
+        (Target::Local(path), false) => copy_local(path, &part, entry.size, progress),
     };
     if let Err(e) = fetched {
-        // A network failure keeps the partial file for the next attempt; anything else, and any
-        // failed local copy, does not.
-        let resumable = matches!(e, HubError::Unreachable { .. } | HubError::Interrupted { .. });
-        if !resumable || matches!(target, Target::Local(_)) {
-            cache.discard(&part);
+        // Kept only for a next attempt that can trust it (see above); a failed local copy never.
+        let network = matches!(e, HubError::Unreachable { .. } | HubError::TooSlow { .. } | HubError::Interrupted { .. });
+        let trusted = match &target {
+            Target::Http(url) => {
+                size_of(&part) == Some(entry.size) || Provenance::read(&resume, url, entry.size).is_some()
+            }
+            Target::Local(_) => false,
+        };
+        if !(network && trusted) {
+            cache.discard(&part, Some(&resume));
         }
         return Err(e);
     }
     if let Err(e) = verify(&part, &target.to_string(), record) {
-        cache.discard(&part);
+        cache.discard(&part, Some(&resume));
         return Err(e);
     }
-    cache.install(&part, record).inspect_err(|_| cache.discard(&part))
+    let installed = cache.install(&part, record).inspect_err(|_| cache.discard(&part, None));
+    cache.discard(&resume, None);
+    installed
 }
 
 /// Size, then sha256, then the archive's own verification and loading, then its name and version.
@@ -409,6 +531,30 @@ fn not_on_hub(location: &Location, name: &str, index: &Index) -> HubError {
         hub: location.to_string(),
         name: name.to_string(),
         available: index.emulators.keys().cloned().collect(),
+    }
+}
+
+/// `42 s`, `12 min`, `3.5 h`, `2.0 days`.
+fn age_text(age: Duration) -> String {
+    let s = age.as_secs_f64();
+    if s < 120.0 {
+        format!("{s:.0} s")
+    } else if s < 7200.0 {
+        format!("{:.0} min", s / 60.0)
+    } else if s < 172_800.0 {
+        format!("{:.1} h", s / 3600.0)
+    } else {
+        format!("{:.1} days", s / 86400.0)
+    }
+}
+
+/// Seconds as the environment variables take them: `3600`, `0.5`.
+fn net_seconds(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{}", s as u64)
+    } else {
+        format!("{s}")
     }
 }
 

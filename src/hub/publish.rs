@@ -8,9 +8,13 @@ use sha2::{Digest, Sha256};
 
 use super::cache::{temp_beside, write_atomically};
 use super::error::HubError;
-use super::index::{Code, Entry, Index, Parameter, INDEX_FILE, MAX_INDEX_BYTES};
+use super::index::{
+    Code, Entry, Index, MahalanobisSummary, Parameter, TrustRegionSummary, INDEX_FILE, MAX_INDEX_BYTES,
+};
 use super::reference::{check_name, check_version};
 use crate::archive::Archive;
+use crate::region::{RegionData, TrustRegion};
+use crate::spec::TrustMethod;
 use crate::Emulator;
 
 /// What [`publish`] did.
@@ -51,11 +55,13 @@ pub fn publish(archive_path: &Path, hub_dir: &Path) -> Result<Published, HubErro
         size,
         created: archive.manifest().created.clone(),
         code: Code { name: spec.code.name.as_str().to_string(), version: spec.code.version.clone() },
-        parameters: spec
-            .parameters
-            .iter()
-            .map(|p| Parameter { name: p.name.clone(), min: p.min, max: p.max })
-            .collect(),
+        parameters: {
+            let (lower, upper) = emulator.bounds();
+            (spec.parameters.iter().zip(lower.iter().zip(upper)))
+                .map(|(p, (&min, &max))| Parameter { name: p.name.clone(), min, max })
+                .collect()
+        },
+        trust_region: Some(trust_region(&emulator)?),
         max_relative_error: emulator.report().pointer("/summary/max_relative_error").and_then(|v| v.as_f64()),
         description: spec.description.clone(),
     };
@@ -141,4 +147,65 @@ fn copy_verified(source: &Path, destination: &Path, sha256: &str) -> Result<(), 
         let _ = fs::remove_file(&temp);
     }
     result
+}
+
+/// The trust region of an archive's emulator as the router builds it, summarised for the index.
+pub(crate) fn trust_region(emulator: &Emulator) -> Result<TrustRegionSummary, HubError> {
+    let region = TrustRegion::from_emulator(emulator)?;
+    let names = region.parameters();
+    let p = names.len();
+    let origin = format!("{}: region.safetensors", emulator.origin());
+    let data = RegionData::from_tensors(emulator.region(), p, &origin)?;
+    let methods = region.methods();
+    let (lower, upper) = region.bounds();
+    let (mut lo, mut hi) = (vec![f64::NEG_INFINITY; p], vec![f64::INFINITY; p]);
+    let narrow = |lo: &mut Vec<f64>, hi: &mut Vec<f64>, j: usize, a: f64, b: f64| {
+        lo[j] = lo[j].max(a);
+        hi[j] = hi[j].min(b);
+    };
+    if methods.contains(&TrustMethod::Box) {
+        for j in 0..p {
+            narrow(&mut lo, &mut hi, j, lower[j], upper[j]);
+        }
+    }
+    let mut mahalanobis = None;
+    if let (Some(m), Some((mean, covariance))) = (region.mahalanobis(), data.moments()) {
+        let t = m.threshold();
+        for j in 0..p {
+            let half = t * covariance[j * p + j].max(0.0).sqrt();
+            narrow(&mut lo, &mut hi, j, mean[j] - half, mean[j] + half);
+        }
+        mahalanobis = Some(MahalanobisSummary {
+            threshold: t,
+            rule: m.rule().to_string(),
+            mean,
+            covariance: covariance.chunks(p).map(<[f64]>::to_vec).collect(),
+        });
+    }
+    if region.hull().is_some() {
+        if let Some(points) = &data.points {
+            for j in 0..p {
+                let column = points.iter().skip(j).step_by(p).copied();
+                let (a, b) = column.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+                narrow(&mut lo, &mut hi, j, a, b);
+            }
+        }
+    }
+    // A parameter no checked method bounds (a region whose methods were all skipped): the box,
+    // outside which the emulator was not trained, is given.
+    for j in 0..p {
+        if !lo[j].is_finite() {
+            lo[j] = lower[j];
+        }
+        if !hi[j].is_finite() {
+            hi[j] = upper[j];
+        }
+    }
+    Ok(TrustRegionSummary {
+        methods: methods.iter().map(|m| m.as_str().to_string()).collect(),
+        skipped: region.skipped(),
+        extent: (0..p).map(|j| Parameter { name: names[j].clone(), min: lo[j], max: hi[j] }).collect(),
+        mahalanobis,
+        training_points: data.points.as_ref().map(|_| data.n_points() as u64),
+    })
 }

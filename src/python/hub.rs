@@ -69,7 +69,9 @@ pub fn hub_newest_version(versions: Vec<String>) -> Option<String> {
     hub::version::newest(versions.iter().map(String::as_str)).map(str::to_string)
 }
 
-/// The effective configuration: `{hub, cache, offline, index_ttl, timeout, retries}`.
+/// The effective configuration: `{hub, cache, offline, index_ttl, timeout, retries, deadline,
+/// min_rate, rate_window}` (`deadline`: seconds, `None` for none, `"auto"` for the default
+/// scaled to the size).
 #[pyfunction]
 #[pyo3(signature = (hub=None, cache=None, offline=None))]
 pub fn hub_config<'py>(
@@ -86,6 +88,13 @@ pub fn hub_config<'py>(
     d.set_item("index_ttl", c.index_ttl.as_secs_f64())?;
     d.set_item("timeout", c.net.read_timeout.as_secs_f64())?;
     d.set_item("retries", c.net.retries)?;
+    match c.net.deadline {
+        None => d.set_item("deadline", "auto")?,
+        Some(t) if t.is_zero() => d.set_item("deadline", py.None())?,
+        Some(t) => d.set_item("deadline", t.as_secs_f64())?,
+    }
+    d.set_item("min_rate", c.net.min_rate)?;
+    d.set_item("rate_window", c.net.rate_window.as_secs_f64())?;
     Ok(d)
 }
 
@@ -159,8 +168,8 @@ pub fn hub_index(
         return Err(HubError::new_err("no hub is configured (set ZELOS_HUB, or pass a hub)"));
     };
     let location = Location::parse(&text).map_err(to_py)?;
-    let (index, from_cache) = py.detach(|| hub::fetch_index(&location, &config, refresh)).map_err(to_py)?;
-    Ok((location.to_string(), index.to_json(), from_cache))
+    let (index, age) = py.detach(|| hub::fetch_index(&location, &config, refresh)).map_err(to_py)?;
+    Ok((location.to_string(), index.to_json(), age.is_some()))
 }
 
 /// Every cached archive: `[(path, record JSON)]`.

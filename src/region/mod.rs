@@ -85,7 +85,21 @@ impl RegionData {
         })
     }
 
-    fn n_points(&self) -> usize {
+    /// The training mean and covariance (row-major `[p, p]`): the stored ones, else those of
+    /// the points (when there are more points than parameters), else `None`.
+    pub fn moments(&self) -> Option<(Vec<f64>, Vec<f64>)> {
+        let p = self.lower.len();
+        match (&self.mean, &self.covariance, &self.points) {
+            (Some(m), Some(c), _) => Some((m.clone(), c.clone())),
+            (_, _, Some(points)) if p > 0 && self.n_points() > p => {
+                Some(linalg::mean_covariance(points, self.n_points(), p))
+            }
+            _ => None,
+        }
+    }
+
+    /// How many training points the region holds.
+    pub fn n_points(&self) -> usize {
         let p = self.lower.len().max(1);
         self.points.as_ref().map_or(0, |v| v.len() / p)
     }
@@ -249,12 +263,7 @@ impl TrustRegion {
                 return bad("`points` holds a non-finite value".into());
             }
         }
-        // Moments: stored ones, else the points'.
-        let moments = match (&data.mean, &data.covariance, &data.points) {
-            (Some(m), Some(c), _) => Some((m.clone(), c.clone())),
-            (_, _, Some(points)) if data.n_points() > p => Some(linalg::mean_covariance(points, data.n_points(), p)),
-            _ => None,
-        };
+        let moments = data.moments();
         let whitening = match &moments {
             Some((mean, cov)) => {
                 if mean.len() != p || cov.len() != p * p || mean.iter().chain(cov).any(|v| !v.is_finite()) {

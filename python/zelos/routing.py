@@ -27,13 +27,16 @@ from . import _zelos
 
 __all__ = ["Decision", "Fallback", "PointLog", "Route", "Router", "TrustRegion", "read_point_log"]
 
-#: The fallback kinds, as in the point log's ``reason`` field.
+#: The fallback kinds, as in the point log's ``reason`` field. The plugins add
+#: ``requirement_not_emulated`` (the code computed what no emulator provides at an otherwise
+#: emulated point) and log ``non_finite_input`` points they refuse (never computed).
 FALLBACK_KINDS = (
     "outside_every_region",
     "parameter_not_emulated",
     "missing_parameter",
     "output_not_emulated",
     "non_finite_input",
+    "requirement_not_emulated",
 )
 
 Decision = _zelos.Decision
@@ -316,3 +319,27 @@ class Router:
 
     def __repr__(self) -> str:
         return f"<zelos.routing.Router {', '.join(self.keys()) or '(empty)'}>"
+
+
+#: Parameter names that restate one another, per code (an emulator taking one varies the other).
+_SAME_PARAMETER = {"camb": {"As": "logA", "logA": "As"},
+                   "classy": {"h": "H0", "H0": "h", "A_s": "ln10^{10}A_s", "ln10^{10}A_s": "A_s"}}
+
+
+def emulators_varying(parameter: str, code: str) -> list:
+    """The emulators shipped with zelos (``zelos.shipped``) trained with ``code`` that take
+    ``parameter`` (or a name restating it), as ``NAME (what it emulates)``. For the plugins'
+    start-up warning about a sampled parameter no loaded emulator varies."""
+    from .emulator import get_emulator
+    from .shipped import shipped_names
+
+    names = {parameter, _SAME_PARAMETER.get(code, {}).get(parameter, parameter)}
+    out = []
+    for name in shipped_names():
+        try:
+            emu = get_emulator(name, out_of_range="ignore")
+        except Exception:  # noqa: BLE001 -- a broken install is not this warning's business
+            continue
+        if emu.spec["code"]["name"] == code and names & set(emu.parameters):
+            out.append(f"{name} ({', '.join(emu.outputs)})")
+    return out

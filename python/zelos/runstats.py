@@ -28,9 +28,12 @@ _log = logging.getLogger("zelos")
 
 
 class RunStats:
-    """Counters of one run. Paths: ``emulated`` (every needed output served), ``fallback``
-    (the whole point computed by the code), ``rest`` (the code run, at an emulated point, for
-    something no emulator provides), ``spot_check`` (extra code runs at emulated points)."""
+    """Counters of one run. Paths: ``emulated`` (every requirement of the point answered by
+    the emulators, nothing by the code), ``fallback`` (the code computed the whole point, or
+    part of it: a point any of whose requirements the code computed is a fallback, with reason
+    ``requirement_not_emulated: WHAT``), ``spot_check`` (extra code runs at emulated points).
+    ``time["rest"]``: the time of the code's runs for what no emulator provides (part of the
+    fallback time). ``refused``: points never computed (a non-finite input), by reason."""
 
     #: What one call is, in the printed lines.
     unit = "points"
@@ -41,7 +44,8 @@ class RunStats:
         self.count = Counter()
         self.time = Counter()
         self.fallbacks = Counter()
-        self.rest = Counter()  # what was computed live at emulated points, and why
+        self.rest = Counter()  # points the code computed in part (fallbacks too), by what and why
+        self.refused = Counter()  # points given no value and never passed to the code, by reason
         self.spot = 0
         self.spot_failed = 0
         self.spot_diff = defaultdict(float)
@@ -72,8 +76,10 @@ class RunStats:
     def progress(self) -> str:
         em = self.count["emulated"]
         reasons = ", ".join(f"{k} {v}" for k, v in self.fallbacks.most_common())
+        refused = ", ".join(f"{k} {v}" for k, v in self.refused.most_common())
         return (f"{self.calls} {self.unit}: {100.0 * em / max(self.calls, 1):.1f}% emulated"
-                + (f"; fallbacks: {reasons}" if reasons else "")
+                + (f"; computed by the code: {reasons}" if reasons else "")
+                + (f"; refused: {refused}" if refused else "")
                 + (f"; {self.spot} spot checks" if self.spot else ""))
 
     def as_dict(self) -> dict:
@@ -83,6 +89,7 @@ class RunStats:
         return {
             "calls": self.calls, "emulated": self.count["emulated"], "fallback": self.count["fallback"],
             "failed": self.failed, "fallbacks_by_reason": dict(self.fallbacks),
+            "refused": sum(self.refused.values()), "refused_by_reason": dict(self.refused),
             "rest": self.count["rest"], "rest_by_reason": dict(self.rest),
             "seconds": {k: self.time[k] for k in ("emulated", "rest", "fallback", "spot_check")},
             "seconds_per_call": per,
@@ -102,12 +109,15 @@ class RunStats:
                  + (f" ({1e6 * per['emulated']:.0f} us each{self._emulated_note(d, code)})" if per["emulated"] else "")
                  + f", {d['fallback']} computed by {code}"
                  + (f" ({1e3 * per['fallback']:.1f} ms each)" if per["fallback"] else "")
-                 + (f", {d['failed']} failed in {code}" if d["failed"] else "")]
+                 + (f", {d['failed']} failed in {code}" if d["failed"] else "")
+                 + (f", {d['refused']} refused ("
+                    + ", ".join(f"{k} {v}" for k, v in d["refused_by_reason"].items()) + ")" if d["refused"] else "")]
         if d["fallbacks_by_reason"]:
             lines.append("fallbacks by reason: " + ", ".join(f"{k} {v}" for k, v in d["fallbacks_by_reason"].items()))
         if d["rest"]:
-            lines.append(f"{d['rest']} {code} runs at emulated points ({d['seconds']['rest']:.2f} s) for what no "
-                         "emulator provides: " + ", ".join(f"{k} ({v})" for k, v in d["rest_by_reason"].items()))
+            what = ", ".join(f"{k} ({v})" for k, v in d["rest_by_reason"].items())
+            lines.append(f"{d['rest']} of them computed by {code} only in part ({d['seconds']['rest']:.2f} s), "
+                         f"for what no emulator provides: {what}")
         if d["spot_checks"]:
             dlogp = d["spot_check_max_abs_delta_logp"]
             lines.append(f"{d['spot_checks']} spot checks ({d['seconds']['spot_check']:.2f} s): max relative "
@@ -176,8 +186,8 @@ def host_name() -> str:
 
 # -- reading them back (zelos report) ------------------------------------------------------------
 #: Counts that add up across processes, and per-key maxima.
-_SUMS = ("calls", "emulated", "fallback", "failed", "rest", "spot_checks", "spot_check_failures")
-_BY_KEY_SUMS = ("fallbacks_by_reason", "rest_by_reason", "seconds")
+_SUMS = ("calls", "emulated", "fallback", "failed", "refused", "rest", "spot_checks", "spot_check_failures")
+_BY_KEY_SUMS = ("fallbacks_by_reason", "rest_by_reason", "refused_by_reason", "seconds")
 _BY_KEY_MAXIMA = ("spot_check_max_rel_diff", "spot_check_max_abs_delta_logp")
 
 

@@ -238,7 +238,8 @@ S8_PARAMS = {"omega_b": 0.0224, "omega_cdm": 0.12, "n_s": 0.965, "H0": {"prior":
 
 def test_an_emulator_taking_ln10As_is_fed_logA_and_classy_gets_it_outside(tmp_path):
     path = sigma8_archive(tmp_path / "CLASS_sigma8.tar.gz")
-    mz = zelos_model([path], likes={"one": One}, params=S8_PARAMS)
+    # a constant output agrees with classy at one point only: no start-up check
+    mz = zelos_model([path], likes={"one": One}, params=S8_PARAMS, check_at_start=False)
     # Cobaya's classy takes A_s, computed from logA as Cobaya's cosmology templates do
     classy_params = dict(S8_PARAMS, logA=dict(S8_PARAMS["logA"], drop=True),
                          A_s={"value": "lambda logA: 1e-10 * np.exp(logA)"})
@@ -259,7 +260,8 @@ def test_the_classy_version_the_emulator_pins_is_checked(tmp_path, caplog):
     with pytest.raises(LoggedError, match=r"trained with classy==3.3.1 but classy 3.4.1 is installed"):
         zelos_model([path], likes={"one": One}, params=S8_PARAMS)
     caplog.set_level(logging.WARNING)
-    model = zelos_model([path], likes={"one": One}, params=S8_PARAMS, allow_version_mismatch=True)
+    model = zelos_model([path], likes={"one": One}, params=S8_PARAMS, allow_version_mismatch=True,
+                        check_at_start=False)  # a constant output: see above
     model.close()
     assert any("allow_version_mismatch" in r.getMessage() for r in caplog.records)
 
@@ -300,7 +302,7 @@ def test_cl_equal_cobayas_classy_in_every_unit_emulated_and_computed(tmp_path, c
                "logA": {"prior": {"min": 2.9, "max": 3.2}, "drop": True},
                "A_s": {"value": "lambda logA: 1e-10 * np.exp(logA)"}}
     caplog.set_level(logging.INFO)
-    mz = zelos_model([path], likes={"cmb": Spectra}, params=sampled)
+    mz = zelos_model([path], likes={"cmb": Spectra}, params=sampled, check_at_start=False)  # constant outputs
     assert "fallback: classy v3.4.1, extra_args {'non_linear': 'none'}" in caplog.text
     mc = classy_model(likes={"cmb": Spectra}, params=sampled, extra_args={"non_linear": "none"})
     try:

@@ -18,6 +18,7 @@ point is never given a zero likelihood for being outside a trust region.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from types import SimpleNamespace
@@ -29,6 +30,7 @@ from cobaya.theories.cosmo import BoltzmannBase
 
 from .. import __version__ as ZELOS_VERSION
 from ..code_inputs import T_CMB_SETTING
+from ..code_inputs import number as _number
 from ..build.report import accuracy_summary
 from ..emulator import get_emulator
 from ..online import online_retrainer
@@ -36,8 +38,15 @@ from ..runstats import RunStats
 from . import params as P
 from .fallback import InnerModel
 from .needs import DerivedNeed, RestNeed, derived_tables, plan_needs
+from .options import CHECKS as OPTION_CHECKS
+from .options import check as check_options
 
 FIRST = ("outside_every_region",)
+#: The point-log reason of a point some of whose requirements no emulator provides (the code
+#: computed them); the run statistics add what (``requirement_not_emulated: Cl``).
+REQUIREMENT_NOT_EMULATED = "requirement_not_emulated"
+#: Why a point was refused: a NaN or infinite input, never passed to the code.
+NON_FINITE = "non_finite_input"
 
 
 class Zelos(BoltzmannBase):
@@ -46,12 +55,13 @@ class Zelos(BoltzmannBase):
 
     See docs/cobaya.md. Options: ``emulators``, ``log``, ``spot_check``, ``spot_check_seed``,
     ``fallback``, ``extra_args``, ``renames``, ``allow_version_mismatch``, ``report_every``,
-    ``speed``, ``stop_at_error``.
+    ``speed``, ``stop_at_error``, ``check_at_start``, ``retrain`` (each checked at start-up:
+    ``options.CHECKS``).
     """
 
     # Options that do not change results may differ when a chain is resumed.
     _at_resume_prefer_new = BoltzmannBase._at_resume_prefer_new + [
-        "log", "spot_check", "spot_check_seed", "report_every", "speed"]
+        "log", "spot_check", "spot_check_seed", "report_every", "speed", "check_at_start"]
 
     # Options: types here, defaults and their documentation in Zelos.yaml.
     emulators: list | str | None
@@ -61,6 +71,7 @@ class Zelos(BoltzmannBase):
     allow_version_mismatch: bool
     report_every: float | None
     retrain: dict | None
+    check_at_start: bool
 
     # -- `log` is an option (the point-log folder) and, as for every Cobaya component, the
     # logger: Cobaya sets the option first, then the logger. Keep both.
@@ -72,16 +83,24 @@ class Zelos(BoltzmannBase):
     def log(self, value):
         if isinstance(value, (logging.Logger, logging.LoggerAdapter)):
             self.__dict__["_logger"] = value
-        else:
-            self.__dict__["_log_dir"] = None if value in (None, "", False) else os.fspath(value)
+        else:  # the option, as given: checked in `initialize` (options.CHECKS)
+            self.__dict__["_log_option"] = value
 
     @property
     def log_dir(self) -> str | None:
         """The point-log folder (option ``log``), or None."""
-        return self.__dict__.get("_log_dir")
+        value = self.__dict__.get("_log_option")
+        return None if value in (None, "", False) else os.fspath(value)
+
+    def _option_values(self) -> dict:
+        """The options of the Cobaya block as given (``log`` is also the logger's name)."""
+        values = {key: getattr(self, key) for key in OPTION_CHECKS if key != "log" and hasattr(self, key)}
+        values["log"] = self.__dict__.get("_log_option")
+        return values
 
     # -- set-up ---------------------------------------------------------------------------------
     def initialize(self):
+        check_options(self, self._option_values())  # type and range of every option, before any use
         super().initialize()  # collectors, extra_args (the user's), _must_provide
         self._raw_requirements = []
         self._emus = self._load_emulators()
@@ -101,8 +120,6 @@ class Zelos(BoltzmannBase):
             conflicts = P.setting_conflicts(emu, self._settings)
             if conflicts:
                 self._excluded[key] = ("its training settings differ from the fallback's: " + "; ".join(conflicts))
-        if not _is_fraction(self.spot_check):
-            raise LoggedError(self.log, "`spot_check` = %r: expected a fraction in [0, 1]", self.spot_check)
         if self.spot_check and not self.fallback:
             raise LoggedError(self.log, "`spot_check` compares with the fallback code: it needs `fallback: true`")
         self._rng = np.random.default_rng(self.spot_check_seed)
@@ -271,8 +288,14 @@ class Zelos(BoltzmannBase):
         if self._rest_needs and not self.fallback:
             raise LoggedError(self.log, "no emulator provides %s (%s), and `fallback` is false",
                               ", ".join(n.label for n in self._rest_needs), self._rest_needs[0].why)
+        labels = [n.label for n in self._rest_needs]
+        self._rest_reason = f"{REQUIREMENT_NOT_EMULATED}: {', '.join(labels)}"
+        self._rest_detail = "; ".join(f"{n.label}: {n.why}" for n in self._rest_needs)
         self._build_fallbacks()
         self._report_plan(serving)
+        self._warn_unvaried(serving, usable)
+        if self.check_at_start and self.fallback:
+            self._check_at_start(serving, usable)
 
     def _inner_requirements(self, needs) -> list:
         keys = {n.key for n in needs}
@@ -286,6 +309,9 @@ class Zelos(BoltzmannBase):
                 hit = name in keys
             if hit and options is not None:
                 out.append((name, options))
+                if name == "Pk_interpolator":  # zelos reads the code's P(k) as a grid (PkNeed.read)
+                    out.append(("Pk_grid", {k: v for k, v in options.items()
+                                            if k in ("z", "k_max", "nonlinear", "vars_pairs")}))
         names = [name for n in needs if n.options is None and not isinstance(n.key, tuple)
                  for name in (_derived(n).code_names() if _derived(n) else [self.translate_param(n.key)])]
         out += [(name, None) for name in dict.fromkeys(names)]  # S8 and sigma8 both ask for sigma8
@@ -340,6 +366,12 @@ class Zelos(BoltzmannBase):
         for n in self._rest_needs:
             info("%s: NOT emulated (%s): computed by %s at every point", n.label, n.why,
                  self._code if self.fallback else "nobody")
+            base = getattr(n, "base", None)
+            aside = {k: why for k, why in self._excluded.items()
+                     if base is not None and set(base.outputs) & set(self._emus[k].outputs)}
+            if aside and mpi.is_main_process():  # an emulator that has it was set aside: say why, loudly
+                self.log.warning("%s is computed by %s at every point, not emulated: %s", n.label, self._code,
+                                 "; ".join(f"`{k}` emulates it but is not used: {why}" for k, why in aside.items()))
         if self.fallback:
             where = self._point_log and (os.path.join(self.log_dir, "points.HOST.PID.jsonl, one file per MPI process")
                                          if mpi.more_than_one_process() else self._point_log.path)
@@ -351,12 +383,178 @@ class Zelos(BoltzmannBase):
         if self.spot_check:
             info("spot checks: %.3g of the emulated points are also computed by %s", self.spot_check, self._code)
 
+    # -- parameters no emulator varies ------------------------------------------------------------
+    def _warn_unvaried(self, serving, usable) -> None:
+        """A WARNING for each input of the run that varies (or is fixed at another value) while
+        every emulator that could serve one of the needed outputs holds it fixed: then every
+        point is computed by the code (``parameter_not_emulated``). Names the emulators that
+        hold it, and the shipped emulators that vary it, if any."""
+        model = getattr(self.provider, "model", None)
+        try:
+            constants = dict(model.parameterization.constant_params()) if model is not None else {}
+        except Exception:  # noqa: BLE001 -- a warning is never worth a failed start-up
+            constants = {}
+        held = {}  # run input -> {emulator key: (code's name, held value)}
+        for key in serving:
+            fixed = usable[key][1]
+            for name in self.input_params:
+                for target, value in self._code_names(name, constants.get(name)).items():
+                    if target in fixed:
+                        held.setdefault(name, {})[key] = (target, fixed[target], value)
+        for name, by_key in held.items():
+            if name in constants and all(_same(value, h) for _, h, value in by_key.values()):
+                continue  # fixed at the value the emulators were trained with
+            blocked = sorted({o for n in self._covered for o, keys in n.candidates.items()
+                              if keys and all(k in by_key for k in keys)})
+            if not blocked:
+                continue  # another emulator varies it, or it does not concern these outputs
+            if not mpi.is_main_process():  # said once, as the other start-up lines
+                continue
+            target = next(iter(by_key.values()))[0]
+            holders = ", ".join(f"`{k}` holds {t} = {h:g}" for k, (t, h, _) in sorted(by_key.items()))
+            how = (f"is fixed at {constants[name]!r}" if name in constants
+                   else "is sampled (or derived from sampled parameters)")
+            self.log.warning(
+                "`%s` %s, but no emulator in use varies it (%s, as trained): every point where it differs is "
+                "computed by %s (parameter_not_emulated), not emulated (%s); %s", name, how, holders, self._code,
+                ", ".join(blocked), _who_varies(target, self._code, self._emus))
+
+    def _code_names(self, name: str, value=None) -> dict:
+        """Run input ``name`` -> ``{name as the emulators' fixed values spell it: value}``
+        (CAMB's name; canonical CLASS names for classy)."""
+        code_name = self.translate_param(name)
+        v = 1.0 if value is None or _number(value) is None else float(value)
+        if self._code != "classy":
+            return {code_name: value}
+        from .classy_names import canonical
+
+        return {k: (value if value is None else w) for k, w in canonical({code_name: v}).items()}
+
+    # -- the start-up check: each emulator against the fallback code, once -------------------------
+    def _check_at_start(self, serving, usable) -> None:
+        """Compares each serving emulator with the fallback code at the centre of its trust
+        region (one code call each) and refuses (LoggedError) one that differs by more than
+        :data:`CHECK_MARGIN` times the largest held-out relative error its report promises (at
+        least :data:`CHECK_FLOOR`): its archive states other code settings than its weights were
+        trained with, or the installed code computes otherwise."""
+        from ..routing import Router
+
+        base, why = self._base_point()
+        for key in sorted(serving):
+            emu, fixed = usable[key]
+            needs = [n for n in self._covered if n.outputs and all(key in n.candidates.get(o, ()) for o in n.outputs)]
+            if not needs:
+                continue
+            point, view, why_not = self._check_point(emu, fixed, base, why)
+            if point is None:
+                self.log.info("start-up check of %s skipped: %s", key, why_not)
+                continue
+            router = Router()
+            router.add(key, emu, fixed=fixed)
+            outputs = sorted({o for n in needs for o in n.outputs})
+            values, keys, fallbacks = router.evaluate_with_keys(view, outputs)
+            if fallbacks:
+                self.log.info("start-up check of %s skipped: its centre is not its point (%s)", key,
+                              _first(fallbacks).detail)
+                continue
+            mine = {"derived_extra": {}}
+            for n in needs:
+                self._put(mine, n, n.serve(values, keys, self._usable, view))
+            t0 = time.perf_counter()
+            try:
+                ok = self._full.compute(P.for_code(point, self._code))
+            except Exception as e:  # noqa: BLE001 -- stop_at_error: the code's own error, said as ours
+                raise LoggedError(self.log, "start-up check of %s: %s failed at the centre of its trust region "
+                                  "(%s): %s", key, self._code, _point_text(view, emu.parameters), e) from e
+            seconds = time.perf_counter() - t0
+            self._stats.time["check_at_start"] += seconds
+            if not ok:
+                self.log.warning("start-up check of %s not done: %s failed at the centre of its trust region (%s)",
+                                 key, self._code, _point_text(view, emu.parameters))
+                continue
+            found, bad = [], []
+            for n in needs:
+                truth = n.read(self._full.provider)
+                for output, d in _differences(n, self._get(mine, n), truth).items():
+                    allowed, promised = _allowed(emu, output)
+                    label = n.label if output == n.label else f"{n.label} ({output})"
+                    found.append(f"{label} {d:.2g} (allowed {allowed:.2g})")
+                    if d <= allowed:
+                        continue
+                    if promised is None:
+                        why = f"{allowed:.2g} (its report gives no relative error for {output})"
+                    elif allowed == CHECK_CAP:
+                        why = f"the most this check allows (its report promises {promised:.2g})"
+                    elif allowed > CHECK_FLOOR:
+                        why = (f"{CHECK_MARGIN:g} x the held-out maximum relative error {promised:.2g} its report "
+                               "promises")
+                    else:
+                        why = f"the floor {allowed:.2g} (its report promises {promised:.2g})"
+                    bad.append(f"{label} differs by {d:.3g} (relative), more than {allowed:.2g} = {why}")
+            where = _point_text(view, emu.parameters)
+            if bad:
+                raise LoggedError(
+                    self.log, "emulator %s (%s) disagrees with %s %s at the centre of its trust region (%s): %s. Its "
+                    "archive states code settings %s, which the fallback uses: they are not what its weights were "
+                    "trained with, or the installed %s computes otherwise. Refused; fix or rebuild the archive "
+                    "(`zelos build`), or set `check_at_start: false` to skip this check", key,
+                    os.path.basename(emu.path), self._code, self._full.code_version, where, "; ".join(bad),
+                    P.training_settings(emu), self._code)
+            self.mpi_info("start-up check: %s agrees with %s at the centre of its trust region (%s): %s (%.2f s)",
+                          key, self._code, where, ", ".join(found), seconds)
+
+    def _base_point(self) -> tuple:
+        """``({translated input: value}, why)``: the run's inputs at the centre of the prior (the
+        values of inputs no emulator looks at in the start-up check), or ``({}, why not)``."""
+        model = getattr(self.provider, "model", None)
+        if model is None:
+            return {}, "the Cobaya model is not reachable"
+        try:
+            bounds = np.asarray(model.prior.bounds(confidence=0.68), float)
+            sampled = dict(zip(model.parameterization.sampled_params(), bounds.mean(axis=1)))
+            inputs = dict(model.parameterization.to_input(sampled))
+            base = {self.translate_param(p): float(inputs[p]) for p in self.input_params}
+        except Exception as e:  # noqa: BLE001
+            return {}, f"no point of this run's prior to start from ({e})"
+        return base, ""
+
+    def _check_point(self, emu, fixed, base, why) -> tuple:
+        """``(point, view, why_not)``: the run's point (translated inputs) whose view by the
+        emulators is the centre of ``emu``'s trust region, every input it holds at its value."""
+        if not base:
+            return None, None, why
+        region = emu.region
+        centre = region["mean"] if "mean" in region else (np.asarray(region["lower"]) + region["upper"]) / 2
+        centre = dict(zip(emu.parameters, np.asarray(centre, float).tolist()))
+        point = dict(base)
+        for name, value in fixed.items():  # inputs it holds: at the values it was trained with
+            if name in point:
+                point[name] = value
+        for p, v in centre.items():
+            if p in point:
+                point[p] = v
+                continue
+            for (wanted, given), convert in _RESTATED.items():
+                if wanted == p and given in point:
+                    point[given] = convert(v)
+                    break
+        view = P.for_emulators(point, self._emu_params, self._code)
+        off = [p for p, v in centre.items()
+               if p not in view or not math.isclose(view[p], v, rel_tol=1e-9, abs_tol=1e-12)]
+        if off:
+            return None, None, (f"its parameter(s) {', '.join(off)} cannot be set from this run's inputs "
+                                f"({', '.join(sorted(point))})")
+        return point, view, ""
+
     # -- one point ----------------------------------------------------------------------------
     def calculate(self, state, want_derived=True, **params_values_dict):
         t0 = time.perf_counter()
         point = {self.translate_param(p): v for p, v in params_values_dict.items()}
         stats = self._stats
         stats.calls += 1
+        bad = _non_finite(params_values_dict)
+        if bad:
+            return self._refuse(point, bad)
         if self._online is not None:
             self._online.poll()
         fallbacks, view = self._route_and_serve(state, point)
@@ -382,28 +580,52 @@ class Zelos(BoltzmannBase):
                                     nearest=fb.nearest, outputs=outputs)
             if self._online is not None:
                 self._online.notify(fb)
+        elif self._rest is not None:
+            # What no emulator provides: the code, at every point. The point is then computed
+            # (in part) by the code, and counted and logged as such, never as emulated.
+            path = "fallback"
+            t1 = time.perf_counter()
+            if not self._rest.compute(P.for_code(point, self._code)):
+                stats.failed += 1
+                return False
+            for need in self._rest_needs:
+                self._put(state, need, need.read(self._rest.provider))
+            stats.time["rest"] += time.perf_counter() - t1
+            stats.fallbacks[self._rest_reason] += 1
+            stats.count["rest"] += 1
+            stats.rest[self._rest_detail] += 1
+            if self._point_log is not None:  # the code's values only: never train on emulated ones
+                outputs = {}
+                for need in self._rest_needs:
+                    outputs.update(need.log_outputs(self._get(state, need)))
+                self._point_log.log(view, reason=REQUIREMENT_NOT_EMULATED, detail=self._rest_detail, outputs=outputs)
         else:
             path = "emulated"
-            if self._rest is not None:  # what no emulator provides: the code, at every point
-                t1 = time.perf_counter()
-                if not self._rest.compute(P.for_code(point, self._code)):
-                    stats.failed += 1
-                    return False
-                for need in self._rest_needs:
-                    self._put(state, need, need.read(self._rest.provider))
-                stats.time["rest"] += time.perf_counter() - t1
         derived_extra = state.setdefault("derived_extra", {})
         if want_derived:
             state["derived"] = {p: derived_extra[self.translate_param(p)] for p in self.output_params}
         dt = time.perf_counter() - t0
         stats.time[path] += dt
         stats.count[path] += 1
-        if path == "emulated" and self.spot_check and self._rng.random() < self.spot_check:
+        if not fallbacks and self._covered and self.spot_check and self._rng.random() < self.spot_check:
             self._spot_check(state, point, view)
         if stats.due(self.report_every):
             self.log.info("%s", stats.progress())
         stats.save_if_due(self.log_dir, self.report_every)  # for `zelos report`: calls, emulated share
         return True
+
+    def _refuse(self, point: dict, bad: dict) -> bool:
+        """A point with a non-finite input: never passed to the code (CAMB given a NaN can
+        abort the process), log-likelihood -inf (False), the reason on the log and in the point
+        log; with ``stop_at_error``, an error."""
+        detail = "non-finite input " + ", ".join(f"`{p}` = {v!r}" for p, v in bad.items())
+        self._stats.refused[NON_FINITE] += 1
+        if self._point_log is not None:
+            self._point_log.log({k: _as_float(v) for k, v in point.items()}, reason=NON_FINITE, detail=detail)
+        if self.stop_at_error:
+            raise LoggedError(self.log, "%s: the point cannot be computed (`stop_at_error: true`)", detail)
+        self.log.info("point refused (log-likelihood -inf), never passed to %s: %s", self._code, detail)
+        return False
 
     def _route_and_serve(self, state, point) -> tuple:
         """Serves the covered needs from the emulators. Returns ``({output: Fallback}, view)``:
@@ -563,17 +785,98 @@ class Zelos(BoltzmannBase):
                 model.close()
 
 
-def _is_fraction(value) -> bool:
-    """Whether a YAML value is a number in [0, 1] (a string or a list is not)."""
-    try:
-        return 0.0 <= float(value) <= 1.0
-    except (TypeError, ValueError):
-        return False
-
-
 class _Fallback(SimpleNamespace):
     def __init__(self, kind, detail, nearest=None, distance=None):
         super().__init__(kind=kind, detail=detail, nearest=nearest, distance=distance)
+
+
+def _non_finite(values: dict) -> dict:
+    """The inputs that are not finite numbers (NaN, inf), or that are not numbers at all."""
+    bad = {}
+    for name, value in values.items():
+        try:
+            if not math.isfinite(float(value)):
+                bad[name] = value
+        except (TypeError, ValueError):
+            bad[name] = value
+    return bad
+
+
+#: The start-up check refuses an emulator that differs from the code by more than this many
+#: times the held-out maximum relative error of its report, or than CHECK_FLOOR when that is
+#: larger (splines in z and round-off), but never more than CHECK_CAP (a report's maximum can be
+#: huge where a spectrum is near zero: CAMB_LCDM_CMB's dl_ee says 9, which would check
+#: nothing); CHECK_UNKNOWN when its report has none.
+CHECK_MARGIN = 20.0
+CHECK_FLOOR = 1e-4
+CHECK_CAP = 0.05
+CHECK_UNKNOWN = 1e-2
+#: (emulator parameter, run input) -> the run input's value for the parameter's: the names that
+#: restate one quantity (CAMB's logA and As; CLASS's h and H0, ln10^{10}A_s and A_s...).
+_RESTATED = {
+    ("logA", "As"): lambda v: 1e-10 * math.exp(v),
+    ("h", "H0"): lambda v: 100.0 * v,
+    ("H0", "h"): lambda v: v / 100.0,
+    ("ln10^{10}A_s", "A_s"): lambda v: 1e-10 * math.exp(v),
+    ("ln_A_s_1e10", "A_s"): lambda v: 1e-10 * math.exp(v),
+    ("A_s", "ln10^{10}A_s"): lambda v: math.log(1e10 * v),
+    ("A_s", "ln_A_s_1e10"): lambda v: math.log(1e10 * v),
+    ("ln10^{10}A_s", "ln_A_s_1e10"): lambda v: v,
+    ("ln_A_s_1e10", "ln10^{10}A_s"): lambda v: v,
+    ("theta_s_100", "100*theta_s"): lambda v: v,
+    ("100*theta_s", "theta_s_100"): lambda v: v,
+}
+
+
+def _allowed(emu, output: str) -> tuple:
+    """``(allowed relative difference, held-out max relative error of the report or None)``."""
+    try:
+        promised = float(emu.report["accuracy"][output]["rel"]["max"])
+    except (KeyError, TypeError, ValueError):
+        return CHECK_UNKNOWN, None
+    if not math.isfinite(promised):
+        return CHECK_UNKNOWN, None
+    return min(max(CHECK_MARGIN * promised, CHECK_FLOOR), CHECK_CAP), promised
+
+
+def _differences(need, mine, truth) -> dict:
+    """``{emulator output: largest relative difference}`` of one requirement (C_l spectrum by
+    spectrum: each has its own promised accuracy)."""
+    spectra = getattr(need, "spectra", None)
+    if spectra and isinstance(mine, dict):
+        return {f"dl_{s}": need.difference({s: mine[s]}, truth) for s in spectra if s in mine}
+    return {need.outputs[0] if len(need.outputs) == 1 else need.label: need.difference(mine, truth)}
+
+
+def _point_text(view: dict, names) -> str:
+    return ", ".join(f"{p} = {view[p]:.6g}" for p in names if p in view)
+
+
+def _same(a, b) -> bool:
+    x, y = _number(a), _number(b)
+    return x is not None and y is not None and math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def _who_varies(name: str, code: str, loaded: dict) -> str:
+    """Words on which emulators vary ``name``: loaded ones not in use, shipped ones."""
+    from ..routing import emulators_varying
+
+    loaded_ones = [k for k, e in loaded.items() if name in e.parameters]
+    shipped = emulators_varying(name, code)
+    if loaded_ones:
+        return (f"loaded but not in use, it varies it: {', '.join(loaded_ones)} (see its `not used` line); "
+                + (f"shipped with zelos: {', '.join(shipped)}" if shipped else "no shipped emulator varies it"))
+    if shipped:
+        return f"emulators shipped with zelos that vary it: {', '.join(shipped)} (add to `emulators`)"
+    return (f"no emulator shipped with zelos varies `{name}`: build one whose spec has it among its parameters "
+            "(docs/build.md), or fix it at the value the emulators hold")
+
+
+def _as_float(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def _derived(need):
@@ -587,12 +890,8 @@ def _first(fallbacks: dict):
 
 
 class _Stats(RunStats):
-    """:class:`zelos.runstats.RunStats` in the plugin's words: a point is a "call", and the time
-    of an emulated call includes the code's runs for what no emulator provides (``rest``)."""
+    """:class:`zelos.runstats.RunStats` in the plugin's words: a point is a "call". A call some
+    of whose requirements the code computed is a fallback (``requirement_not_emulated: ...``),
+    its time in ``fallback`` (``rest``: the code's share of it)."""
 
     unit = "calls"
-
-    def _emulated_note(self, d: dict, code: str) -> str:
-        if not d["seconds"]["rest"]:
-            return ""
-        return f", of which {1e6 * d['seconds']['rest'] / d['emulated']:.0f} us in {code} for what no emulator provides"

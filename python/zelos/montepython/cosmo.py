@@ -23,6 +23,8 @@ code, to measure the emulators' error on the chain; the end of the run prints a 
 from __future__ import annotations
 
 import logging
+import math
+import numbers
 import os
 import sys
 import time
@@ -87,6 +89,7 @@ class _Point:
         self.values = self.keys = None
         self.live = frozenset()  # classy modules the code has computed for this point
         self.rest_reason = None
+        self.seconds = 0.0  # the time of answering it when emulated
 
 
 class Class:
@@ -108,6 +111,7 @@ class Class:
         self._stats = RunStats()
         self._rng = None
         self._said = set()
+        self._said_held = set()  # inputs warned about: every serving emulator holds another value
         self._code = None
         self._end = _End(self._stats, self._logs)
         # the summary is printed when the object goes, or at interpreter exit, whichever is first
@@ -178,9 +182,12 @@ class Class:
         request = read_request(clean)
         plan = self._plan(options, clean, inputs, request)
         t0 = time.perf_counter()  # after the plan: the first point's set-up is not a point's cost
-        p = self._point = _Point(plan, clean, inputs, request, level)
         stats = self._stats
         stats.calls += 1
+        bad = _non_finite(clean)
+        if bad:
+            self._refuse(plan, options, clean, bad)
+        p = self._point = _Point(plan, clean, inputs, request, level)
         p.router_point, p.camb_point = plan.translate(inputs)
         if plan.router is None:
             fb = _Fallback("no_usable_emulator" if plan.emulators else "no_emulators",
@@ -189,7 +196,8 @@ class Class:
             fb = self._route(p, options)
             if fb is None:
                 self._computed = True
-                stats.add("emulated", time.perf_counter() - t0)
+                p.seconds = time.perf_counter() - t0
+                stats.add("emulated", p.seconds)
                 if options.spot_check and self._draw(options) < options.spot_check:
                     self._spot_check(p)
                 self._progress(options)
@@ -214,7 +222,54 @@ class Class:
         stats.fallbacks[fb.kind] += 1
         if plan.router is not None:
             self._log_fallback(p, fb, options)
+            if fb.kind == "parameter_not_emulated":
+                self._warn_held(p)
         self._progress(options)
+
+    def _refuse(self, plan, options, clean, bad):
+        """A point with a non-finite input is rejected (``CosmoComputationError``, naming it),
+        never passed to the code; said on the log and in the point log."""
+        detail = "non-finite input " + ", ".join(f"`{k}` = {v!r}" for k, v in bad.items())
+        self._stats.refused["non_finite_input"] += 1
+        self._point = None
+        if options.log:
+            numbers = {k: _as_float(v) for k, v in clean.items() if _as_float(v) is not None}
+            self._point_log(options).log(numbers, reason="non_finite_input", detail=detail)
+        log.info("point rejected, never passed to %s: %s", plan.code, detail)
+        raise CosmoComputationError(f"zelos: {detail}: the point is rejected, never passed to {plan.code}")
+
+    def _warn_held(self, p):
+        """A WARNING, once per input, when a point sets an input that every serving emulator
+        holding it holds at another value (CLASS's massless default against an emulator trained
+        with mnu = 0.06; a sampled w): every such point is computed by the code."""
+        plan = p.plan
+        differs = {}
+        for key in plan.serving:
+            for name, held in plan.usable[key][1].items():
+                value = p.router_point.get(name)
+                if value is not None and not _close(value, held):
+                    differs.setdefault(name, []).append((key, held))
+        for name, holders in differs.items():
+            if name in self._said_held or any(_close(p.router_point[name], h) for k in plan.serving
+                                              for n, h in plan.usable[k][1].items() if n == name and k not in
+                                              {key for key, _ in holders}):
+                continue
+            self._said_held.add(name)
+            from ..routing import emulators_varying
+            from .class_inputs import _CAMB_SOURCE
+
+            source = _CAMB_SOURCE.get(name, ()) if plan.code == "camb" else ()
+            given = [k for k in source if k in p.clean or k in p.inputs.physics]
+            origin = ("" if not source else f" (from CLASS's {', '.join(f'`{k}`' for k in source)}: "
+                      + (f"given as {', '.join(f'{k} = {p.clean.get(k, p.inputs.physics.get(k))!r}' for k in given)})"
+                         if given else "not given, CLASS's default)"))
+            shipped = emulators_varying(name, plan.code)
+            log.warning("`%s` = %.6g in this run%s, but %s, as trained: every point where it differs is computed by %s "
+                        "(parameter_not_emulated), not emulated; %s", name, p.router_point[name], origin,
+                        ", ".join(f"`{k}` holds {name} = {h:g}" for k, h in holders), plan.code,
+                        f"emulators shipped with zelos that vary it: {', '.join(shipped)}" if shipped else
+                        f"no emulator shipped with zelos varies `{name}`: set the run's inputs to the emulators' "
+                        "values (see docs/montepython.md, Which inputs matter), or build an emulator that varies it")
 
     def _route(self, p, options):
         """Routes point ``p``; serves it (returns None) or says why not (a fallback)."""
@@ -294,6 +349,12 @@ class Class:
             if line not in self._said:
                 self._said.add(line)
                 log.info("%s", line)
+        if plan.emulators and plan.router is None:
+            line = (f"no emulator can answer this run (see the `not used` lines): every point is computed by "
+                    f"{plan.code}, none emulated")
+            if line not in self._said:
+                self._said.add(line)
+                log.warning("%s", line)
 
     def _draw(self, options) -> float:
         if self._rng is None:
@@ -351,11 +412,23 @@ class Class:
         except CosmoComputationError:
             self._stats.failed += 1
             raise
+        stats, seconds = self._stats, time.perf_counter() - t0
         if p.rest_reason is None:
-            p.rest_reason = reason
-            self._stats.count["rest"] += 1
-            self._stats.rest[reason] += 1
-        self._stats.time["rest"] += time.perf_counter() - t0
+            # The code computed part of this point: it is counted (and logged) as computed by
+            # the code, not as emulated (`requirement_not_emulated: WHAT`).
+            p.rest_reason = reason = reason or "not emulated"
+            stats.count["rest"] += 1
+            stats.rest[reason] += 1
+            stats.count["emulated"] -= 1
+            stats.time["emulated"] -= p.seconds
+            stats.add("fallback", p.seconds)
+            stats.fallbacks[f"requirement_not_emulated: {reason.split(':', 1)[0]}"] += 1
+            options = p.plan.options
+            if options.log:
+                self._point_log(options).log(p.router_point, reason="requirement_not_emulated",
+                                             detail=f"computed by {p.plan.code}: {reason}")
+        stats.time["rest"] += seconds
+        stats.time["fallback"] += seconds
         return backend
 
     # -- the point log and spot checks -------------------------------------------------------------------
@@ -507,7 +580,9 @@ class Class:
                 out[name] = p.served.derived(name)
             except NotServed as e:
                 rest.append(name)
-                reason = f"derived {name}: {e}"
+                reason = reason or str(e)
+        if reason is not None:  # every derived parameter the code computes, and why the first is not emulated
+            reason = f"derived {', '.join(rest)}: {reason}"
         if rest:
             level = _expand("fourier" if {"sigma8", "sigma8_cb"} & set(rest) else "thermodynamics")
             backend = self._rest(p, level, reason) if p.mode == "emulated" else self._run_code(p, level)
@@ -559,6 +634,37 @@ class _End:
         for folder, plog in self.logs.items():
             self.stats.save(folder, final=True)
             plog.close()
+
+
+def _as_float(value):
+    """A number (or a string of one) as a float, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _non_finite(arguments: dict) -> dict:
+    """The CLASS arguments that are NaN or infinite (a number, a string of one, or in a list)."""
+    bad = {}
+    for key, value in arguments.items():
+        items = value if isinstance(value, (list, tuple, np.ndarray)) else [value]
+        for item in items:
+            v = _as_float(item)
+            if v is not None and not math.isfinite(v):
+                bad[key] = value
+                break
+    return bad
+
+
+def _close(a, b) -> bool:
+    return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
 
 
 def _for_classy(args: dict) -> dict:

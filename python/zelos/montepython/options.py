@@ -13,6 +13,8 @@ MontePython passes is never modified: it is the same object at every step.
 from __future__ import annotations
 
 import difflib
+import math
+import numbers
 from dataclasses import dataclass
 
 from .errors import CosmoSevereError
@@ -58,12 +60,16 @@ def _path_or_none(key, value):
     return value
 
 
+def _real(value):
+    """A number (not a bool, a string or a list) as a float, else None."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    return float(value)
+
+
 def _fraction(key, value):
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        raise _bad(key, value, "a fraction in [0, 1]") from None
-    if not 0.0 <= f <= 1.0:
+    f = _real(value)
+    if f is None or not 0.0 <= f <= 1.0:
         raise _bad(key, value, "a fraction in [0, 1]")
     return f
 
@@ -71,9 +77,9 @@ def _fraction(key, value):
 def _int_or_none(key, value):
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _bad(key, value, "an integer or None")
-    return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise _bad(key, value, "a whole number >= 0, or None")
+    return int(value)
 
 
 def _choice(choices):
@@ -93,18 +99,16 @@ def _bool(key, value):
 
 
 def _seconds_or_none(key, value):
-    if value in (None, 0, False):
+    if value is None or value is False:
         return None
-    try:
-        s = float(value)
-    except (TypeError, ValueError):
-        raise _bad(key, value, "a number of seconds, or None for no progress lines") from None
-    if s < 0:
-        raise _bad(key, value, "a number of seconds >= 0, or None")
-    return s
+    s = _real(value)
+    if s is None or not math.isfinite(s) or s < 0:
+        raise _bad(key, value, "a number of seconds > 0, or None (or 0) for no progress lines")
+    return s or None
 
 
-#: option key -> (attribute of Options, parser)
+#: option key -> (attribute of Options, parser): every option is checked for type and range here,
+#: and a bad value stops the run (CosmoSevereError) naming the key, the value and what is expected.
 KEYS = {
     "zelos_emulators": ("emulators", _list_of_str),
     "zelos_log": ("log", _path_or_none),

@@ -34,10 +34,10 @@ DEMOS = {
                CAMB_CMB, "Planck 2018 plik-lite TTTEEE + tau prior + DESI DR2 BAO + Union3"),
     "bao-sn": ("cobaya_bao_sn.yaml", ["CAMB_LCDM_background"], "desi_dr2_union3",
                ["ombh2", "omch2", "H0", "omegam", "rdrag"],
-               {"mnu": 0.06, "num_massive_neutrinos": 1, "nnu": 3.044}, "DESI DR2 BAO + Union3"),
+               {"mnu": 0.06, "num_massive_neutrinos": 1, "nnu": 3.046}, "DESI DR2 BAO + Union3"),
     "rsd": ("cobaya_bao_rsd.yaml", ["CAMB_LCDM_background", "CAMB_LCDM_growth"], "sdss_dr16_bao_rsd",
             ["omch2", "H0", "logA", "omegam", "sigma8", "S8", "rdrag"],
-            {"mnu": 0.06, "num_massive_neutrinos": 1, "nnu": 3.044},
+            {"mnu": 0.06, "num_massive_neutrinos": 1, "nnu": 3.046},
             "SDSS BAO + f sigma8 (MGS, DR16 LRG, QSO, Lyman-alpha) + BBN"),
 }
 

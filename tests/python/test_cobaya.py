@@ -24,7 +24,7 @@ SPEC = os.path.join(ROOT, "specs", "camb_lcdm_background.yaml")
 PACKAGES = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "cobaya_packages"))
 LIKES = {"bao.desi_dr2": None, "sn.union3": None}
 # The spec's code.settings: Cobaya's CAMB with these is what the emulator was trained on.
-CAMB_ARGS = {"mnu": 0.06, "num_massive_neutrinos": 1, "nnu": 3.044, "omk": 0.0}
+CAMB_ARGS = {"mnu": 0.06, "num_massive_neutrinos": 1, "nnu": 3.046, "omk": 0.0}
 PARAMS = {
     "ombh2": {"prior": {"min": 0.020, "max": 0.025}, "ref": 0.0224, "proposal": 0.0002},
     "omch2": {"prior": {"min": 0.095, "max": 0.140}, "ref": 0.119, "proposal": 0.002},

@@ -42,9 +42,10 @@ LMAX = 200
 Z_BG = np.linspace(0.05, 2.0, 40)
 K = np.logspace(-3, math.log10(0.4), 30)
 Z_PK = np.array([0.0, 0.5, 1.0])
-# the shipped background emulator, fed CLASS names: one massive neutrino, N_eff = 3.044
-NU = {"N_ur": 2.0308, "N_ncdm": 1, "m_ncdm": 0.06}
-CAMB_NU = {"mnu": 0.06, "num_massive_neutrinos": 1, "nnu": 3.044}
+# the shipped background emulator, fed CLASS names: one massive neutrino, N_eff = 3.046 (every
+# shipped emulator's convention; MontePython's base_2018 files write N_ur = 2.0328 for it)
+NU = {"N_ur": 2.0328, "N_ncdm": 1, "m_ncdm": 0.06}
+CAMB_NU = {"mnu": 0.06, "num_massive_neutrinos": 1, "nnu": 3.046}
 BG = {"omega_b": 0.0224, "omega_cdm": 0.119, "h": 0.68, **NU, "zelos_emulators": ["CAMB_LCDM_background"]}
 
 
@@ -420,7 +421,7 @@ def test_shipped_camb_emulator_outside_is_camb_and_100_theta_s_is_not_h0(tmp_pat
     assert z.rs_drag() == r.get_derived_params()["rdrag"] and z.Omega_m() == pars.omegam
     z.close()
     (record,) = zelos.read_point_log(str(tmp_path))
-    assert record["parameters"]["H0"] == 80.0 and record["parameters"]["nnu"] == 3.044
+    assert record["parameters"]["H0"] == 80.0 and record["parameters"]["nnu"] == 3.046
     assert set(record["outputs"]) == {"H", "D_M", "rdrag", "omegam", "zdrag"}  # ready for `zelos retrain`
     # CLASS's 100*theta_s: not routed to an H0 emulator; CAMB computes it with thetastar = theta_s / 100
     z = zelos_class({k: v for k, v in BG.items() if k != "h"} | {"100*theta_s": 1.0418})
@@ -428,7 +429,7 @@ def test_shipped_camb_emulator_outside_is_camb_and_100_theta_s_is_not_h0(tmp_pat
     why = z._point.plan.excluded["CAMB_LCDM_background"]
     assert "`100*theta_s`, which is neither CAMB's H0 nor cosmomc_theta" in why
     # (no emulator holds nnu here: CLASS's N_ur + the massive share, unrounded)
-    nnu = 2.0308 + (0.71611 / (4 / 11) ** (1 / 3)) ** 4
+    nnu = 2.0328 + (0.71611 / (4 / 11) ** (1 / 3)) ** 4
     pars, r = camb_background(ombh2=0.0224, omch2=0.119, thetastar=0.010418, **dict(CAMB_NU, nnu=nnu))
     assert z.h() == pars.H0 / 100 and z.rs_drag() == r.get_derived_params()["rdrag"]
     # CLASS's massless default is not the emulator's mnu = 0.06: CAMB computes it, massless
@@ -630,7 +631,7 @@ def test_the_launcher_runs_a_montepython_like_script_with_zelos_as_classy(tmp_pa
     (mp / "montepython" / "MontePython.py").write_text(STAND_IN)
     param = tmp_path / "bao.param"
     param.write_text(textwrap.dedent(f"""\
-        data.cosmo_arguments.update({{'omega_b': 0.0224, 'omega_cdm': 0.119, 'N_ur': 2.0308, 'N_ncdm': 1,
+        data.cosmo_arguments.update({{'omega_b': 0.0224, 'omega_cdm': 0.119, 'N_ur': 2.0328, 'N_ncdm': 1,
                                       'm_ncdm': 0.06, 'output': ''}})
         data.cosmo_arguments['zelos_emulators'] = ['CAMB_LCDM_background']
         data.cosmo_arguments['zelos_log'] = {str(tmp_path / 'points')!r}

@@ -31,8 +31,9 @@ ALIASES = {"camb": {"logA": "As"},
            "classy": {"H0": "h", "ln10^{10}A_s": "A_s", "ln_A_s_1e10": "A_s", "Omega_b": "omega_b",
                       "Omega_cdm": "omega_cdm", "theta_s_100": "100*theta_s"}}
 #: A run's nnu (CLASS's N_ur plus the massive neutrinos' share) within this of an emulator's is
-#: taken as equal: CLASS's usual N_ur = 2.0308 with one massive species gives 3.044054 for
-#: CAMB's nnu = 3.044; 5e-5 in N_eff moves H(z) by less than 1e-6.
+#: taken as equal: N_ur = 2.0328 with one massive species gives 3.046054 for CAMB's nnu = 3.046
+#: (every shipped emulator's; 2.0308 gives 3.044054 for 3.044); 5e-5 in N_eff moves H(z) by
+#: less than 1e-6.
 NNU_TOLERANCE = 2e-4
 
 

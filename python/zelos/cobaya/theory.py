@@ -45,6 +45,8 @@ FIRST = ("outside_every_region",)
 #: The point-log reason of a point some of whose requirements no emulator provides (the code
 #: computed them); the run statistics add what (``requirement_not_emulated: Cl``).
 REQUIREMENT_NOT_EMULATED = "requirement_not_emulated"
+#: `emulators: all` (the default): every emulator shipped with zelos.
+ALL_SHIPPED = "all"
 #: Why a point was refused: a NaN or infinite input, never passed to the code.
 NON_FINITE = "non_finite_input"
 
@@ -125,6 +127,8 @@ class Zelos(BoltzmannBase):
         self._rng = np.random.default_rng(self.spot_check_seed)
         self._versions_checked = False
         self._stats = _Stats()
+        self._served_by = {}  # emulator key -> points it answered
+        self.last_emulators = ()  # the emulators that answered the last emulated point
         self._point_log = None
         self._full = self._rest = None
         self._router = None
@@ -132,11 +136,21 @@ class Zelos(BoltzmannBase):
 
     def _load_emulators(self) -> dict:
         entries = self.emulators
+        if entries is None or (isinstance(entries, str) and entries.strip().lower() == ALL_SHIPPED):
+            # Every shipped emulator: each point then goes to the most accurate one whose trust
+            # region and fixed settings cover it (no datafiles to switch between by hand).
+            from ..shipped import shipped_names
+
+            entries = shipped_names()
+            if not entries:
+                raise LoggedError(self.log, "`emulators: all`, but no emulator ships with this installation of "
+                                  "zelos; give archive paths or hub:NAME")
         if isinstance(entries, (str, os.PathLike)):
             entries = [entries]
         if not entries:
-            raise LoggedError(self.log, "no emulators: set `emulators` to a list of archive paths or names "
-                              "(e.g. `emulators: [CAMB_LCDM_background.tar.gz]`)")
+            raise LoggedError(self.log, "no emulators: leave `emulators` out (or write `emulators: all`) for every "
+                              "shipped emulator, or give a list of archive paths or names "
+                              "(e.g. `emulators: [CAMB_LCDM_background]`)")
         emus = {}
         for entry in entries:
             try:
@@ -248,11 +262,20 @@ class Zelos(BoltzmannBase):
 
         inputs = set(self._inputs)
         usable = {}
+        self._held_inputs = {}
         for key, emu in self._emus.items():
             if key in self._excluded:
                 continue
             fixed, blockers = P.fixed_values(emu, inputs)
             missing = P.missing_parameters(emu, inputs)
+            # A parameter the run does not give but the fallback holds at a number (its setting,
+            # else the code's default: mnu, nnu, omk for a w0wa run) is given at that number, so
+            # an emulator over a wider model serves the run's narrower one.
+            for p in list(missing):
+                value = self._held_by_fallback(p)
+                if value is not None:
+                    self._held_inputs[p] = value
+                    missing.remove(p)
             if missing:
                 blockers.update({p: f"it takes `{p}`, which is not an input of this run" for p in missing})
             if blockers:
@@ -352,7 +375,7 @@ class Zelos(BoltzmannBase):
         info = self.mpi_info
         for key, emu in self._emus.items():
             if key in serving:
-                state = "serves: " + ", ".join(
+                state = f"over ({', '.join(emu.parameters)}) serves: " + ", ".join(
                     n.label for n in self._covered if any(key in c for c in n.candidates.values()))
             elif key in self._excluded:
                 state = f"not used: {self._excluded[key]}"
@@ -526,6 +549,8 @@ class Zelos(BoltzmannBase):
         region = emu.region
         centre = region["mean"] if "mean" in region else (np.asarray(region["lower"]) + region["upper"]) / 2
         centre = dict(zip(emu.parameters, np.asarray(centre, float).tolist()))
+        # parameters the run does not give are where the fallback holds them (_held_by_fallback)
+        centre.update({p: v for p, v in self._held_inputs.items() if p in centre})
         point = dict(base)
         for name, value in fixed.items():  # inputs it holds: at the values it was trained with
             if name in point:
@@ -538,7 +563,7 @@ class Zelos(BoltzmannBase):
                 if wanted == p and given in point:
                     point[given] = convert(v)
                     break
-        view = P.for_emulators(point, self._emu_params, self._code)
+        view = P.for_emulators({**self._held_inputs, **point}, self._emu_params, self._code)
         off = [p for p, v in centre.items()
                if p not in view or not math.isclose(view[p], v, rel_tol=1e-9, abs_tol=1e-12)]
         if off:
@@ -627,6 +652,14 @@ class Zelos(BoltzmannBase):
         self.log.info("point refused (log-likelihood -inf), never passed to %s: %s", self._code, detail)
         return False
 
+    def _held_by_fallback(self, name):
+        """The number at which the fallback holds input ``name`` (the run's extra_args, the
+        emulators' shared settings, else the code's default), or None."""
+        if self._code != "camb":
+            return None
+        value = self._settings[name] if name in self._settings else P.fallback_defaults(self._code).get(name)
+        return _number(value)
+
     def _route_and_serve(self, state, point) -> tuple:
         """Serves the covered needs from the emulators. Returns ``({output: Fallback}, view)``:
         the outputs that cannot be served (then nothing is served), and the point as the
@@ -634,6 +667,8 @@ class Zelos(BoltzmannBase):
         if not self._covered:
             return {}, point
         view = point
+        if self._held_inputs:
+            point = {**self._held_inputs, **point}
         try:
             view = P.for_emulators(point, self._emu_params, self._code)
             values, keys, fallbacks = self._router.evaluate_with_keys(view, self._outputs)
@@ -652,6 +687,9 @@ class Zelos(BoltzmannBase):
         except Exception as e:  # noqa: BLE001
             self.log.warning("emulated path failed (%s): falling back", e)
             return {"*": _Fallback("emulator_error", str(e))}, view
+        self.last_emulators = tuple(sorted({keys[o] for o in self._outputs}))
+        for key in self.last_emulators:
+            self._served_by[key] = self._served_by.get(key, 0) + 1
         return {}, view
 
     def _put(self, state, need, value):
@@ -764,8 +802,9 @@ class Zelos(BoltzmannBase):
 
     # -- the end ----------------------------------------------------------------------------------
     def summary(self) -> dict:
-        """Calls, emulated share, fallbacks by reason, time in each path, spot-check errors."""
-        return self._stats.as_dict()
+        """Calls, emulated share, fallbacks by reason, time in each path, spot-check errors, and
+        ``emulated_by``: how many points each emulator answered (several may share a point)."""
+        return {**self._stats.as_dict(), "emulated_by": dict(self._served_by)}
 
     def close(self, *args):
         stats = getattr(self, "_stats", None)

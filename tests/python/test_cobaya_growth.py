@@ -18,7 +18,7 @@ PACKAGES = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "cobaya_p
 LIKES = {"bao.sdss_dr16_baoplus_lrg": None, "bao.sdss_dr16_baoplus_qso": None}
 EMULATORS = ["CAMB_LCDM_background", "CAMB_LCDM_growth"]
 # The growth spec's code.settings (the background's are the same).
-CAMB_ARGS = {"mnu": 0.06, "num_massive_neutrinos": 1, "nnu": 3.044, "omk": 0.0}
+CAMB_ARGS = {"mnu": 0.06, "num_massive_neutrinos": 1, "nnu": 3.046, "omk": 0.0}
 PARAMS = {"ombh2": None, "omch2": None, "H0": None, "logA": {"prior": {"min": 2.5, "max": 3.6}, "drop": True},
           "As": {"value": "lambda logA: 1e-10 * np.exp(logA)"}, "ns": None,
           "sigma8": {"derived": True}, "S8": {"derived": True}}

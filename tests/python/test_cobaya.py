@@ -96,7 +96,7 @@ def test_a_typo_in_the_options_is_refused_with_the_components_name(archive):
      r"emulator 'no/such/emulator.tar.gz': .*no such archive file, and no emulator of that name ships"),
     ({"spot_check": 1.5}, r"`spot_check` = 1.5: expected a fraction in \[0, 1\]"),
     ({"spot_check": "often"}, r"`spot_check` = 'often': expected a fraction in \[0, 1\]"),
-    ({"emulators": []}, r"no emulators: set `emulators`"),
+    ({"emulators": []}, r"no emulators: leave `emulators` out \(or write `emulators: all`\)"),
 ])
 def test_bad_options_are_refused_naming_the_option_and_what_was_expected(archive, options, expected):
     with pytest.raises(LoggedError, match=expected):

@@ -360,7 +360,9 @@ def test_cmb_conversion_with_a_random_weight_camb_archive_and_camb_names(tmp_pat
     random_archive(path, n_out=199, seed=5)  # ell 2..200
     emu = zelos.load(path)
     point = {"ombh2": 0.0224, "omch2": 0.12, "cosmomc_theta": 0.010409, "tau": 0.055, "logA": 3.04, "ns": 0.965}
-    run = {**point, **NU, "output": "tCl", "lensing": "yes", "l_max_scalars": 200, "zelos_emulators": [str(path)]}
+    # the archive states no nnu: it holds CAMB's default, 3.044 (N_ur = 2.0308 with one massive neutrino)
+    run = {**point, **NU, "N_ur": 2.0308, "output": "tCl", "lensing": "yes", "l_max_scalars": 200,
+           "zelos_emulators": [str(path)]}
     z = zelos_class(run)
     assert z._point.mode == "fallback"
     assert "non-linear model (CLASS `non_linear`" in z._point.plan.excluded["random_tt"]

@@ -125,7 +125,8 @@ def test_classs_massless_default_against_an_emulator_trained_with_a_massive_neut
     warnings = messages(caplog, logging.WARNING)
     assert ("`mnu` = 0 in this run (from CLASS's `m_ncdm`, `N_ncdm`: not given, CLASS's default), but "
             f"`CAMB_LCDM_background` holds mnu = {SETTINGS['mnu']:g}, as trained: every point where it differs is "
-            "computed by camb (parameter_not_emulated), not emulated; no emulator shipped with zelos varies `mnu`"
+            "computed by camb (parameter_not_emulated), not emulated; emulators shipped with zelos that vary it: "
+            "CAMB_extended_background"
             ) in warnings
     z.struct_cleanup()
     z.set(dict(args, h=0.69))

@@ -28,6 +28,8 @@ SHIPPED = {
     "CAMB_LCDM_linear_Pk": ("camb_lcdm_linear_pk.yaml", {"pk_lin": ("p99", 5e-4), "sigma8": ("p99", 2e-4)}),
     "CAMB_LCDM_growth": ("camb_lcdm_growth.yaml", {"sigma8_z": ("max", 2e-4), "fsigma8": ("max", 2e-4),
                                                    "sigma8": ("max", 2e-4), "S8": ("max", 2e-4)}),
+    "CAMB_extended_background": ("camb_extended_background.yaml", {"H": ("p99", 3e-4), "D_M": ("p99", 2e-4),
+                                                                   "rdrag": ("p99", 1e-4)}),
 }
 
 

@@ -27,7 +27,9 @@ from .runstats import add_up, read_run_stats
 __all__ = ["load_records", "analyse", "write_report", "report", "find_archive", "mahalanobis_shares"]
 
 #: Records that carry no computed outputs for training (the spot checks log error measures).
-NOT_TRAINING = ("spot_check",)
+#: Point-log reasons that are not points to train on: spot checks (emulated points, computed for
+#: comparison) and refused points (a NaN or inf input: no code ran).
+NOT_TRAINING = ("spot_check", "non_finite_input")
 
 
 def load_records(logdirs, torn: list | None = None) -> list:
@@ -240,12 +242,15 @@ def _runs_lines(r: dict | None) -> list:
              f"{r['fallback']} computed by the code" + (f", {r['failed']} failed" if r["failed"] else "")
              + (f" ({r['not_final']} process(es) not closed: running, or ended without closing; counted to "
                 "their last save)" if r["not_final"] else "")]
+    if r.get("refused"):
+        lines.append(f"{r['refused']} points refused before any computation (log-likelihood -inf): "
+                     + ", ".join(f"{k} {v}" for k, v in (r.get("refused_by_reason") or {}).items()))
     if r["fallbacks_by_reason"]:
         lines.append("fallbacks by reason (every call): "
                      + ", ".join(f"{k} {v}" for k, v in r["fallbacks_by_reason"].items()))
     lines.append(_time_line(r["seconds"], r["seconds_per_call"]))
     if r["rest"]:
-        lines.append(f"{r['rest']} runs of the code at emulated points for what no emulator provides: "
+        lines.append(f"{r['rest']} runs of the code for what no emulator provides: "
                      + ", ".join(f"{k} ({v})" for k, v in r["rest_by_reason"].items()))
     return lines
 

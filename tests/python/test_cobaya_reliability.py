@@ -100,6 +100,13 @@ def test_a_nan_input_is_refused_never_reaches_camb_and_is_said_and_logged(how, t
         assert any("1 refused (non_finite_input 1)" in line for line in zt._stats.final_lines("camb"))
     finally:
         m.close()
+    # `zelos report` says it too, and never counts the refused point as one to train on
+    from zelos.report import report
+
+    printed = []
+    result = report([str(tmp_path)], out_dir=str(tmp_path / "report"), log=printed.append)
+    assert result["fallbacks"] == 0 and result["by_reason"] == {"non_finite_input": 1}, result
+    assert "1 points refused before any computation (log-likelihood -inf): non_finite_input 1" in "\n".join(printed)
 
 
 @needs_data

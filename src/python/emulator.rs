@@ -134,13 +134,23 @@ impl PyEmulator {
     }
 
     /// `[n, n_params]` -> `[n, n_outputs]`. A C-contiguous float64 input is read in place.
+    /// Any batch is safe: memory that cannot be allocated raises `zelos.OutOfMemory` (a
+    /// `ZelosError` and a `MemoryError`) naming the batch size and the bytes, never an abort.
     fn eval_batch<'py>(&self, py: Python<'py>, x: PyReadonlyArray2<'py, f64>) -> PyResult<Bound<'py, PyArray2<f64>>> {
         let n = x.shape()[0];
-        let copied: Vec<f64>;
+        let mut copied: Vec<f64> = Vec::new();
         let flat: &[f64] = match x.as_slice() {
             Ok(s) => s,
             Err(_) => {
-                copied = x.as_array().iter().copied().collect();
+                let len = x.len();
+                copied.try_reserve_exact(len).map_err(|_| {
+                    to_py(crate::Error::OutOfMemory(format!(
+                        "{}: a batch of {n} points: {} bytes for a contiguous copy of the input could not be allocated",
+                        self.inner.name(),
+                        len as u128 * 8
+                    )))
+                })?;
+                copied.extend(x.as_array().iter().copied());
                 &copied
             }
         };

@@ -457,7 +457,9 @@ fn load_mlp<T: Real>(nd: &NetworkDescription, n_params: usize, tensors: &TensorS
     if nd.layers == 0 {
         return Err(Error::model(origin, format!("network `{}` has 0 layers", nd.name)));
     }
-    let mut layers = Vec::with_capacity(nd.layers);
+    // Grown as the tensors are found, never reserved from `layers`: model.json is untrusted, and
+    // `"layers": 1e11` must be a missing tensor, not an allocation of terabytes.
+    let mut layers = Vec::new();
     let mut n_in = n_params;
     for i in 0..nd.layers {
         let wname = format!("{}.{i}.weight", nd.name);

@@ -147,6 +147,17 @@ fn a_missing_tensor_is_named() {
     assert_eq!(err.to_string(), "x.tar.gz: model: tensor `net.1.alpha` is missing from the weights");
 }
 
+/// model.json is untrusted: a layer count far beyond the tensors is a missing tensor, not an
+/// allocation sized by the claim (found by tests/fuzz_readers.rs: it aborted the process).
+#[test]
+fn a_huge_layer_count_is_a_missing_tensor() {
+    let spec = small(Activation::Tanh, false, 1);
+    let (mut description, tensors) = spec.build::<f64>();
+    description.networks[0].layers = 1_000_000_000_000_000;
+    let err = Model::new(description, &tensors, "x.tar.gz").err().expect("refused");
+    assert_eq!(err.to_string(), "x.tar.gz: model: tensor `net.4.weight` is missing from the weights");
+}
+
 #[test]
 fn a_wrong_shape_is_named() {
     let spec = small(Activation::Tanh, false, 1);

@@ -1025,6 +1025,29 @@ fn spec_text_above_the_size_limit_is_refused_unread() {
     assert!(error.found.contains("more than"), "{error}");
 }
 
+/// A covariance file is read up to its limit and no further: `/dev/zero` (endless) and a file
+/// one byte over are refused, naming the key and the limit.
+#[test]
+fn a_covariance_file_above_the_size_limit_is_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.covmat");
+    let mut text = String::from("# ombh2 omch2 cosmomc_theta\n1e-8 0 0\n0 1e-6 0\n0 0 1e-12\n");
+    text.push_str(&" ".repeat(limits::MAX_COVMAT_BYTES + 1 - text.len()));
+    std::fs::write(&big, &text).unwrap();
+    let mut files = vec![big.display().to_string()];
+    if cfg!(unix) {
+        files.push("/dev/zero".to_string());
+    }
+    for file in files {
+        let error = parse(&with_covariance(&format!("{{file: '{file}'}}"))).unwrap_err();
+        check(&error, "reference.covariance.file", "more than 16777216 bytes", "at most 16777216 bytes of covariance file");
+    }
+    // At the limit it is read (and here parsed: the padding is blank).
+    text.pop();
+    std::fs::write(&big, &text).unwrap();
+    parse(&with_covariance(&format!("{{file: '{}'}}", big.display()))).unwrap();
+}
+
 // ---------------------------------------------------------------------------------------------
 // YAML tags and nesting (src/spec/plain_yaml.rs)
 

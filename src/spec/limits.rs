@@ -9,6 +9,9 @@ use super::error::{Origin, SpecError};
 
 /// The spec text, in bytes. Real specs are a few kB; an inline 30 x 30 covariance adds 30 kB.
 pub const MAX_SPEC_BYTES: usize = 4 << 20;
+/// A covariance file (`reference.covariance.file`), in bytes. Planck's are 30 kB; a 200 x 200
+/// covariance is under 1 MB.
+pub const MAX_COVMAT_BYTES: usize = 16 << 20;
 /// Nesting of lists and mappings in the YAML. Real specs nest 5 deep (the covariance rows).
 pub const MAX_NESTING: usize = 32;
 /// Parameters (network inputs). Real emulators take 3 to 12.

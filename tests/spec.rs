@@ -1115,6 +1115,22 @@ fn deeply_nested_lists_are_refused_quickly() {
     }
 }
 
+/// A mapping of 200 000 parameters (3.6 MB, under the size limit) is refused for their number
+/// at once: repeated keys are found with a set, not by scanning every earlier key (which took
+/// time quadratic in the number of keys).
+#[test]
+fn a_mapping_of_many_keys_is_refused_quickly() {
+    let mut text = String::from(&BASE[1..BASE.find("parameters:").unwrap()]);
+    text.push_str("parameters:\n");
+    for i in 0..200_000 {
+        text.push_str(&format!("  p{i}: [0, 1]\n"));
+    }
+    text.push_str(&BASE[BASE.find("outputs:").unwrap()..]);
+    assert!(text.len() < limits::MAX_SPEC_BYTES);
+    let error = Spec::from_yaml_str(&text, "test.yaml").unwrap_err();
+    check(&error, "parameters", "200000 parameters", "at most 200 parameters");
+}
+
 #[test]
 fn nesting_up_to_the_limit_is_accepted() {
     // The document, `code` and `settings` are three levels; the setting adds the rest.

@@ -187,10 +187,7 @@ impl Emulator {
         if bytes > isize::MAX as u128 {
             return Err(too_large("more than any allocation can hold"));
         }
-        let mut out = Vec::new();
-        out.try_reserve_exact(n * m).map_err(|_| too_large("more than can be allocated here"))?;
-        out.resize(n * m, 0.0);
-        Ok(out)
+        try_zeroed(n * m).ok_or_else(|| too_large("more than can be allocated here"))
     }
 
     /// The outputs and the Jacobian `[n_outputs, n_params]` at one point.
@@ -212,6 +209,24 @@ impl Emulator {
             )));
         }
         Ok(())
+    }
+}
+
+/// `len` zeros, or `None` if they cannot be allocated. Zeroed by the allocator (calloc): large
+/// blocks come from the kernel already zero and are not written twice, as `try_reserve` and
+/// `resize` would (a pass of 0.3 s over the 400 MB of 5000 CMB points).
+fn try_zeroed(len: usize) -> Option<Vec<f64>> {
+    if len == 0 {
+        return Some(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<f64>(len).ok()?;
+    // SAFETY: `layout` has a non-zero size (len > 0). A non-null result is an allocation of the
+    // global allocator with exactly the layout of a `Vec<f64>` of capacity `len`, and all-zero
+    // bytes are the f64 0.0, so all `len` values are initialised: `from_raw_parts` gets what it
+    // requires, and the Vec frees it with the same layout.
+    unsafe {
+        let ptr = std::alloc::alloc_zeroed(layout).cast::<f64>();
+        (!ptr.is_null()).then(|| Vec::from_raw_parts(ptr, len, len))
     }
 }
 

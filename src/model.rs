@@ -341,13 +341,13 @@ fn eval_batch<T: Real>(
     // All scratch up front and fallibly, for one chunk; the loop below then allocates nothing.
     let max_m = nets.iter().map(|net| net.mlp.n_out()).max().unwrap_or(0);
     let max_len = nets.iter().map(|net| net.len.max(net.mlp.n_out())).max().unwrap_or(0);
-    let mut xn: Vec<T> = try_buffer(rows * p, &what)?;
-    let mut y: Vec<T> = try_buffer(rows * max_m, &what)?;
+    let mut xn: Vec<T> = try_buffer(rows.saturating_mul(p), &what)?;
+    let mut y: Vec<T> = try_buffer(rows.saturating_mul(max_m), &what)?;
     let (mut row_out, mut tmp): (Vec<T>, Vec<T>) = (try_buffer(max_len, &what)?, try_buffer(max_len, &what)?);
     let mut scratch = BatchScratch::default();
     for net in nets {
         scratch.try_reserve(&net.mlp, rows).map_err(|_| {
-            let bytes = 2 * (rows * net.mlp.max_width() * std::mem::size_of::<T>()) as u128;
+            let bytes = 2 * rows as u128 * net.mlp.max_width() as u128 * std::mem::size_of::<T>() as u128;
             Error::OutOfMemory(format!("{what}: {bytes} bytes of scratch memory could not be allocated"))
         })?;
     }

@@ -204,10 +204,13 @@ fn spec_reader_seeds_are_valid() {
 // ---------------------------------------------------------------------------------------------
 // The archive reader and the emulator loader
 
+/// An archive's bytes and its members by name.
+type ArchiveAndMembers = (Vec<u8>, BTreeMap<String, Vec<u8>>);
+
 /// A small valid emulator archive (3 parameters, a 12-multipole TT spectrum and two derived
 /// parameters from one network) and its members.
-fn emulator_archive() -> &'static (Vec<u8>, BTreeMap<String, Vec<u8>>) {
-    static ARCHIVE: OnceLock<(Vec<u8>, BTreeMap<String, Vec<u8>>)> = OnceLock::new();
+fn emulator_archive() -> &'static ArchiveAndMembers {
+    static ARCHIVE: OnceLock<ArchiveAndMembers> = OnceLock::new();
     ARCHIVE.get_or_init(|| {
         let params = [("ombh2", 0.020, 0.025), ("omch2", 0.10, 0.14), ("H0", 60.0, 80.0)];
         let yaml = "name: fuzz\nauthor: zelos tests\nversion: 0.0.1\ncode: {name: camb, version: \"2.0.5\"}\n\

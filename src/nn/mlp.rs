@@ -170,7 +170,7 @@ impl<T: Real> Mlp<T> {
         pre.resize(n * width, T::ZERO);
         for layer in &self.layers {
             let pre = &mut pre[..n * layer.n_out];
-            T::gemm(n, layer.n_in, layer.n_out, &current, &layer.weight_t, pre);
+            T::gemm(n, layer.n_in, layer.n_out, current, &layer.weight_t, pre);
             current.resize(n * layer.n_out, T::ZERO);
             for (pre_row, post_row) in pre.chunks_exact_mut(layer.n_out).zip(current.chunks_exact_mut(layer.n_out)) {
                 for (p, &b) in pre_row.iter_mut().zip(&layer.bias) {
@@ -186,7 +186,7 @@ impl<T: Real> Mlp<T> {
                 *c += l;
             }
         }
-        out.copy_from_slice(&current);
+        out.copy_from_slice(current);
     }
 
     /// Forward pass of one point carrying tangents (forward-mode differentiation).

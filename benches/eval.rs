@@ -101,7 +101,7 @@ fn main() {
             let n = 1024;
             let batch_x: Vec<f64> = (0..n).flat_map(|i| points[i % 256].clone()).collect();
             let mut batch_out = vec![0.0; n * model.n_outputs()];
-            let batch = time(|_| model.eval_batch(black_box(&batch_x), n, &mut batch_out), 3, 9) / n as f64;
+            let batch = time(|_| model.eval_batch(black_box(&batch_x), n, &mut batch_out).unwrap(), 3, 9) / n as f64;
             let gflops = 2.0 * macs(&spec) / batch / 1e9;
             let ratio = if dtype == "F32" { format!("{:.2}", gflops * 1e9 / peak) } else { "-".into() };
             println!("| {label} | {dtype} | {:.2} | {:.2} | {gflops:.1} | {ratio} |", single * 1e6, batch * 1e6);

@@ -33,6 +33,7 @@ extern "C" {
 #define ZELOS_ERR_IO               6 /* reading a file failed (e.g. it does not exist) */
 #define ZELOS_ERR_INVALID_ARGUMENT 7 /* NULL pointer, index out of range, path not UTF-8 */
 #define ZELOS_ERR_PANIC            8 /* a bug in zelos; the message says where */
+#define ZELOS_ERR_OUT_OF_MEMORY    9 /* scratch memory for a batch could not be allocated */
 
 /* An emulator loaded from an archive (opaque). */
 typedef struct zelos_emulator zelos_emulator;

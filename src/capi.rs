@@ -42,6 +42,8 @@ pub const ZELOS_ERR_IO: c_int = 6;
 pub const ZELOS_ERR_INVALID_ARGUMENT: c_int = 7;
 /// A bug: zelos panicked; the message says where.
 pub const ZELOS_ERR_PANIC: c_int = 8;
+/// Memory for the evaluation could not be allocated (a batch too large for this machine).
+pub const ZELOS_ERR_OUT_OF_MEMORY: c_int = 9;
 
 /// An emulator loaded for C callers (opaque in C): the emulator, its trust region, and the
 /// names as C strings so that pointers handed out stay valid as long as the emulator.
@@ -71,6 +73,7 @@ impl From<Error> for Failure {
             Error::Parameters(_) => ZELOS_ERR_PARAMETERS,
             Error::OutOfRange(_) => ZELOS_ERR_OUT_OF_RANGE,
             Error::Io { .. } => ZELOS_ERR_IO,
+            Error::OutOfMemory(_) => ZELOS_ERR_OUT_OF_MEMORY,
         };
         Failure { code, message: e.to_string() }
     }
@@ -356,7 +359,8 @@ pub unsafe extern "C" fn zelos_emulator_eval_batch(
         let x = unsafe { slice(x, n_in, "x") }?;
         // SAFETY: the caller guarantees `out` holds `n_points * n_outputs` writable doubles.
         let out = unsafe { slice_mut(out, n_res, "out") }?;
-        out.copy_from_slice(&e.emulator.eval_batch(x, n_points)?);
+        // Straight into the caller's buffer, in chunks of bounded scratch memory.
+        e.emulator.eval_batch_into(x, n_points, out)?;
         Ok(())
     })
 }

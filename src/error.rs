@@ -24,6 +24,10 @@ pub enum Error {
     /// may downgrade it to a warning).
     #[error("{0}")]
     OutOfRange(String),
+    /// Memory for a result or its scratch could not be allocated (a batch too large for this
+    /// machine); the message names the batch and the bytes asked for. Never an abort.
+    #[error("{0}")]
+    OutOfMemory(String),
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io { path: String, #[source] source: std::io::Error },

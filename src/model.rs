@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::nn::{Activation, Dense, Mlp, Real, Workspace};
+use crate::nn::{Activation, BatchScratch, Dense, Mlp, Real, Workspace};
 use crate::tensors::TensorSet;
 use crate::transform::{InputScaling, OutputStep, OutputTransform};
 
@@ -253,12 +253,25 @@ impl Model {
     }
 
     /// Evaluates `n` points: `x` is `[n, n_params]`, `out` is `[n, n_outputs]`, row-major.
-    pub fn eval_batch(&self, x: &[f64], n: usize, out: &mut [f64]) {
-        assert_eq!(x.len(), n * self.parameters().len(), "x is [n, n_params]");
-        assert_eq!(out.len(), n * self.n_outputs, "out is [n, n_outputs]");
+    ///
+    /// Points go through the networks in chunks whose scratch memory stays near
+    /// [`BATCH_SCRATCH_BYTES`], whatever `n`; that memory is allocated fallibly, so the only
+    /// error is [`Error::OutOfMemory`].
+    pub fn eval_batch(&self, x: &[f64], n: usize, out: &mut [f64]) -> Result<()> {
+        let rows = match &self.networks {
+            Networks::F32(nets) => chunk_rows(&self.input, nets),
+            Networks::F64(nets) => chunk_rows(&self.input, nets),
+        };
+        self.eval_batch_chunked(x, n, out, rows)
+    }
+
+    /// [`Model::eval_batch`] `rows` points at a time (at least one).
+    pub fn eval_batch_chunked(&self, x: &[f64], n: usize, out: &mut [f64], rows: usize) -> Result<()> {
+        assert_eq!(Some(x.len()), n.checked_mul(self.parameters().len()), "x is [n, n_params]");
+        assert_eq!(Some(out.len()), n.checked_mul(self.n_outputs), "out is [n, n_outputs]");
         match &self.networks {
-            Networks::F32(nets) => eval_batch(&self.input, nets, x, n, self.n_outputs, out),
-            Networks::F64(nets) => eval_batch(&self.input, nets, x, n, self.n_outputs, out),
+            Networks::F32(nets) => eval_batch(&self.input, nets, x, n, self.n_outputs, out, rows),
+            Networks::F64(nets) => eval_batch(&self.input, nets, x, n, self.n_outputs, out, rows),
         }
     }
 
@@ -290,27 +303,79 @@ fn eval_point<T: WithScratch>(input: &InputScaling, nets: &[Network<T>], x: &[f6
     })
 }
 
-fn eval_batch<T: Real>(input: &InputScaling, nets: &[Network<T>], x: &[f64], n: usize, width: usize, out: &mut [f64]) {
+/// The scratch memory a batch evaluation aims for, whatever the number of points: points go
+/// through the networks this many bytes' worth at a time (thousands of points for a CMB
+/// emulator, plenty for the matrix products to run at full speed).
+pub const BATCH_SCRATCH_BYTES: usize = 64 << 20;
+
+/// Points per chunk so that the scratch of [`eval_batch`] stays near [`BATCH_SCRATCH_BYTES`].
+fn chunk_rows<T: Real>(input: &InputScaling, nets: &[Network<T>]) -> usize {
+    let widest = |f: fn(&Network<T>) -> usize| nets.iter().map(f).max().unwrap_or(0);
+    // Per point: scaled inputs, one network's raw outputs, two layer buffers.
+    let values = input.len() + widest(|n| n.mlp.n_out()) + 2 * widest(|n| n.mlp.max_width());
+    (BATCH_SCRATCH_BYTES / (values.max(1) * std::mem::size_of::<T>())).max(1)
+}
+
+/// An empty vector with room for `len` values, or [`Error::OutOfMemory`].
+fn try_buffer<T>(len: usize, what: &str) -> Result<Vec<T>> {
+    let mut buffer = Vec::new();
+    buffer.try_reserve_exact(len).map_err(|_| {
+        let bytes = (len as u128) * std::mem::size_of::<T>() as u128;
+        Error::OutOfMemory(format!("{what}: {bytes} bytes of scratch memory could not be allocated"))
+    })?;
+    Ok(buffer)
+}
+
+fn eval_batch<T: Real>(
+    input: &InputScaling,
+    nets: &[Network<T>],
+    x: &[f64],
+    n: usize,
+    width: usize,
+    out: &mut [f64],
+    rows: usize,
+) -> Result<()> {
     let p = input.len();
-    let mut xn = vec![T::ZERO; n * p];
-    for (row, xrow) in xn.chunks_exact_mut(p).zip(x.chunks_exact(p)) {
-        input.apply(xrow, row);
-    }
-    let (mut row_out, mut tmp) = (Vec::new(), Vec::new());
+    let rows = rows.clamp(1, n.max(1));
+    let what = format!("a batch of {n} points in chunks of {rows}");
+    // All scratch up front and fallibly, for one chunk; the loop below then allocates nothing.
+    let max_m = nets.iter().map(|net| net.mlp.n_out()).max().unwrap_or(0);
+    let max_len = nets.iter().map(|net| net.len.max(net.mlp.n_out())).max().unwrap_or(0);
+    let mut xn: Vec<T> = try_buffer(rows.saturating_mul(p), &what)?;
+    let mut y: Vec<T> = try_buffer(rows.saturating_mul(max_m), &what)?;
+    let (mut row_out, mut tmp): (Vec<T>, Vec<T>) = (try_buffer(max_len, &what)?, try_buffer(max_len, &what)?);
+    let mut scratch = BatchScratch::default();
     for net in nets {
-        let m = net.mlp.n_out();
-        let mut y = vec![T::ZERO; n * m];
-        net.mlp.forward_batch(&xn, n, &mut y);
-        for (i, yrow) in y.chunks_exact(m).enumerate() {
-            row_out.clear();
-            row_out.extend_from_slice(yrow);
-            net.transform.apply(&mut row_out, &mut tmp);
-            let dst = &mut out[i * width + net.offset..i * width + net.offset + net.len];
-            for (o, v) in dst.iter_mut().zip(&row_out) {
-                *o = v.to_f64();
+        scratch.try_reserve(&net.mlp, rows).map_err(|_| {
+            let bytes = 2 * rows as u128 * net.mlp.max_width() as u128 * std::mem::size_of::<T>() as u128;
+            Error::OutOfMemory(format!("{what}: {bytes} bytes of scratch memory could not be allocated"))
+        })?;
+    }
+    for start in (0..n).step_by(rows) {
+        let count = rows.min(n - start);
+        xn.clear();
+        xn.resize(count * p, T::ZERO);
+        for (row, xrow) in xn.chunks_exact_mut(p).zip(x[start * p..(start + count) * p].chunks_exact(p)) {
+            input.apply(xrow, row);
+        }
+        let out = &mut out[start * width..(start + count) * width];
+        for net in nets {
+            let m = net.mlp.n_out();
+            y.clear();
+            y.resize(count * m, T::ZERO);
+            net.mlp.forward_batch_with(&xn, count, &mut y, &mut scratch);
+            for (i, yrow) in y.chunks_exact(m).enumerate() {
+                row_out.clear();
+                row_out.extend_from_slice(yrow);
+                net.transform.apply(&mut row_out, &mut tmp);
+                let dst = &mut out[i * width + net.offset..i * width + net.offset + net.len];
+                for (o, v) in dst.iter_mut().zip(&row_out) {
+                    *o = v.to_f64();
+                }
             }
         }
     }
+    Ok(())
 }
 
 fn jacobian_point<T: WithScratch>(input: &InputScaling, nets: &[Network<T>], x: &[f64], out: &mut [f64], jac: &mut [f64]) {
@@ -392,7 +457,9 @@ fn load_mlp<T: Real>(nd: &NetworkDescription, n_params: usize, tensors: &TensorS
     if nd.layers == 0 {
         return Err(Error::model(origin, format!("network `{}` has 0 layers", nd.name)));
     }
-    let mut layers = Vec::with_capacity(nd.layers);
+    // Grown as the tensors are found, never reserved from `layers`: model.json is untrusted, and
+    // `"layers": 1e11` must be a missing tensor, not an allocation of terabytes.
+    let mut layers = Vec::new();
     let mut n_in = n_params;
     for i in 0..nd.layers {
         let wname = format!("{}.{i}.weight", nd.name);

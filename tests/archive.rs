@@ -914,6 +914,34 @@ fn extract_never_overwrites() {
     assert_eq!(fs::read(out.path().join("spec.yaml")).unwrap(), b"mine");
 }
 
+/// A member refused after others were written (here `spec.yaml`, blocked by an existing file,
+/// after `manifest.json`, `model.json`, `plots/...`, `region.safetensors`, `report.*`): what
+/// this extraction wrote is removed again, files and the folders it made, and nothing else.
+#[test]
+fn extract_refused_half_way_removes_what_it_wrote() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("out");
+    fs::create_dir_all(out.join("plots/mine")).unwrap();
+    fs::write(out.join("spec.yaml"), b"mine").unwrap();
+    fs::write(out.join("plots/mine/keep.png"), b"mine").unwrap();
+    fs::write(out.join("notes.txt"), b"mine").unwrap();
+    let before = listing(root.path());
+
+    let mut w = writer();
+    w.add("plots/deep/error_tt.png", b"png".to_vec()).unwrap();
+    w.add("plots/error_te.png", b"png".to_vec()).unwrap();
+    let archive = read(&w.to_bytes().unwrap()).unwrap();
+    let err = archive.extract_to(&out).unwrap_err();
+    assert!(matches!(err, ArchiveError::ExtractConflict { ref path, .. } if path.ends_with("spec.yaml")), "{err}");
+
+    assert_eq!(listing(root.path()), before, "exactly what was there before");
+    assert_eq!(fs::read(out.join("spec.yaml")).unwrap(), b"mine");
+    assert_eq!(fs::read(out.join("plots/mine/keep.png")).unwrap(), b"mine");
+    // The same extraction succeeds once the obstacle is gone: nothing of the first try remains.
+    fs::remove_file(out.join("spec.yaml")).unwrap();
+    archive.extract_to(&out).unwrap();
+}
+
 #[cfg(unix)]
 #[test]
 fn extract_never_follows_a_symlink_in_the_target() {

@@ -78,7 +78,7 @@ fn batch_equals_single_points() {
             let x: Vec<f64> = (0..n_points).flat_map(|_| spec.point(&mut rng)).collect();
             let width = m.n_outputs();
             let mut batch = vec![0.0; n_points * width];
-            m.eval_batch(&x, n_points, &mut batch);
+            m.eval_batch(&x, n_points, &mut batch).unwrap();
             for i in 0..n_points {
                 let mut single = vec![0.0; width];
                 m.eval(&x[i * spec.n_params..(i + 1) * spec.n_params], &mut single);
@@ -88,6 +88,28 @@ fn batch_equals_single_points() {
                 }
             }
         }
+    }
+}
+
+/// Batches go through the networks in chunks (of bounded scratch memory): any chunk size, a
+/// ragged last chunk included, gives the values of the whole batch at once.
+#[test]
+fn batch_in_chunks_equals_the_whole_batch() {
+    let spec = small(Activation::Cosmopower, true, 13);
+    for m in [model::<f64>(&spec), model::<f32>(&spec)] {
+        let mut rng = SplitMix::new(8);
+        let n_points = 37;
+        let x: Vec<f64> = (0..n_points).flat_map(|_| spec.point(&mut rng)).collect();
+        let width = m.n_outputs();
+        let mut whole = vec![0.0; n_points * width];
+        m.eval_batch_chunked(&x, n_points, &mut whole, n_points).unwrap();
+        for rows in [1, 2, 7, 36, 1000] {
+            let mut chunked = vec![f64::NAN; n_points * width];
+            m.eval_batch_chunked(&x, n_points, &mut chunked, rows).unwrap();
+            assert_eq!(chunked, whole, "{} in chunks of {rows}", m.dtype());
+        }
+        let mut empty: Vec<f64> = Vec::new();
+        m.eval_batch(&[], 0, &mut empty).unwrap();
     }
 }
 
@@ -123,6 +145,17 @@ fn a_missing_tensor_is_named() {
     tensors.tensors.remove("net.1.alpha");
     let err = Model::new(description, &tensors, "x.tar.gz").err().expect("refused");
     assert_eq!(err.to_string(), "x.tar.gz: model: tensor `net.1.alpha` is missing from the weights");
+}
+
+/// model.json is untrusted: a layer count far beyond the tensors is a missing tensor, not an
+/// allocation sized by the claim (found by tests/fuzz_readers.rs: it aborted the process).
+#[test]
+fn a_huge_layer_count_is_a_missing_tensor() {
+    let spec = small(Activation::Tanh, false, 1);
+    let (mut description, tensors) = spec.build::<f64>();
+    description.networks[0].layers = 1_000_000_000_000_000;
+    let err = Model::new(description, &tensors, "x.tar.gz").err().expect("refused");
+    assert_eq!(err.to_string(), "x.tar.gz: model: tensor `net.4.weight` is missing from the weights");
 }
 
 #[test]

@@ -326,6 +326,25 @@ fn hull_distance_is_the_distance_to_the_hull() {
     }
 }
 
+/// A query so far out that its squared whitened distance to every training point overflows
+/// (found by tests/fuzz_readers.rs, through a training box widened to -8e155): outside, at an
+/// infinite distance, not a panic.
+#[test]
+fn hull_refuses_a_point_too_far_for_its_distances_to_be_finite() {
+    let d = 6;
+    let data = RegionData::from_points(vec![-1e300; d], vec![1e300; d], cube_points(d, 0));
+    let r = region(d, &[TrustMethod::Hull], Threshold::Chi2Quantile(0.99), data);
+    for far in [1e160, -4e155, 1e300] {
+        let mut x = vec![0.5; d];
+        x[2] = far;
+        let dec = r.decide(&x).unwrap();
+        assert!(!dec.inside, "{far}");
+        assert_eq!(dec.distance(), f64::INFINITY, "{far}");
+    }
+    // And the cache the query left behind does not trouble the next one.
+    assert!(r.decide(&[0.5; 6]).unwrap().inside);
+}
+
 // -------------------------------------------------------------------------------------------
 // The chi-square threshold's coverage on Gaussian samples.
 

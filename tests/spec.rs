@@ -913,6 +913,237 @@ fn empty_document_is_refused() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Limits: every size a spec sets is bounded (zelos::spec::limits, docs/spec.md#limits)
+
+use zelos::spec::limits;
+
+/// Each size key one past its limit is refused, naming the key, the value and the limit.
+#[test]
+fn sizes_above_their_limits_are_refused() {
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("emulator.width", "100000000000".into(), "emulator.width"),
+        ("emulator.width", (limits::MAX_WIDTH + 1).to_string(), "emulator.width"),
+        ("emulator.hidden_layers", (limits::MAX_HIDDEN_LAYERS + 1).to_string(), "emulator.hidden_layers"),
+        ("emulator.networks.tt", "{width: 1000000000}".into(), "emulator.networks.tt.width"),
+        ("emulator.networks.tt", "{hidden_layers: 1000000000}".into(), "emulator.networks.tt.hidden_layers"),
+        ("outputs.cmb.lmax", (limits::MAX_LMAX + 1).to_string(), "outputs.cmb.lmax"),
+        ("outputs.matter_power.k.n", "1000000000".into(), "outputs.matter_power.k.n"),
+        ("outputs.matter_power.z", "{min: 0.0, max: 5.0, n: 1000000000}".into(), "outputs.matter_power.z.n"),
+        ("outputs.background.z", "{min: 0.1, max: 2.0, n: 1000000000}".into(), "outputs.background.z.n"),
+        ("training.epochs", (limits::MAX_EPOCHS + 1).to_string(), "training.epochs"),
+        ("training.batch_size", (limits::MAX_BATCH_SIZE + 1).to_string(), "training.batch_size"),
+        ("training.patience", (limits::MAX_EPOCHS + 1).to_string(), "training.patience"),
+        ("sampling.points", "100000000000".into(), "sampling.points"),
+        ("sampling.test_points", (limits::MAX_POINTS + 1).to_string(), "sampling.test_points"),
+        ("transforms.outputs.default", "{pca: 1000000000}".into(), "transforms.outputs.default.pca"),
+    ];
+    for (path, value, key) in cases {
+        let error = refused(path, &value);
+        let limit_words = "zelos's limit";
+        check(&error, key, "", limit_words);
+        let shown = yaml(&value);
+        let number = shown.as_u64().or_else(|| shown.as_mapping().and_then(|m| m.values().last()?.as_u64()));
+        let number = number.unwrap().to_string();
+        assert!(error.found.contains(&number), "{path}: the value {number} is not named in: {error}");
+        assert!(error.expected.starts_with("at most "), "{path}: the limit is not named in: {error}");
+    }
+}
+
+#[test]
+fn a_redshift_list_above_the_limit_is_refused() {
+    let list: Vec<String> = (0..=limits::MAX_Z_POINTS).map(|i| format!("{i}.0")).collect();
+    let error = refused("outputs.background.z", &format!("[{}]", list.join(", ")));
+    check(&error, "outputs.background.z", &format!("{} redshifts", limits::MAX_Z_POINTS + 1), "at most 2000 redshifts");
+}
+
+#[test]
+fn too_many_parameters_are_refused() {
+    let mut doc = base();
+    remove(&mut doc, "reference");
+    let many: Vec<String> = (0..=limits::MAX_PARAMETERS).map(|i| format!("p{i}: [0.0, 1.0]")).collect();
+    set(&mut doc, "parameters", &format!("{{{}}}", many.join(", ")));
+    let error = parse(&doc).unwrap_err();
+    check(&error, "parameters", "201 parameters", "at most 200 parameters");
+}
+
+#[test]
+fn a_network_with_too_many_outputs_is_refused() {
+    // Each grid within its own limit; their product is one network's output size.
+    let error = refused(
+        "outputs.matter_power",
+        &format!("{{k: {{min: 1.0e-3, max: 1.0, n: {}}}, z: {{min: 0.0, max: 5.0, n: 1000}}}}", limits::MAX_K_POINTS),
+    );
+    check(&error, "outputs.matter_power", "5000000 values per network", "at most 500000 values per network");
+}
+
+#[test]
+fn a_network_with_too_many_weights_is_refused() {
+    let mut doc = base();
+    set(&mut doc, "emulator.width", &limits::MAX_WIDTH.to_string());
+    set(&mut doc, "emulator.hidden_layers", "8");
+    let error = parse(&doc).unwrap_err();
+    check(&error, "emulator", "network `tt` with 8 hidden layers of width 8192", "at most 100000000 weights");
+    // The override names its own network.
+    let mut doc = base();
+    set(&mut doc, "emulator.networks.derived", &format!("{{width: {}, hidden_layers: 8}}", limits::MAX_WIDTH));
+    let error = parse(&doc).unwrap_err();
+    check(&error, "emulator.networks.derived", "network `derived`", "weights per network");
+}
+
+/// Sizes at their limits are accepted: the limits refuse only what cannot be built.
+#[test]
+fn sizes_at_their_limits_are_accepted() {
+    let mut doc = base();
+    set(&mut doc, "outputs.cmb.lmax", &limits::MAX_LMAX.to_string());
+    set(&mut doc, "outputs.matter_power.k.n", &limits::MAX_K_POINTS.to_string());
+    set(&mut doc, "outputs.background.z", &format!("{{min: 0.1, max: 2.0, n: {}}}", limits::MAX_Z_POINTS));
+    set(&mut doc, "emulator.width", "1024");
+    set(&mut doc, "emulator.hidden_layers", "4");
+    set(&mut doc, "emulator.networks.derived", &format!("{{hidden_layers: {}, width: 64}}", limits::MAX_HIDDEN_LAYERS));
+    set(&mut doc, "transforms.outputs.tt", &format!("{{pca: {}}}", limits::MAX_PCA_COMPONENTS));
+    set(&mut doc, "training.epochs", &limits::MAX_EPOCHS.to_string());
+    set(&mut doc, "training.patience", &limits::MAX_EPOCHS.to_string());
+    set(&mut doc, "training.batch_size", &limits::MAX_BATCH_SIZE.to_string());
+    set(&mut doc, "sampling.points", &limits::MAX_POINTS.to_string());
+    set(&mut doc, "sampling.test_points", &limits::MAX_POINTS.to_string());
+    let spec = parse(&doc).unwrap();
+    assert_eq!(spec.emulator.layout("derived").hidden_layers, limits::MAX_HIDDEN_LAYERS);
+    assert_eq!(spec.sampling.points, limits::MAX_POINTS);
+}
+
+#[test]
+fn spec_text_above_the_size_limit_is_refused_unread() {
+    let mut text = String::from(BASE);
+    text.push_str(&format!("# {}\n", "x".repeat(limits::MAX_SPEC_BYTES)));
+    let error = Spec::from_yaml_str(&text, "test.yaml").unwrap_err();
+    check(&error, "(file)", "more than 4194304 bytes", "at most 4194304 bytes");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.yaml");
+    std::fs::write(&path, &text).unwrap();
+    let error = Spec::from_path(&path).unwrap_err();
+    assert_eq!(error.key, "(file)", "{error}");
+    assert!(error.found.contains("more than"), "{error}");
+}
+
+/// A covariance file is read up to its limit and no further: `/dev/zero` (endless) and a file
+/// one byte over are refused, naming the key and the limit.
+#[test]
+fn a_covariance_file_above_the_size_limit_is_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.covmat");
+    let mut text = String::from("# ombh2 omch2 cosmomc_theta\n1e-8 0 0\n0 1e-6 0\n0 0 1e-12\n");
+    text.push_str(&" ".repeat(limits::MAX_COVMAT_BYTES + 1 - text.len()));
+    std::fs::write(&big, &text).unwrap();
+    let mut files = vec![big.display().to_string()];
+    if cfg!(unix) {
+        files.push("/dev/zero".to_string());
+    }
+    for file in files {
+        let error = parse(&with_covariance(&format!("{{file: '{file}'}}"))).unwrap_err();
+        check(&error, "reference.covariance.file", "more than 16777216 bytes", "at most 16777216 bytes of covariance file");
+    }
+    // At the limit it is read (and here parsed: the padding is blank).
+    text.pop();
+    std::fs::write(&big, &text).unwrap();
+    parse(&with_covariance(&format!("{{file: '{}'}}", big.display()))).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// YAML tags and nesting (src/spec/plain_yaml.rs)
+
+/// Tags are refused wherever they are, `!!` tags (which yaml_serde resolves away) included,
+/// naming the key that carries one.
+#[test]
+fn yaml_tags_are_refused_anywhere() {
+    let cases = [
+        ("description", "!!python/object/apply:os.system [\"echo hi\"]", "description", "`!!python/object/apply:os.system`"),
+        ("description", "!!python/name:os.system ''", "description", "`!!python/name:os.system`"),
+        ("description", "!!str plain words", "description", "`!!str`"),
+        ("author", "!custom someone", "author", "`!custom`"),
+        ("emulator", "!!map {width: 64}", "emulator", "`!!map`"),
+        ("outputs.cmb.spectra", "[tt, !!str te]", "outputs.cmb.spectra[1]", "`!!str`"),
+        ("outputs.derived", "!!python/tuple [H0]", "outputs.derived", "`!!python/tuple`"),
+        ("code.settings.x", "!!binary aGVsbG8=", "code.settings.x", "`!!binary`"),
+    ];
+    for (path, value, key, tag) in cases {
+        let mut text = yaml_serde::to_string(&base()).unwrap();
+        // Written into the text, not through a Value (which would drop `!!` tags).
+        let (parent, last) = path.rsplit_once('.').unwrap_or(("", path));
+        text = with_entry(&text, parent, last, value);
+        let error = Spec::from_yaml_str(&text, "test.yaml").expect_err(&text);
+        check(&error, key, &format!("a value tagged {tag}"), "a spec has no YAML tags");
+    }
+    // On a key, and on the whole document.
+    let error = Spec::from_yaml_str(&format!("!!str name: x\n{}", &BASE[1..]), "test.yaml").unwrap_err();
+    check(&error, "(document)", "a key tagged `!!str`", "plain value");
+    let error = Spec::from_yaml_str(&format!("--- !spec\n{BASE}"), "test.yaml").unwrap_err();
+    check(&error, "(document)", "a value tagged `!spec`", "plain value");
+}
+
+/// `text` (block YAML as yaml_serde writes it) with `key: value` set in the mapping at dotted
+/// `parent` (which must exist), replacing any entry of that key.
+fn with_entry(text: &str, parent: &str, key: &str, value: &str) -> String {
+    let mut doc: Value = yaml_serde::from_str(text).unwrap();
+    let mut node = &mut doc;
+    for k in parent.split('.').filter(|k| !k.is_empty()) {
+        node = node.as_mapping_mut().unwrap().get_mut(k).unwrap();
+    }
+    node.as_mapping_mut().unwrap().insert(Value::from(key), Value::from("PLACEHOLDER"));
+    let text = yaml_serde::to_string(&doc).unwrap();
+    assert_eq!(text.matches("PLACEHOLDER").count(), 1);
+    text.replace("PLACEHOLDER", value)
+}
+
+/// 200 kB of nested lists: refused at the nesting limit, before the parser's quadratic work
+/// (24 s before the limit existed).
+#[test]
+fn deeply_nested_lists_are_refused_quickly() {
+    let depth = 100_000;
+    let text = format!("{}description: {}{}\n", &BASE[1..], "[".repeat(depth), "]".repeat(depth));
+    assert!(text.len() > 200_000);
+    let error = Spec::from_yaml_str(&text, "test.yaml").unwrap_err();
+    let inner = "[0]".repeat(limits::MAX_NESTING - 1);
+    check(&error, &format!("description{inner}"), "nested more than 32 deep", "at most 32 levels of nesting");
+    // Flow mappings, block lists, and nesting through the whole document alike.
+    for text in [
+        format!("{}{}", "{a: ".repeat(depth), "}".repeat(depth)),
+        format!("{}x\n", "- ".repeat(depth)),
+        format!("{}{}", "[".repeat(depth), "]".repeat(depth)),
+    ] {
+        let error = Spec::from_yaml_str(&text, "test.yaml").unwrap_err();
+        assert!(error.found.contains("nested more than 32 deep"), "{error}");
+    }
+}
+
+/// A mapping of 200 000 parameters (3.6 MB, under the size limit) is refused for their number
+/// at once: repeated keys are found with a set, not by scanning every earlier key (which took
+/// time quadratic in the number of keys).
+#[test]
+fn a_mapping_of_many_keys_is_refused_quickly() {
+    let mut text = String::from(&BASE[1..BASE.find("parameters:").unwrap()]);
+    text.push_str("parameters:\n");
+    for i in 0..200_000 {
+        text.push_str(&format!("  p{i}: [0, 1]\n"));
+    }
+    text.push_str(&BASE[BASE.find("outputs:").unwrap()..]);
+    assert!(text.len() < limits::MAX_SPEC_BYTES);
+    let error = Spec::from_yaml_str(&text, "test.yaml").unwrap_err();
+    check(&error, "parameters", "200000 parameters", "at most 200 parameters");
+}
+
+#[test]
+fn nesting_up_to_the_limit_is_accepted() {
+    // The document, `code` and `settings` are three levels; the setting adds the rest.
+    let lists = limits::MAX_NESTING - 3;
+    let value = format!("{}1{}", "[".repeat(lists), "]".repeat(lists));
+    let mut doc = base();
+    set(&mut doc, "code.settings.nested", &value);
+    parse(&doc).unwrap();
+    set(&mut doc, "code.settings.nested", &format!("[{value}]"));
+    check(&parse(&doc).unwrap_err(), &format!("code.settings.nested{}", "[0]".repeat(lists)), "nested more than", "levels");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Property: random valid specs survive the canonical round trip exactly.
 
 fn arbitrary_spec() -> impl Strategy<Value = String> {

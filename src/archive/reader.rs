@@ -101,6 +101,8 @@ impl Archive {
 
     /// Writes every member below `dir` (created if missing), never outside it: member names
     /// are verified, no existing file is overwritten and no existing symbolic link is followed.
+    /// All or nothing: if a member cannot be written, the files and folders this call created
+    /// are removed again (and nothing else) before the error is returned.
     pub fn extract_to(&self, dir: &Path) -> Result<(), ArchiveError> {
         extract::extract(&self.origin, &self.members, dir)
     }

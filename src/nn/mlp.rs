@@ -69,6 +69,27 @@ pub struct Workspace<T> {
     tangent_out: Vec<T>,
 }
 
+/// Scratch memory of a batched forward pass: two buffers of `n * max_width` values, reused
+/// between calls.
+#[derive(Debug, Default, Clone)]
+pub struct BatchScratch<T> {
+    current: Vec<T>,
+    pre: Vec<T>,
+}
+
+impl<T: Real> BatchScratch<T> {
+    /// Reserves room for `n` points through `mlp`, fallibly (a batch too large for the memory
+    /// gives an error, not an abort).
+    pub fn try_reserve(&mut self, mlp: &Mlp<T>, n: usize) -> Result<(), std::collections::TryReserveError> {
+        let len = n.saturating_mul(mlp.max_width());
+        for buffer in [&mut self.current, &mut self.pre] {
+            buffer.clear();
+            buffer.try_reserve_exact(len)?;
+        }
+        Ok(())
+    }
+}
+
 /// A multilayer perceptron, optionally with a linear skip connection from its input to its
 /// output: `net(x) = layers(x) + S x`.
 ///
@@ -105,7 +126,9 @@ impl<T: Real> Mlp<T> {
         self.layers.last().map(|l| l.n_out).unwrap_or(0)
     }
 
-    fn max_width(&self) -> usize {
+    /// The widest layer, inputs and outputs included: [`BatchScratch`] holds two buffers of
+    /// this many values per point.
+    pub fn max_width(&self) -> usize {
         self.layers.iter().map(|l| l.n_out.max(l.n_in)).max().unwrap_or(0)
     }
 
@@ -131,14 +154,23 @@ impl<T: Real> Mlp<T> {
 
     /// Forward pass of `n` points: `x` is `[n, n_in]`, `out` is `[n, n_out]`, both row-major.
     pub fn forward_batch(&self, x: &[T], n: usize, out: &mut [T]) {
+        self.forward_batch_with(x, n, out, &mut BatchScratch::default());
+    }
+
+    /// [`Mlp::forward_batch`] with its scratch memory given: once [`BatchScratch::try_reserve`]
+    /// has succeeded for `n` points (or more), this allocates nothing.
+    pub fn forward_batch_with(&self, x: &[T], n: usize, out: &mut [T], scratch: &mut BatchScratch<T>) {
         assert_eq!(x.len(), n * self.n_in());
         assert_eq!(out.len(), n * self.n_out());
         let width = self.max_width();
-        let mut current = x.to_vec();
-        let mut pre = vec![T::ZERO; n * width];
+        let BatchScratch { current, pre } = scratch;
+        current.clear();
+        current.extend_from_slice(x);
+        pre.clear();
+        pre.resize(n * width, T::ZERO);
         for layer in &self.layers {
             let pre = &mut pre[..n * layer.n_out];
-            T::gemm(n, layer.n_in, layer.n_out, &current, &layer.weight_t, pre);
+            T::gemm(n, layer.n_in, layer.n_out, current, &layer.weight_t, pre);
             current.resize(n * layer.n_out, T::ZERO);
             for (pre_row, post_row) in pre.chunks_exact_mut(layer.n_out).zip(current.chunks_exact_mut(layer.n_out)) {
                 for (p, &b) in pre_row.iter_mut().zip(&layer.bias) {
@@ -154,7 +186,7 @@ impl<T: Real> Mlp<T> {
                 *c += l;
             }
         }
-        out.copy_from_slice(&current);
+        out.copy_from_slice(current);
     }
 
     /// Forward pass of one point carrying tangents (forward-mode differentiation).

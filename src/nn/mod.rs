@@ -10,5 +10,5 @@ mod mlp;
 mod real;
 
 pub use activation::Activation;
-pub use mlp::{Dense, Mlp, Workspace};
+pub use mlp::{BatchScratch, Dense, Mlp, Workspace};
 pub use real::Real;

@@ -133,14 +133,28 @@ impl PyEmulator {
         Ok(out.into_pyarray(py))
     }
 
-    /// `[n, n_params]` -> `[n, n_outputs]`. A C-contiguous float64 input is read in place.
+    /// `[n, n_params]` -> `[n, n_outputs]`. A C-contiguous float64 input is read in place; any
+    /// other layout (Fortran order, strided views) is copied in row order first.
+    /// Any batch is safe: memory that cannot be allocated raises `zelos.OutOfMemory` (a
+    /// `ZelosError` and a `MemoryError`) naming the batch size and the bytes, never an abort.
     fn eval_batch<'py>(&self, py: Python<'py>, x: PyReadonlyArray2<'py, f64>) -> PyResult<Bound<'py, PyArray2<f64>>> {
         let n = x.shape()[0];
-        let copied: Vec<f64>;
-        let flat: &[f64] = match x.as_slice() {
-            Ok(s) => s,
-            Err(_) => {
-                copied = x.as_array().iter().copied().collect();
+        let mut copied: Vec<f64> = Vec::new();
+        // `as_slice` also accepts a Fortran-ordered array, whose memory is column by column:
+        // only a C-ordered one is read in place.
+        let in_place = if x.is_c_contiguous() { x.as_slice().ok() } else { None };
+        let flat: &[f64] = match in_place {
+            Some(s) => s,
+            None => {
+                let len = x.len();
+                copied.try_reserve_exact(len).map_err(|_| {
+                    to_py(crate::Error::OutOfMemory(format!(
+                        "{}: a batch of {n} points: {} bytes for a contiguous copy of the input could not be allocated",
+                        self.inner.name(),
+                        len as u128 * 8
+                    )))
+                })?;
+                copied.extend(x.as_array().iter().copied());
                 &copied
             }
         };

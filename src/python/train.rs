@@ -110,11 +110,12 @@ fn array<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<PyReadonlyArray2<
         .map_err(|_| PyTypeError::new_err(format!("{name} must be a 2-D numpy array of float32")))
 }
 
-/// The array's values in row-major order, without a copy when it is C-contiguous.
+/// The array's values in row-major order, without a copy when it is C-contiguous (`as_slice`
+/// alone would also take a Fortran-ordered array's column-major memory as rows).
 fn flat<'a>(a: &'a PyReadonlyArray2<'_, f32>) -> Cow<'a, [f32]> {
     match a.as_slice() {
-        Ok(s) => Cow::Borrowed(s),
-        Err(_) => Cow::Owned(a.as_array().iter().copied().collect()),
+        Ok(s) if a.is_c_contiguous() => Cow::Borrowed(s),
+        _ => Cow::Owned(a.as_array().iter().copied().collect()),
     }
 }
 

@@ -163,6 +163,11 @@ impl Hull {
                 seeded_by_neighbours = true;
             }
         }
+        if w.s_idx.is_empty() {
+            // No training point at a finite squared distance: `z` is so far out (|z|^2 beyond
+            // the largest double) that it is outside, whatever the hull.
+            return HullAnswer { inside: false, distance: f64::INFINITY, decided: true, passes };
+        }
         w.start();
         for _ in 0..MAX_ROUNDS {
             let end = w.wolfe();

@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use super::error::{Origin, SpecError};
+use super::limits::{self, MAX_COVMAT_BYTES};
 
 /// A covariance file as read: column names and the full matrix.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,17 +34,39 @@ const TRANSLATIONS: &[(&str, &str, f64)] = &[
     ("wa", "wa_fld", 1.0),
 ];
 
-/// Reads and parses a `.covmat` file; `key` is the spec key that named it.
+/// Reads and parses a `.covmat` file; `key` is the spec key that named it. At most
+/// [`MAX_COVMAT_BYTES`] are read: a larger file (or `/dev/zero`) is refused, not read to the end.
 pub(crate) fn read(path: &Path, key: &str, origin: &Origin) -> Result<Covmat, SpecError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        // The absolute path shows where a relative name was looked for.
-        let resolved = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-        origin.error(
-            key,
-            format!("no readable file at `{}` ({e})", resolved.display()),
-            "an existing covariance file (a relative path is relative to the spec file)",
-        )
-    })?;
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    let read = std::fs::File::open(path).and_then(|f| f.take(MAX_COVMAT_BYTES as u64 + 1).read_to_end(&mut bytes));
+    let text = read.and_then(|_| {
+        if bytes.len() > MAX_COVMAT_BYTES {
+            return Ok(None);
+        }
+        String::from_utf8(std::mem::take(&mut bytes))
+            .map(Some)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    });
+    let text = match text {
+        Ok(Some(text)) => text,
+        Ok(None) => {
+            return Err(origin.error(
+                key,
+                format!("`{}`: more than {MAX_COVMAT_BYTES} bytes", path.display()),
+                limits::limit_text(&MAX_COVMAT_BYTES, "bytes of covariance file"),
+            ))
+        }
+        Err(e) => {
+            // The absolute path shows where a relative name was looked for.
+            let resolved = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+            return Err(origin.error(
+                key,
+                format!("no readable file at `{}` ({e})", resolved.display()),
+                "an existing covariance file (a relative path is relative to the spec file)",
+            ));
+        }
+    };
     parse(&text).map_err(|found| {
         origin.error(
             key,

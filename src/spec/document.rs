@@ -64,6 +64,7 @@ impl Document {
         let networks = self.outputs.network_names();
         self.emulator.validate(&networks, origin)?;
         let transforms = self.transforms.resolve(&self.outputs, origin)?;
+        self.emulator.check_weights(self.parameters.len(), &self.outputs.networks(), &transforms, origin)?;
         self.training.validate(origin)?;
         self.sampling.validate(reference.is_some(), origin)?;
         self.trust.validate(origin)?;

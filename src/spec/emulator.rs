@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use super::error::{one_of, Origin, SpecError};
 use super::forms::ordered_map;
 use super::keywords::keywords;
+use super::limits::{self, MAX_HIDDEN_LAYERS, MAX_NETWORK_WEIGHTS, MAX_WIDTH};
+use super::transforms::{Baseline, Transforms};
 
 keywords! {
     /// The kind of network.
@@ -91,10 +93,10 @@ impl NetworkSpec {
         }
     }
 
-    /// Sizes >= 1; overrides only for networks that exist.
+    /// Sizes >= 1 and within the limits; overrides only for networks that exist.
     pub(crate) fn validate(&self, networks: &[String], origin: &Origin) -> Result<(), SpecError> {
-        check_size(self.hidden_layers, "emulator.hidden_layers", origin)?;
-        check_size(self.width, "emulator.width", origin)?;
+        check_layers(self.hidden_layers, "emulator.hidden_layers", origin)?;
+        check_width(self.width, "emulator.width", origin)?;
         for (name, over) in &self.networks {
             let key = format!("emulator.networks.{name}");
             if !networks.contains(name) {
@@ -105,19 +107,70 @@ impl NetworkSpec {
                 ));
             }
             if let Some(n) = over.hidden_layers {
-                check_size(n, &format!("{key}.hidden_layers"), origin)?;
+                check_layers(n, &format!("{key}.hidden_layers"), origin)?;
             }
             if let Some(n) = over.width {
-                check_size(n, &format!("{key}.width"), origin)?;
+                check_width(n, &format!("{key}.width"), origin)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every network's weight count within [`MAX_NETWORK_WEIGHTS`]: `n_in` inputs, `networks`
+    /// with their output sizes, and the resolved transforms (PCA shrinks the last layer, a
+    /// linear baseline adds an `n_in x n_out` skip).
+    pub(crate) fn check_weights(
+        &self,
+        n_in: usize,
+        networks: &[(String, usize)],
+        transforms: &Transforms,
+        origin: &Origin,
+    ) -> Result<(), SpecError> {
+        for (name, size) in networks {
+            let layout = self.layout(name);
+            let transform = transforms.output(name);
+            let n_out = transform.and_then(|t| t.pca).unwrap_or(*size) as u64;
+            let skip = transform.is_some_and(|t| t.baseline == Baseline::Linear);
+            let (n_in, width, hidden) = (n_in as u64, layout.width as u64, layout.hidden_layers as u64);
+            // Weights and biases of each layer, the skip's weights; sizes are already bounded,
+            // so this cannot overflow a u64.
+            let weights = (n_in + 1) * width
+                + hidden.saturating_sub(1) * (width + 1) * width
+                + (width + 1) * n_out
+                + if skip { n_in * n_out } else { 0 };
+            if weights > MAX_NETWORK_WEIGHTS {
+                let key = if self.networks.iter().any(|(n, _)| n == name) {
+                    format!("emulator.networks.{name}")
+                } else {
+                    "emulator".to_string()
+                };
+                return Err(origin.error(
+                    key,
+                    format!(
+                        "network `{name}` with {hidden} hidden layers of width {width} onto {n_out} outputs: \
+                         {weights} weights"
+                    ),
+                    format!(
+                        "{}: fewer or narrower layers, or fewer outputs (`pca`)",
+                        limits::limit_text(&MAX_NETWORK_WEIGHTS, "weights per network")
+                    ),
+                ));
             }
         }
         Ok(())
     }
 }
 
-fn check_size(n: usize, key: &str, origin: &Origin) -> Result<(), SpecError> {
+fn check_layers(n: usize, key: &str, origin: &Origin) -> Result<(), SpecError> {
     if n == 0 {
         return Err(origin.error(key, "0", "an integer >= 1"));
     }
-    Ok(())
+    limits::at_most(n, MAX_HIDDEN_LAYERS, key, "hidden layers", origin)
+}
+
+fn check_width(n: usize, key: &str, origin: &Origin) -> Result<(), SpecError> {
+    if n == 0 {
+        return Err(origin.error(key, "0", "an integer >= 1"));
+    }
+    limits::at_most(n, MAX_WIDTH, key, "neurons per hidden layer", origin)
 }

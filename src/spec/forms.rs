@@ -42,8 +42,10 @@ pub(crate) mod ordered_map {
 
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
             let mut entries: Vec<(String, T)> = Vec::new();
+            // A set, not a scan of `entries`: a mapping of many keys stays linear.
+            let mut seen = std::collections::HashSet::new();
             while let Some(key) = map.next_key::<String>()? {
-                if entries.iter().any(|(k, _)| *k == key) {
+                if !seen.insert(key.clone()) {
                     return Err(mismatch(format!("`{key}` a second time"), "each key at most once"));
                 }
                 let value = map.next_value()?;

@@ -3,8 +3,9 @@
 //! training, the sampling and the trust region), parsed and validated.
 //!
 //! Reading goes in three steps, each with its own errors:
-//! 1. YAML text to a YAML value (syntax errors, repeated keys: key `line L column C` or the
-//!    repeated key's path);
+//! 1. YAML text to a YAML value: first the size of the text and, on the parser's events, no
+//!    tags and bounded nesting (`plain_yaml.rs`); then syntax errors and repeated keys (key
+//!    `line L column C` or the repeated key's path);
 //! 2. the value to the `Document` form by serde, tracked by serde_path_to_error
 //!    (unknown keys, wrong types, missing keys: key = dotted path);
 //! 3. validation of each section, which also reads covariance files and fills in defaults that
@@ -21,7 +22,9 @@ mod emulator;
 mod error;
 mod forms;
 mod keywords;
+pub mod limits;
 mod outputs;
+mod plain_yaml;
 mod parameters;
 mod reference;
 mod training;
@@ -83,9 +86,7 @@ impl Spec {
     /// spec file's folder.
     pub fn from_path(path: &Path) -> Result<Spec, SpecError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            SpecError::new(&file, "(file)", format!("an unreadable file ({e})"), "a readable spec file")
-        })?;
+        let text = read_text(path, &file)?;
         let base_dir = path.parent().unwrap_or(Path::new(""));
         parse(&text, &Origin { file: &file, base_dir })
     }
@@ -114,8 +115,37 @@ impl Spec {
     }
 }
 
+/// The file's text, refused unread beyond [`limits::MAX_SPEC_BYTES`].
+fn read_text(path: &Path, file: &str) -> Result<String, SpecError> {
+    use std::io::Read;
+    let unreadable =
+        |e: std::io::Error| SpecError::new(file, "(file)", format!("an unreadable file ({e})"), "a readable spec file");
+    let mut bytes = Vec::new();
+    // One byte past the limit tells a file over it, whatever its metadata says (a pipe, /dev/zero).
+    let cap = limits::MAX_SPEC_BYTES as u64 + 1;
+    std::fs::File::open(path).and_then(|f| f.take(cap).read_to_end(&mut bytes)).map_err(unreadable)?;
+    check_size(bytes.len(), file)?;
+    String::from_utf8(bytes).map_err(|e| {
+        unreadable(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not UTF-8 text: {e}")))
+    })
+}
+
+fn check_size(len: usize, file: &str) -> Result<(), SpecError> {
+    if len > limits::MAX_SPEC_BYTES {
+        return Err(SpecError::new(
+            file,
+            "(file)",
+            format!("more than {} bytes", limits::MAX_SPEC_BYTES),
+            limits::limit_text(&limits::MAX_SPEC_BYTES, "bytes of spec text"),
+        ));
+    }
+    Ok(())
+}
+
 /// YAML text to a validated spec.
 fn parse(text: &str, origin: &Origin) -> Result<Spec, SpecError> {
+    check_size(text.len(), origin.file)?;
+    plain_yaml::check(text, origin)?;
     let value: yaml_serde::Value = yaml_serde::from_str(text).map_err(|e| error::from_yaml(origin.file, &e))?;
     let document: Document = serde_path_to_error::deserialize(value)
         .map_err(|e| error::from_serde(origin.file, e.path(), &e.inner().to_string()))?;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{one_of, Origin, SpecError};
 use super::keywords::keywords;
+use super::limits::{self, MAX_K_POINTS, MAX_LMAX, MAX_NETWORK_OUTPUTS, MAX_Z_POINTS};
 
 keywords! {
     /// A CMB power spectrum; each is one network, named by its keyword.
@@ -252,7 +253,7 @@ impl Outputs {
             }
         }
         if let Some(pk) = &self.matter_power {
-            let size = pk.k.n * pk.z.len();
+            let size = pk.k.n.saturating_mul(pk.z.len());
             if pk.linear {
                 networks.push(("pk_lin".to_string(), size));
             }
@@ -261,7 +262,7 @@ impl Outputs {
             }
         }
         if let Some(background) = &self.background {
-            networks.push(("background".to_string(), background.functions.len() * background.z.len()));
+            networks.push(("background".to_string(), background.functions.len().saturating_mul(background.z.len())));
         }
         if !self.derived.is_empty() {
             networks.push(("derived".to_string(), self.derived.len()));
@@ -304,7 +305,7 @@ impl CmbOutput {
                 format!("an integer >= lmin ({})", self.lmin),
             ));
         }
-        Ok(())
+        limits::at_most(self.lmax, MAX_LMAX, "outputs.cmb.lmax", "for `lmax`", origin)
     }
 }
 
@@ -318,7 +319,17 @@ impl MatterPowerOutput {
             ));
         }
         check_k(&self.k, origin)?;
-        check_z(&self.z, "outputs.matter_power.z", origin)
+        check_z(&self.z, "outputs.matter_power.z", origin)?;
+        // Each limit holds on its own; their product is one network's output size.
+        let size = self.k.n * self.z.len();
+        if size > MAX_NETWORK_OUTPUTS {
+            return Err(origin.error(
+                "outputs.matter_power",
+                format!("{} wavenumbers x {} redshifts = {size} values per network", self.k.n, self.z.len()),
+                limits::limit_text(&MAX_NETWORK_OUTPUTS, "values per network"),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -372,7 +383,7 @@ fn check_k(k: &Grid, origin: &Origin) -> Result<(), SpecError> {
     if k.n < 4 {
         return Err(origin.error("outputs.matter_power.k.n", k.n.to_string(), "an integer >= 4"));
     }
-    Ok(())
+    limits::at_most(k.n, MAX_K_POINTS, "outputs.matter_power.k.n", "wavenumbers", origin)
 }
 
 /// A redshift grid: finite, >= 0, strictly ascending; `{min, max, n}` with min < max, n >= 2.
@@ -381,6 +392,13 @@ fn check_z(z: &ZGrid, key: &str, origin: &Origin) -> Result<(), SpecError> {
         ZGrid::List(values) => {
             if values.is_empty() {
                 return Err(origin.error(key, "an empty list", "at least one redshift"));
+            }
+            if values.len() > MAX_Z_POINTS {
+                return Err(origin.error(
+                    key,
+                    format!("a list of {} redshifts", values.len()),
+                    limits::limit_text(&MAX_Z_POINTS, "redshifts"),
+                ));
             }
             for (i, &x) in values.iter().enumerate() {
                 if !x.is_finite() || x < 0.0 {
@@ -410,7 +428,7 @@ fn check_z(z: &ZGrid, key: &str, origin: &Origin) -> Result<(), SpecError> {
             if grid.n < 2 {
                 return Err(origin.error(format!("{key}.n"), grid.n.to_string(), "an integer >= 2"));
             }
-            Ok(())
+            limits::at_most(grid.n, MAX_Z_POINTS, &format!("{key}.n"), "redshifts", origin)
         }
     }
 }

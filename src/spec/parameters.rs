@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{mismatch, Origin, SpecError};
 use super::forms::ordered_map;
+use super::limits::{self, MAX_PARAMETERS};
 
 /// One input parameter of the emulator and its training range.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -153,6 +154,13 @@ pub(crate) fn validate(parameters: &[Parameter], origin: &Origin) -> Result<(), 
             "parameters",
             "no parameters",
             "at least one parameter, e.g. `ombh2: [0.021, 0.024]`",
+        ));
+    }
+    if parameters.len() > MAX_PARAMETERS {
+        return Err(origin.error(
+            "parameters",
+            format!("{} parameters", parameters.len()),
+            limits::limit_text(&MAX_PARAMETERS, "parameters"),
         ));
     }
     for p in parameters {

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Origin, SpecError};
 use super::keywords::keywords;
+use super::limits::{self, MAX_BATCH_SIZE, MAX_EPOCHS, MAX_POINTS};
 
 keywords! {
     /// The optimizer.
@@ -112,13 +113,16 @@ impl Training {
             ));
         }
         at_least_one(self.epochs, "training.epochs", origin)?;
+        limits::at_most(self.epochs, MAX_EPOCHS, "training.epochs", "epochs", origin)?;
         at_least_one(self.batch_size, "training.batch_size", origin)?;
+        limits::at_most(self.batch_size, MAX_BATCH_SIZE, "training.batch_size", "points per batch", origin)?;
         let f = self.validation_fraction;
         if !(f > 0.0 && f <= 0.5) {
             return Err(origin.error("training.validation_fraction", format!("{f:?}"), "a fraction in (0, 0.5]"));
         }
         if let Some(p) = self.patience {
             at_least_one(p, "training.patience", origin)?;
+            limits::at_most(p, MAX_EPOCHS, "training.patience", "epochs (or null: never stop early)", origin)?;
         }
         Ok(())
     }
@@ -207,7 +211,9 @@ impl Sampling {
     /// Counts >= 1; `sigmas` and `file` exactly where their design needs them.
     pub(crate) fn validate(&self, has_reference: bool, origin: &Origin) -> Result<(), SpecError> {
         at_least_one(self.points, "sampling.points", origin)?;
+        limits::at_most(self.points, MAX_POINTS, "sampling.points", "training points", origin)?;
         at_least_one(self.test_points, "sampling.test_points", origin)?;
+        limits::at_most(self.test_points, MAX_POINTS, "sampling.test_points", "test points", origin)?;
         match (self.design, self.sigmas) {
             (Design::Ellipsoid, Some(s)) if !(s > 0.0 && s.is_finite()) => {
                 return Err(origin.error(

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{one_of, Origin, SpecError};
 use super::forms::{explicit_null, ordered_map};
 use super::keywords::keywords;
+use super::limits::{self, MAX_PCA_COMPONENTS};
 use super::outputs::Outputs;
 
 /// The key of the entry that the others override.
@@ -189,6 +190,9 @@ impl TransformsDoc {
             }
             if entry.pca == Some(Some(0)) {
                 return Err(origin.error(format!("{key}.pca"), "0", "a number of components >= 1, or null for no PCA"));
+            }
+            if let Some(Some(n)) = entry.pca {
+                limits::at_most(n, MAX_PCA_COMPONENTS, &format!("{key}.pca"), "components", origin)?;
             }
         }
         Ok(())

@@ -1,7 +1,11 @@
 """The Python API of an emulator: round trip, evaluation, Jacobian and parameter errors."""
 
 import json
+import os
 import re
+import subprocess
+import sys
+import textwrap
 import warnings
 
 import numpy as np
@@ -55,6 +59,19 @@ def test_dict_array_and_batch_calls_agree(archives):
         by_array = emu(np.array([pt[p] for p in PARAMS]))["dl_tt"]
         np.testing.assert_array_equal(by_dict, by_array)
         np.testing.assert_allclose(by_dict, batch[i], rtol=1e-12)
+
+
+def test_core_batch_reads_any_memory_layout(archives):
+    # A Fortran-ordered batch is contiguous too, column by column: read in place it gave rows
+    # made of other points' parameters.
+    emu = zelos.load(archives["cp64"])
+    rng = np.random.default_rng(7)
+    x = np.array([[random_point(rng)[p] for p in PARAMS] for _ in range(9)])
+    expected = emu._core.eval_batch(x)
+    wide = np.zeros((9, 2 * len(PARAMS)))
+    wide[:, ::2] = x
+    for layout in (np.asfortranarray(x), wide[:, ::2], x[::-1][::-1]):
+        assert np.array_equal(emu._core.eval_batch(layout), expected)
 
 
 def test_outputs_parameters_report_and_spec(archives):
@@ -143,3 +160,31 @@ def test_core_check_point_names_the_parameter(archives):
 def test_get_emulator_reports_what_is_missing(tmp_path):
     with pytest.raises(zelos.ZelosError, match="no such archive file, and no emulator of that name ships with zelos"):
         zelos.get_emulator(str(tmp_path / "nothing.tar.gz"))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs RLIMIT_AS")
+def test_a_huge_batch_raises_instead_of_aborting():
+    """100 000 points of the shipped CMB emulator need 8 GB of outputs: under a 4 GB address-space
+    limit the call raises zelos.OutOfMemory (a ZelosError and a MemoryError) naming the batch, where
+    a Rust allocation failure used to abort the interpreter. In a child process: the limit is
+    per process."""
+    script = textwrap.dedent("""
+        import resource
+        import numpy as np
+        import zelos
+        emu = zelos.get_emulator("CAMB_LCDM_CMB")
+        center = (emu.lower + emu.upper) / 2
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+        try:
+            emu(np.tile(center, (100000, 1)))
+        except MemoryError as e:
+            assert isinstance(e, zelos.OutOfMemory) and isinstance(e, zelos.ZelosError), type(e).__mro__
+            assert "a batch of 100000 points" in str(e) and " bytes " in str(e), e
+            print("RAISED", e)
+        out = emu(np.tile(center, (1000, 1)))  # and the interpreter goes on
+        assert out["dl_tt"].shape[0] == 1000
+    """)
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, f"exit {result.returncode}:\n{result.stdout}\n{result.stderr}"
+    assert "RAISED CAMB_LCDM_CMB: a batch of 100000 points" in result.stdout, result.stdout

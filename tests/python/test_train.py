@@ -43,6 +43,17 @@ def test_same_seed_same_weights():
     assert all(np.array_equal(a["weights"][k], b["weights"][k]) for k in a["weights"])
 
 
+def test_any_memory_layout_trains_the_same():
+    # A Fortran-ordered array is contiguous too, column by column: read in place it would train
+    # on scrambled rows.
+    x, y = smooth_problem(256, 0)
+    cfg = dict(CONFIG, epochs=5)
+    a = _zelos.train_mlp(x, y, x[:64], y[:64], cfg)
+    b = _zelos.train_mlp(np.asfortranarray(x), np.asfortranarray(y), np.asfortranarray(x[:64]),
+                         np.asfortranarray(y[:64]), cfg)
+    assert all(np.array_equal(a["weights"][k], b["weights"][k]) for k in a["weights"])
+
+
 def test_a_callback_returning_false_cancels():
     x, y = smooth_problem(128, 0)
     out = _zelos.train_mlp(x, y, x[:32], y[:32], CONFIG, lambda e, *_: e < 4)

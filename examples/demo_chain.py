@@ -42,11 +42,19 @@ DEMOS = {
 }
 
 
+#: The likelihoods every demo uses, as Cobaya installs them.
+INSTALL_DATA = ("cobaya-install planck_2018_highl_plik.TTTEEE_lite_native planck_2018_lensing.native bao.desi_dr2 "
+                "sn.union3 bao.sdss_dr16_baoplus_lrg bao.sdss_dr16_baoplus_qso -p ~/cobaya_packages")
+
+
 def packages_path() -> str:
     path = os.environ.get("COBAYA_PACKAGES_PATH") or os.path.join(ROOT, "..", "shared", "data", "cobaya_packages")
     if not os.path.isdir(os.path.join(path, "data")):
-        sys.exit(f"demo: no Cobaya packages folder with Planck plik-lite, DESI DR2 and Union3 data at {path}; "
-                 "set COBAYA_PACKAGES_PATH")
+        sys.exit(f"demo: no Cobaya packages folder with Planck plik-lite, DESI DR2 and Union3 data at {path} "
+                 "(the demo looks in $COBAYA_PACKAGES_PATH, else in ../shared/data/cobaya_packages beside this "
+                 "repository). Download the data once with Cobaya:\n"
+                 f"    {INSTALL_DATA}\n"
+                 "then: COBAYA_PACKAGES_PATH=~/cobaya_packages make demo")
     return os.path.abspath(path)
 
 

@@ -28,8 +28,10 @@ __all__ = ["load_records", "analyse", "write_report", "report", "find_archive", 
 
 #: Records that carry no computed outputs for training (the spot checks log error measures).
 #: Point-log reasons that are not points to train on: spot checks (emulated points, computed for
-#: comparison) and refused points (a NaN or inf input: no code ran).
-NOT_TRAINING = ("spot_check", "non_finite_input")
+#: comparison). Refused points (a NaN or inf input) have no outputs: `zelos retrain` drops them as
+#: failed; the report does not count them as fallbacks (REFUSED).
+NOT_TRAINING = ("spot_check",)
+REFUSED = ("non_finite_input",)
 
 
 def load_records(logdirs, torn: list | None = None) -> list:
@@ -211,7 +213,7 @@ def analyse(records: list, emulator=None, runs: list | None = None) -> dict:
     """The summary as a dict (what `report.json` holds). `emulator`: a `zelos.Emulator` whose
     trust region the per-parameter attribution uses (none without it); `runs`: the plugins'
     run statistics (:func:`zelos.runstats.read_run_stats`), added up under ``runs``."""
-    fallbacks = [r for r in records if r["reason"] not in NOT_TRAINING]
+    fallbacks = [r for r in records if r["reason"] not in NOT_TRAINING + REFUSED]
     out = {
         "runs": add_up(runs) if runs else None,
         "points_logged": len(records),
@@ -337,7 +339,7 @@ def plots(records: list, emulator, out_dir: str, max_pairs: int = 6, per: dict |
     import matplotlib.pyplot as plt
 
     names = list(emulator.parameters)
-    x, _ = points_of([r for r in records if r["reason"] not in NOT_TRAINING], names)
+    x, _ = points_of([r for r in records if r["reason"] not in NOT_TRAINING + REFUSED], names)
     lo, hi = _box(emulator)
     ellipsoid = _ellipsoid(emulator)
     train = emulator.region.get("points")

@@ -171,7 +171,7 @@ def test_cobaya_run_report_counts_attribution_spot_checks_and_cli(tight, tmp_pat
 def test_montepython_run_report_finds_the_shipped_emulator_by_name(tmp_path):
     import zelos.montepython as zmp
 
-    bg = {"omega_b": 0.0224, "omega_cdm": 0.119, "N_ur": 2.0308, "N_ncdm": 1, "m_ncdm": 0.06,
+    bg = {"omega_b": 0.0224, "omega_cdm": 0.119, "N_ur": 2.0328, "N_ncdm": 1, "m_ncdm": 0.06,
           "zelos_emulators": ["CAMB_LCDM_background"], "zelos_log": str(tmp_path), "zelos_report_every": 1e-9}
     z = zmp.Class()
     for h in (0.68, 0.80, 0.70, 0.55):  # 0.80 and 0.55: H0 outside the box (60-76)

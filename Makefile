@@ -74,7 +74,9 @@ bench: setup
 	cargo bench --bench eval
 	$(PY) benches/bench_eval.py
 
-wheel:
+# The abi3 wheel (one for every CPython >= 3.9): installs with no Rust on the machine
+# (tests/python/test_wheel.py installs one into a fresh venv and runs an emulator and Cobaya).
+wheel: $(VENV)/.deps
 	$(VENV)/bin/maturin build --release --out dist
 
 clean:

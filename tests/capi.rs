@@ -1,14 +1,18 @@
 //! The C API: `include/zelos.h` declares every exported function, and a C program
 //! (`tests/c/test_capi.c`), compiled with the system C compiler and linked against the cdylib,
 //! loads an archive, evaluates, compares with values computed here, checks the Jacobian against
-//! finite differences, the trust region and the error paths.
+//! finite differences, the trust region and the error paths. The Fortran example of
+//! docs/c-api.md (`examples/fortran/zelos_example.f90`), compiled with gfortran, is run the
+//! same way and its printed numbers compared with the Rust evaluation.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use zelos::emulator::EmulatorArchive;
 use zelos::model::OutputDescription;
+use zelos::region::TrustRegion;
 use zelos::spec::Spec;
 use zelos::tensors::Tensor;
 use zelos::testing::{RandomModel, SplitMix};
@@ -182,4 +186,164 @@ fn c_program_loads_evaluates_and_reports_errors() {
     assert!(stdout.contains("output 2 rdrag offset 201 len 1"), "{stdout}");
     assert!(stdout.contains("missing file: code 6 (io)"), "{stdout}");
     assert!(stdout.contains("`tau` = 0.2 > 0.09"), "{stdout}");
+}
+
+const FORTRAN_EXAMPLE: &str = "examples/fortran/zelos_example.f90";
+
+/// `gfortran`, if this machine has it. Without it the Fortran test is skipped, saying so on
+/// the terminal (written past cargo's output capture), unless CI=true or
+/// ZELOS_REQUIRE_FORTRAN=1 (as `.ci/run` sets), where a missing compiler fails the test.
+fn fortran_compiler(test: &str) -> Option<&'static str> {
+    let fc = "gfortran";
+    if Command::new(fc).arg("--version").output().is_ok_and(|o| o.status.success()) {
+        return Some(fc);
+    }
+    let set = |var: &str, values: &[&str]| std::env::var(var).is_ok_and(|v| values.contains(&v.to_ascii_lowercase().as_str()));
+    let required = set("CI", &["true", "1"]) || set("ZELOS_REQUIRE_FORTRAN", &["1", "true"]);
+    assert!(
+        !required,
+        "`{fc}` is not on PATH, and CI=true or ZELOS_REQUIRE_FORTRAN=1 asks for the Fortran test: \
+         install it (`apt-get install gfortran`; `make test` does so when run as root)"
+    );
+    // Straight to the terminal: cargo's capture would swallow eprintln! of a passing test.
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n{test}: SKIPPED: `{fc}` is not on PATH (Debian: `apt-get install gfortran`; \
+         `make test` installs it when run as root). Set CI=true to make this a failure."
+    );
+    None
+}
+
+/// Runs the compiled example with these arguments: (succeeded, stdout).
+fn run_example(exe: &Path, args: &[String]) -> (bool, String) {
+    let run = Command::new(exe).args(args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    println!("$ zelos_example {}\n{stdout}{stderr}", args.join(" "));
+    (run.status.success(), stdout)
+}
+
+/// The numbers after `prefix` on the line that starts with it.
+fn numbers_after(stdout: &str, prefix: &str) -> Vec<f64> {
+    let line = stdout.lines().find_map(|l| l.strip_prefix(prefix)).unwrap_or_else(|| panic!("no line `{prefix}...` in:\n{stdout}"));
+    line.split_whitespace().map(|w| w.parse().unwrap_or_else(|e| panic!("`{w}` in `{prefix}{line}`: {e}"))).collect()
+}
+
+/// Checks the example's output at `x`: the description, the trust decision and every output and
+/// Jacobian entry, against the Rust side. The numbers are printed with 18 significant digits, so
+/// they must agree bit for bit with what `Emulator::eval` and `Emulator::jacobian` give.
+fn check_example_output(stdout: &str, emu: &Emulator, x: &[f64]) {
+    let p = x.len();
+    assert!(stdout.starts_with(&format!("n_parameters {p} n_outputs {} n_named_outputs {}\n", emu.n_outputs(), emu.outputs().len())), "{stdout}");
+    for (j, name) in emu.parameters().iter().enumerate() {
+        let v = numbers_after(stdout, &format!("parameter {} {name} = ", j + 1));
+        assert_eq!(v, [x[j]], "parameter {name} as the example read it");
+    }
+    for (k, o) in emu.outputs().iter().enumerate() {
+        let line = format!("output {k} {} offset {} len {}\n", o.name, o.offset, o.len());
+        assert!(stdout.contains(&line), "no `{}` in:\n{stdout}", line.trim_end());
+    }
+    let decision = TrustRegion::from_emulator(emu).unwrap().decide(x).unwrap();
+    if decision.inside {
+        assert_eq!(numbers_after(stdout, "trust: inside, distance "), [decision.distance()], "trust distance");
+    } else {
+        let line = format!("trust: outside: {}: {}\n", emu.name(), decision.reason());
+        assert!(stdout.contains(&line), "no `{}` in:\n{stdout}", line.trim_end());
+    }
+    let values = emu.eval(x).unwrap();
+    let (jac_values, jac) = emu.jacobian(x).unwrap();
+    assert_eq!(values, jac_values);
+    for (i, v) in values.iter().enumerate() {
+        let got = numbers_after(stdout, &format!("out {} ", i + 1));
+        assert_eq!(got.len(), 1 + p, "out {}: {got:?}", i + 1);
+        assert_eq!(got[0], *v, "output {i}: Fortran {} vs Rust {v}", got[0]);
+        for j in 0..p {
+            let want = jac[i * p + j];
+            assert_eq!(got[1 + j], want, "d out[{i}] / d x[{j}]: Fortran {} vs Rust {want}", got[1 + j]);
+        }
+    }
+    assert!(!stdout.contains(&format!("out {} ", values.len() + 1)), "more outputs than {}:\n{stdout}", values.len());
+    assert_eq!(numbers_after(stdout, "jacobian's outputs differ from eval's by at most "), [0.0]);
+}
+
+#[test]
+fn fortran_example_loads_evaluates_and_reports_errors() {
+    let Some(fc) = fortran_compiler("fortran_example_loads_evaluates_and_reports_errors") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("capi-test.tar.gz");
+    write_archive(&archive);
+    let emu = Emulator::load(&archive).unwrap();
+
+    // Compiled as docs/c-api.md says, plus strict standard conformance and runtime checks; the
+    // module file goes to the temporary directory.
+    let libdir = library_dir();
+    let exe = dir.path().join("zelos_example");
+    let compile = Command::new(fc)
+        .current_dir(dir.path())
+        .args(["-std=f2018", "-Wall", "-Wextra", "-Werror", "-fcheck=all", "-O1"])
+        .arg(Path::new(ROOT).join(FORTRAN_EXAMPLE))
+        .arg("-J")
+        .arg(dir.path())
+        .arg("-o")
+        .arg(&exe)
+        .arg(format!("-L{}", libdir.display()))
+        .arg("-lzelos")
+        .arg(format!("-Wl,-rpath,{}", libdir.display()))
+        .output()
+        .unwrap();
+    assert!(compile.status.success(), "compiling {FORTRAN_EXAMPLE} failed:\n{}", String::from_utf8_lossy(&compile.stderr));
+
+    let arch = archive.display().to_string();
+    let args = |x: &[f64]| -> Vec<String> { std::iter::once(arch.clone()).chain(x.iter().map(|v| format!("{v:e}"))).collect() };
+    let mut rng = SplitMix::new(7);
+    let mut point = || -> Vec<f64> { PARAMS.iter().map(|(_, lo, hi)| lo + (hi - lo) * (0.05 + 0.9 * rng.uniform())).collect() };
+
+    // Two points inside the box.
+    for x in [point(), point()] {
+        let (ok, stdout) = run_example(&exe, &args(&x));
+        assert!(ok, "zelos_example failed:\n{stdout}");
+        check_example_output(&stdout, &emu, &x);
+    }
+
+    // Outside (tau above 0.09): the trust region says why, and the outputs are still given.
+    let mut outside = point();
+    outside[5] = 0.2;
+    let (ok, stdout) = run_example(&exe, &args(&outside));
+    assert!(ok, "zelos_example failed:\n{stdout}");
+    assert!(stdout.contains("`tau` = 0.2 > 0.09"), "{stdout}");
+    check_example_output(&stdout, &emu, &outside);
+
+    // Errors: a missing archive (zelos' code and message), a point of the wrong length.
+    let missing = dir.path().join("no-such-emulator.tar.gz");
+    let (ok, stdout) = run_example(&exe, &[missing.display().to_string(), "1".into()]);
+    assert!(!ok, "loading a missing archive succeeded:\n{stdout}");
+    let line = format!("zelos: loading {} failed: code 6 (io): {}", missing.display(), missing.display());
+    assert!(stdout.starts_with(&line) && stdout.contains("No such file"), "no `{line}...` in:\n{stdout}");
+    let (ok, stdout) = run_example(&exe, &args(&outside[..5]));
+    assert!(!ok && stdout.contains("give the point: 6 numbers"), "{stdout}");
+}
+
+/// docs/c-api.md shows the Fortran example verbatim, right after a line naming its file: the
+/// text must be that of the file the test above compiles.
+#[test]
+fn docs_show_the_tested_fortran_example() {
+    let docs = std::fs::read_to_string(Path::new(ROOT).join("docs/c-api.md")).unwrap();
+    let example = std::fs::read_to_string(Path::new(ROOT).join(FORTRAN_EXAMPLE)).unwrap();
+    let marker = format!("(../{FORTRAN_EXAMPLE})");
+    let at = docs.find(&marker).unwrap_or_else(|| panic!("docs/c-api.md does not link {FORTRAN_EXAMPLE}"));
+    let block = docs[at..].split_once("```fortran\n").and_then(|(_, rest)| rest.split_once("```\n")).map(|(b, _)| b);
+    assert_eq!(
+        block,
+        Some(example.as_str()),
+        "the ```fortran block after the link to {FORTRAN_EXAMPLE} in docs/c-api.md is not that file: copy the file into it"
+    );
+}
+
+/// The example's module declares every exported function, with the C name.
+#[test]
+fn fortran_module_binds_every_exported_function() {
+    let example = std::fs::read_to_string(Path::new(ROOT).join(FORTRAN_EXAMPLE)).unwrap();
+    for name in exported_names() {
+        assert!(example.contains(&format!("bind(C, name=\"{name}\")")), "{FORTRAN_EXAMPLE} has no interface to `{name}`");
+    }
 }

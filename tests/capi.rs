@@ -332,11 +332,22 @@ fn docs_show_the_tested_fortran_example() {
     let marker = format!("(../{FORTRAN_EXAMPLE})");
     let at = docs.find(&marker).unwrap_or_else(|| panic!("docs/c-api.md does not link {FORTRAN_EXAMPLE}"));
     let block = docs[at..].split_once("```fortran\n").and_then(|(_, rest)| rest.split_once("```\n")).map(|(b, _)| b);
-    assert_eq!(
-        block,
-        Some(example.as_str()),
-        "the ```fortran block after the link to {FORTRAN_EXAMPLE} in docs/c-api.md is not that file: copy the file into it"
-    );
+    let block = block.unwrap_or_else(|| panic!("no ```fortran block after the link to {FORTRAN_EXAMPLE} in docs/c-api.md"));
+    if block != example {
+        let (n, (shown, file)) = block
+            .lines()
+            .map(Some)
+            .chain(std::iter::repeat(None))
+            .zip(example.lines().map(Some).chain(std::iter::repeat(None)))
+            .enumerate()
+            .find(|(_, (a, b))| a != b)
+            .unwrap_or((0, (None, None)));
+        panic!(
+            "the ```fortran block after the link to {FORTRAN_EXAMPLE} in docs/c-api.md is not that file \
+             (copy the file into it); first difference, line {}:\n  docs: {shown:?}\n  file: {file:?}",
+            n + 1
+        );
+    }
 }
 
 /// The example's module declares every exported function, with the C name.

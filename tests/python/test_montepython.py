@@ -441,6 +441,48 @@ def test_shipped_camb_emulator_outside_is_camb_and_100_theta_s_is_not_h0(tmp_pat
     assert z.Omega_m() == pars.omegam
 
 
+def test_all_loads_every_shipped_emulator_and_settings_irrelevant_to_one_never_block_it(caplog):
+    """`zelos_emulators: all` (as Cobaya's `emulators: all`): every shipped emulator. Their code
+    settings are merged for CAMB's runs (CAMB_LCDM_linear_Pk's tau = 0.0543, CAMB_LCDM_CMB's
+    lens_potential_accuracy, CAMB_extended_background's dark_energy_model: ppf), but a setting
+    that cannot change an emulator's outputs is not compared at the points: the LCDM point is
+    CAMB_LCDM_background's, as with that emulator alone."""
+    import logging
+
+    from zelos.montepython.options import split
+    from zelos.shipped import shipped_names
+
+    names = tuple(shipped_names())
+    assert "CAMB_LCDM_background" in names and "CAMB_extended_background" in names
+    assert split({"zelos_emulators": "all"})[0].emulators == names
+    assert split({"zelos_emulators": ["ALL", "CAMB_LCDM_background"]})[0].emulators == names  # once each
+    lcdm = {k: v for k, v in BG.items() if k != "zelos_emulators"}
+    for value in ("all", ["all"]):
+        z = zelos_class(dict(lcdm, zelos_emulators=value))
+        p = z._point
+        assert tuple(p.plan.emulators) == names
+        assert p.mode == "emulated" and p.keys["H"] == p.keys["D_M"] == "CAMB_LCDM_background"
+        pars, r = camb_background(ombh2=0.0224, omch2=0.119, H0=68.0, **CAMB_NU)
+        zs = np.array([0.1, 0.51, 1.0, 2.33])
+        close(z.Hubble(zs), r.hubble_parameter(zs) / C, 1e-4)
+        close(z.angular_distance(zs), r.angular_diameter_distance(zs), 1e-4)
+        assert z.summary()["fallbacks_by_reason"] == {}
+    # a run's tau_reio that is not linear_Pk's 0.0543 does not move P(k): linear_Pk still serves it
+    z = zelos_class(dict(lcdm, zelos_emulators="all", output="mPk", tau_reio=0.0544))
+    assert z._point.mode == "emulated" and z._point.keys["pk_lin"] == "CAMB_LCDM_linear_Pk"
+    assert "tau" not in z._point.plan.usable["CAMB_LCDM_linear_Pk"][1]
+    # CLASS's massless default: no shipped emulator holds mnu = 0, so CAMB computes it, and says so
+    caplog.set_level(logging.WARNING, logger="zelos.montepython")
+    z = zelos_class({k: v for k, v in lcdm.items() if k not in NU} | {"zelos_emulators": "all"})
+    assert z._point.mode == "fallback"
+    assert z.summary()["fallbacks_by_reason"] == {"parameter_not_emulated": 1}
+    assert "`mnu` = 0 in this run" in caplog.text and "computed by camb (parameter_not_emulated)" in caplog.text
+    pars, r = camb_background(ombh2=0.0224, omch2=0.119, H0=68.0, mnu=0.0, num_massive_neutrinos=0, nnu=3.044)
+    zs = np.array([0.1, 1.0])
+    np.testing.assert_array_equal(z.Hubble(zs), r.hubble_parameter(zs) / C)
+    assert z.Omega_m() == pars.omegam
+
+
 def test_camb_computes_cmb_and_pk_accessors_as_camb():
     """The fallback of a CAMB CMB emulator: CambClass's C_l, P(k) and sigma8 are CAMB's own."""
     from zelos.montepython.camb_class import CambClass

@@ -143,7 +143,18 @@ def test_a_w_no_emulator_varies_is_a_warning(caplog):
             "holds w = -1, as trained") in messages(caplog, logging.WARNING)
     z.close()
     caplog.clear()
-    z = new_class(dict(BG, Omega_Lambda=0.0, w0_fld=-0.95))  # PPF (CLASS's default): the emulator is set aside
+    # PPF (CLASS's default), not the emulator's fluid: no matter to an emulator holding w = -1, wa = 0
+    # (code_inputs.irrelevant_settings), so it is not set aside; the point is still CAMB's, for its w
+    z = new_class(dict(BG, Omega_Lambda=0.0, w0_fld=-0.95))
+    assert z._point.mode == "fallback" and "CAMB_LCDM_background" in z._point.plan.serving
+    assert z.summary()["fallbacks_by_reason"] == {"parameter_not_emulated": 1}
+    assert ("`w` = -0.95 in this run (from CLASS's `w0_fld`: given as w0_fld = -0.95), but `CAMB_LCDM_background` "
+            "holds w = -1, as trained") in messages(caplog, logging.WARNING)
+    assert "no emulator can answer this run" not in messages(caplog, logging.WARNING)
+    z.close()
+    caplog.clear()
+    # a run every emulator is set aside for (CLASS's 100*theta_s is not CAMB's H0): said as a warning
+    z = new_class({k: v for k, v in BG.items() if k != "h"} | {"100*theta_s": 1.0418})
     assert z._point.mode == "fallback"
     assert ("no emulator can answer this run (see the `not used` lines): every point is computed by camb, none "
             "emulated") in messages(caplog, logging.WARNING)

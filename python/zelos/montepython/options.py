@@ -52,6 +52,32 @@ def _list_of_str(key, value):
     return tuple(items)
 
 
+#: ``zelos_emulators: all`` (alone or among other entries): every emulator shipped with zelos, as
+#: Cobaya's ``emulators: all``; each point then goes to the emulators whose trust regions and
+#: fixed inputs cover it.
+ALL_SHIPPED = "all"
+
+
+def _emulators(key, value):
+    """``_list_of_str``, with ``all`` (any case) expanded in place to every shipped emulator's name
+    (``zelos.shipped.shipped_names``); a name given twice is loaded once."""
+    items = _list_of_str(key, value)
+    if not any(v.strip().lower() == ALL_SHIPPED for v in items):
+        return items
+    from ..shipped import shipped_names
+
+    shipped = shipped_names()
+    if not shipped:
+        raise CosmoSevereError(f"zelos option `{key}` = {value!r}: `all`, but no emulator ships with this "
+                               "installation of zelos; give archive paths or emulator names")
+    out = []
+    for v in items:
+        for name in (shipped if v.strip().lower() == ALL_SHIPPED else [v]):
+            if name not in out:
+                out.append(name)
+    return tuple(out)
+
+
 def _path_or_none(key, value):
     if value in (None, "", False):
         return None
@@ -110,7 +136,7 @@ def _seconds_or_none(key, value):
 #: option key -> (attribute of Options, parser): every option is checked for type and range here,
 #: and a bad value stops the run (CosmoSevereError) naming the key, the value and what is expected.
 KEYS = {
-    "zelos_emulators": ("emulators", _list_of_str),
+    "zelos_emulators": ("emulators", _emulators),
     "zelos_log": ("log", _path_or_none),
     "zelos_spot_check": ("spot_check", _fraction),
     "zelos_spot_check_seed": ("spot_check_seed", _int_or_none),

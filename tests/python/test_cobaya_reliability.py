@@ -275,22 +275,37 @@ class PkLike(cobaya.likelihood.Likelihood):
 
 
 def test_the_warning_names_the_shipped_emulator_that_varies_the_parameter(caplog):
-    """`CAMB_LCDM_linear_Pk` was trained with tau = 0.0543 in its settings: a run that samples
-    tau has every point computed by CAMB. The warning says so, and that `CAMB_LCDM_CMB` (shipped)
-    varies tau."""
+    """`CAMB_LCDM_linear_Pk` holds w = -1: a run that samples w has every point computed by CAMB.
+    The warning says so, and names the shipped emulator that varies w."""
     caplog.set_level(logging.INFO)
     params = {"ombh2": 0.0224, "omch2": 0.12, "H0": 68.0, "ns": 0.965, "logA": 3.05,
-              "tau": {"prior": {"min": 0.03, "max": 0.08}}}
+              "w": {"prior": {"min": -1.2, "max": -0.8}}}
     m = model(["CAMB_LCDM_linear_Pk"], likes={"pk": PkLike}, params=params)
     try:  # and so it is: CAMB computes the point (a likelihood asking for the interpolator alone)
-        assert np.isfinite(m.loglikes({"tau": 0.06})[0][0])
+        assert np.isfinite(m.loglikes({"w": -0.9})[0][0])
         assert m.theory["zelos"].summary()["fallbacks_by_reason"] == {"parameter_not_emulated": 1}
     finally:
         m.close()
     warnings = messages(caplog, logging.WARNING)
-    assert ("`tau` is sampled (or derived from sampled parameters), but no emulator in use varies it "
-            "(`CAMB_LCDM_linear_Pk` holds tau = 0.0543, as trained)") in warnings
-    assert "emulators shipped with zelos that vary it: CAMB_LCDM_CMB (dl_tt, " in warnings
+    assert ("`w` is sampled (or derived from sampled parameters), but no emulator in use varies it "
+            "(`CAMB_LCDM_linear_Pk` holds w = -1, as trained)") in warnings
+    assert "emulators shipped with zelos that vary it: CAMB_extended_background (H, D_M, " in warnings
+
+
+def test_a_setting_that_cannot_change_the_outputs_never_blocks_a_point(caplog):
+    """`CAMB_LCDM_linear_Pk` states tau = 0.0543 among its settings, but tau cannot change the
+    linear P(k): a run that samples tau is emulated, with no warning about tau."""
+    caplog.set_level(logging.INFO)
+    params = {"ombh2": 0.0224, "omch2": 0.12, "H0": 68.0, "ns": 0.965, "logA": 3.05,
+              "tau": {"prior": {"min": 0.03, "max": 0.08}}}
+    m = model(["CAMB_LCDM_linear_Pk"], likes={"pk": PkLike}, params=params)
+    try:
+        assert np.isfinite(m.loglikes({"tau": 0.06})[0][0])
+        summary = m.theory["zelos"].summary()
+        assert summary["emulated"] == 1 and summary["fallbacks_by_reason"] == {}
+    finally:
+        m.close()
+    assert "`tau` is sampled" not in messages(caplog, logging.WARNING)
 
 
 # -- 5. the start-up check ----------------------------------------------------------------------------------

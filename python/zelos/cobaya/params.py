@@ -74,7 +74,11 @@ def fixed_values(emulator, run_inputs) -> tuple:
         return code_inputs.fixed_values(emulator, classy_names.run_inputs(run_inputs),
                                         aliases=classy_names.restated(emulator))
     settings = emulator.spec["code"].get("settings") or {}
-    fixed = {k: _number(v) for k, v in settings.items() if _number(v) is not None and k not in emulator.parameters}
+    # A setting that cannot change the emulator's outputs (CAMB_LCDM_linear_Pk's tau) is no reason
+    # to refuse a point that sets it otherwise.
+    moot = irrelevant_inputs(emulator.outputs) | code_inputs.irrelevant_settings(emulator, "camb")
+    fixed = {k: _number(v) for k, v in settings.items()
+             if _number(v) is not None and k not in emulator.parameters and k not in moot}
     blockers = {}
     skip = irrelevant_inputs(emulator.outputs) | set(emulator.parameters) | set(settings)
     if "logA" in skip:

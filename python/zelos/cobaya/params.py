@@ -17,7 +17,6 @@ from __future__ import annotations
 import numpy as np
 
 from .. import code_inputs
-from ..code_inputs import number as _number
 from ..code_inputs import same as _same
 
 # `classy_names` is imported where needed: it loads the MontePython plugin's tables, which
@@ -43,22 +42,6 @@ def irrelevant_inputs(outputs, code: str = "camb") -> set:
     return code_inputs.irrelevant_inputs(outputs, code)
 
 
-def held_value(emulator, name):
-    """(known, value): the value at which a CAMB-trained ``emulator`` holds input ``name`` (its
-    spec's setting, else CAMB's default); known is False when there is no such value to compare
-    with (CAMB computes it, e.g. YHe from BBN, or the default is not a number)."""
-    settings = emulator.spec["code"].get("settings") or {}
-    if name in settings:
-        value = settings[name]
-    else:
-        defaults = tables()[3]
-        if name not in defaults:
-            return False, None
-        value = defaults[name]
-    v = _number(value)
-    return (v is not None), (v if v is not None else value)
-
-
 def fixed_values(emulator, run_inputs) -> tuple:
     """For the router: ``(fixed, blockers)``.
 
@@ -73,26 +56,8 @@ def fixed_values(emulator, run_inputs) -> tuple:
 
         return code_inputs.fixed_values(emulator, classy_names.run_inputs(run_inputs),
                                         aliases=classy_names.restated(emulator))
-    settings = emulator.spec["code"].get("settings") or {}
-    # A setting that cannot change the emulator's outputs (CAMB_LCDM_linear_Pk's tau) is no reason
-    # to refuse a point that sets it otherwise.
-    moot = irrelevant_inputs(emulator.outputs) | code_inputs.irrelevant_settings(emulator, "camb")
-    fixed = {k: _number(v) for k, v in settings.items()
-             if _number(v) is not None and k not in emulator.parameters and k not in moot}
-    blockers = {}
-    skip = irrelevant_inputs(emulator.outputs) | set(emulator.parameters) | set(settings)
-    if "logA" in skip:
-        skip.add("As")  # the same parameter: the router sees logA computed from As
-    for name in run_inputs:
-        if name in skip:
-            continue
-        known, value = held_value(emulator, name)
-        if known:
-            fixed[name] = value
-        else:
-            blockers[name] = (f"`{name}` is an input of this run; `{emulator.name}` was trained with CAMB "
-                              f"computing it ({name} not among its parameters or settings)")
-    return fixed, blockers
+    # logA and As are the same parameter: the router sees logA computed from As
+    return code_inputs.fixed_values(emulator, run_inputs, aliases=("As",) if "logA" in emulator.parameters else ())
 
 
 def missing_parameters(emulator, run_inputs) -> list:

@@ -322,8 +322,13 @@ def parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="accuracy on real likelihoods: zelos against the code at held-out points, "
                                         "written into the archive's report")
     v.add_argument("archive")
-    v.add_argument("--likelihoods", required=True, metavar="FILE",
+    v.add_argument("--likelihoods", metavar="FILE",
                    help="YAML with a Cobaya `likelihood:` block and `params:` fixing its nuisance parameters")
+    v.add_argument("--dense-pk", action="store_true",
+                   help="instead: P(k, z) against the code on a grid dense in k and z (between the emulator's "
+                        "nodes), where users evaluate it")
+    v.add_argument("--nonlinear", action="store_true", help="with --dense-pk: check pk_nonlin rather than pk_lin")
+    v.add_argument("--processes", type=int, help="with --dense-pk: worker processes for the code (default: every core)")
     v.add_argument("-p", "--packages-path", help="Cobaya packages folder holding the likelihoods' data")
     v.add_argument("--points", type=int, default=200, help="held-out points to use (default 200)")
     v.add_argument("--workdir", help="the build's workdir, if not the one its report names")
@@ -337,15 +342,31 @@ def _validate(args) -> int:
 
     from .validate import held_out_points, likelihood_accuracy, markdown, write_into_archive
 
+    if args.dense_pk == bool(args.likelihoods):
+        raise SystemExit("zelos validate: give either --likelihoods FILE or --dense-pk")
+    command = " ".join(["zelos validate", *sys.argv[2:]]) if sys.argv[1:2] == ["validate"] else None
+    points = held_out_points(args.archive, args.points, args.workdir)
+    if args.dense_pk:
+        from .build import dense_pk
+
+        section = dense_pk.dense_pk_accuracy(args.archive, points, nonlinear=args.nonlinear,
+                                             processes=args.processes)
+        section["command"] = command
+        text = dense_pk.markdown(section)
+        print(text)
+        if not args.dry_run:
+            key = "dense_pk_nonlin_accuracy" if args.nonlinear else "dense_pk_accuracy"
+            sha = write_into_archive(args.archive, section, key=key, text=text)
+            print(f"wrote the result into {args.archive} (sha256 {sha})")
+        return 0
     with open(args.likelihoods) as f:
         info = yaml.safe_load(f) or {}
     if not isinstance(info.get("likelihood"), dict):
         raise SystemExit(f"zelos validate: {args.likelihoods}: key `likelihood` must map Cobaya likelihood names "
                          f"to their options, found {type(info.get('likelihood')).__name__}")
     fixed = info.get("params") or {}
-    points = held_out_points(args.archive, args.points, args.workdir)
     section = likelihood_accuracy(args.archive, info["likelihood"], points, args.packages_path, fixed)
-    section["command"] = " ".join(["zelos validate", *sys.argv[2:]]) if sys.argv[1:2] == ["validate"] else None
+    section["command"] = command
     print(markdown(section))
     if not args.dry_run:
         sha = write_into_archive(args.archive, section)

@@ -1,7 +1,7 @@
 """P(k, z) between the emulated grid points, as matrices: what lets JAX differentiate it.
 
 :meth:`zelos.Emulator.pk` interpolates ln P with a bicubic spline in (z, ln k)
-(:func:`zelos.interpolate.pk_spline`: scipy's ``RectBivariateSpline``, ``s=0``). For fixed grids and
+(:func:`zelos.interpolate.pk_spline`: scipy's ``RectBivariateSpline``, ``s=0``, in ln(1 + z) and ln k). For fixed grids and
 fixed query points that spline is *linear* in the gridded values, and it is a tensor product, so
 
     ln P(z_q, k_q) = A_z @ ln P_grid @ A_k.T
@@ -80,10 +80,12 @@ def z_matrix(z_grid, z) -> np.ndarray:
 def _z_matrix(z_grid, z):
     from scipy.interpolate import RectBivariateSpline
 
+    from .interpolate import z_axis
+
     n = len(z_grid)
     nodes = np.arange(n, dtype=float)  # a dummy axis: a degree-1 spline returns each column exactly
-    spline = RectBivariateSpline(z_grid, nodes, np.eye(n), kx=min(3, n - 1), ky=1, s=0)
-    matrix = _on_sorted(z, lambda zs: spline(zs, nodes, grid=True))
+    spline = RectBivariateSpline(z_axis(z_grid), nodes, np.eye(n), kx=min(3, n - 1), ky=1, s=0)
+    matrix = _on_sorted(z, lambda zs: spline(z_axis(zs), nodes, grid=True))
     matrix.setflags(write=False)
     return matrix
 

@@ -91,7 +91,7 @@ def likelihood_accuracy(archive: str, likelihoods: dict, points, packages_path: 
     points = np.atleast_2d(np.asarray(points, dtype=float))
 
     rows, skipped, seconds = [], 0, {"zelos": 0.0, "code": 0.0}
-    bar = _progress(len(points), progress)
+    bar = progress_bar(len(points), "validate", progress)
     for x in points:
         point = dict(zip(names, map(float, x)))
         before = _routed_away(theory)
@@ -162,18 +162,17 @@ def markdown(section: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_into_archive(archive: str, section: dict, out: str | None = None) -> str:
-    """Rewrites ``archive`` (or writes ``out``) with ``section`` as the report's
-    ``likelihood_accuracy`` and its table in report.md; weights, region and spec unchanged.
+def write_into_archive(archive: str, section: dict, out: str | None = None, *, key: str = "likelihood_accuracy",
+                       text: str | None = None) -> str:
+    """Rewrites ``archive`` (or writes ``out``) with ``section`` as the report's ``key`` (by default
+    ``likelihood_accuracy``) and ``text`` (by default its :func:`markdown` table) in report.md,
+    replacing an earlier section of the same heading; weights, region and spec unchanged.
     Returns the new sha256 (the report is part of the archive, so the hash changes)."""
     members = dict(_zelos.read_archive_members(archive))
     report = json.loads(members["report.json"])
-    report["likelihood_accuracy"] = section
-    md = members["report.md"].decode()
-    marker = "## Accuracy on real likelihoods"
-    if marker in md:  # replace an earlier validation
-        md = md[:md.index(marker)].rstrip() + "\n"
-    md = md.rstrip() + "\n\n" + markdown(section)
+    report[key] = section
+    text = markdown(section) if text is None else text
+    md = _replace_section(members["report.md"].decode(), text)
     known = {"manifest.json", "model.json", "weights.safetensors", "region.safetensors", "report.json",
              "report.md", "spec.yaml"}
     extra = {k: bytes(v) for k, v in members.items() if k not in known}
@@ -183,13 +182,25 @@ def write_into_archive(archive: str, section: dict, out: str | None = None) -> s
         json.dumps(report, indent=1, sort_keys=True), md, extra)
 
 
-def _progress(total: int, enabled: bool):
+def _replace_section(md: str, text: str) -> str:
+    """``md`` with the ``## `` section that ``text`` starts with replaced by ``text`` (appended if new)."""
+    heading = text.splitlines()[0]
+    lines = md.rstrip().splitlines()
+    if heading in lines:
+        start = lines.index(heading)
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        lines = lines[:start] + lines[end:]
+    return "\n".join(lines).rstrip() + "\n\n" + text
+
+
+def progress_bar(total: int, desc: str, enabled: bool):
+    """A tqdm bar of ``total`` points (a silent stand-in without tqdm or when not ``enabled``)."""
     try:
         from tqdm import tqdm
     except ImportError:
         enabled = False
     if enabled:
-        return tqdm(total=total, desc="validate", unit="pt")
+        return tqdm(total=total, desc=desc, unit="pt")
 
     class _Silent:
         def update(self, n):

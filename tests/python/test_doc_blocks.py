@@ -5,7 +5,8 @@ Each page gets one empty working folder; its blocks run there in page order, so 
 block writes (a spec, a point log) are there for the next, but every Python block is a process
 of its own: it imports what it uses. How each language runs:
 
-- ``python``: ``python BLOCK.py`` in the page's folder.
+- ``python``: ``python BLOCK.py`` in the page's folder; a block whose first line is
+  ``# FILE.py: ...`` is a file instead, written to FILE.py for the blocks after it to run.
 - ``yaml``: a Cobaya input (``theory`` or ``likelihood`` at the top) is run by Cobaya once with
   ``sampler: evaluate`` (whatever sampler it names: one point, not a chain) and the shared
   likelihood data as ``packages_path``; an emulator spec (``parameters`` and ``outputs``) is
@@ -60,6 +61,17 @@ SKIP_COMMANDS = [
     (r"make\b", "the repository's make targets run from its clone, for minutes"),
     (r"cobaya-install\b", "downloads likelihood data over the network"),
     (r"(mpirun|mpiexec)\b", "an MPI chain: tests/python/test_cobaya_mpi.py runs one"),
+]
+
+# Blocks that fail as written on pages being rewritten elsewhere (issue 19), each with what fails:
+# expected failures until then; a block here that passes fails the test, so that its entry goes.
+# Keyed by the page and a piece of the block's text (line numbers move as pages change).
+KNOWN_FAILURES = [
+    ("docs/accuracy.md", "zelos build specs/", "`specs/...` is a path inside the repository "
+     "(`zelos build NAME` rebuilds a shipped emulator); a real build also takes minutes: mark it skipped"),
+    ("docs/jax.md", 'zelos.jax.load("CosmoPower_CMB.tar.gz")', "CosmoPower_CMB.tar.gz does not exist "
+     "in an empty folder (a shipped name would), and `data`, `inv_cov` are never defined"),
+    ("docs/jax.md", 'jax.config.update("jax_enable_x64"', "uses `jax` without importing it"),
 ]
 
 MARKER = re.compile(r"<!--\s*doc-test:(.*?)-->")
@@ -168,6 +180,11 @@ def run_block(b: Block, page: Page):
         return "fail", (f"{b.where}: no rule for language `{b.lang}`: add it to SKIP_LANGUAGES "
                         "or mark the block `<!-- doc-test: skip (reason) -->`")
     if b.lang == "python":
+        named = re.match(r"#\s*([\w.-]+\.py):", b.text)
+        if named:  # `# reader.py: ...`: a file the page's later blocks run
+            with open(os.path.join(page.dir, named.group(1)), "w") as f:
+                f.write(b.text)
+            return "ok", ""
         return page.run(b, [sys.executable, page.script(b, ".py", b.text)])
     if b.lang == "yaml":
         return run_yaml(b, page)
@@ -275,7 +292,8 @@ def doc_env(tmp_path_factory):
         d.mkdir()
     (bin_dir / "python").write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')
     (bin_dir / "zelos").write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m zelos "$@"\n')
-    for f in ("python", "zelos"):
+    (bin_dir / "python3").write_text((bin_dir / "python").read_text())
+    for f in ("python", "python3", "zelos"):
         (bin_dir / f).chmod(0o755)
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(zelos.__file__)))
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZELOS_")}
@@ -308,6 +326,10 @@ def test_block_runs_as_written(block, pages):
     kind, message = page.outcome(page.blocks.index(block))
     if kind == "skip":
         pytest.skip(message)
+    known = next((why for p, piece, why in KNOWN_FAILURES if p == block.page and piece in block.text), None)
+    if known and kind == "fail":
+        pytest.xfail(f"{block.where}: known to fail as written: {known}")
+    assert not known, f"{block.where} now runs as written: delete its KNOWN_FAILURES entry"
     assert kind == "ok", f"{block.where} fails as written:\n{message}"
 
 

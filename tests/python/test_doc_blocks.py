@@ -24,6 +24,7 @@ A block preceded by ``<!-- doc-test: skip (reason) -->`` is skipped with that re
 always stated in the page, next to the block, or in the tables below.
 """
 
+import doctest
 import glob
 import os
 import re
@@ -339,4 +340,13 @@ def test_every_block_is_found_and_every_skip_has_a_reason():
         text = open(os.path.join(ROOT, page), encoding="utf-8").read()
         fences = sum(1 for l in text.splitlines() if FENCE.match(l))
         assert 2 * len([b for b in BLOCKS if b.page == page]) == fences, page
-    assert len([b for b in BLOCKS if b.lang in RUN_LANGUAGES and not b.skip]) >= 30
+    assert len([b for b in BLOCKS if b.lang in RUN_LANGUAGES and not b.skip]) >= 20
+
+
+def test_the_package_docstring_examples_run():
+    """`help(zelos)` opens with examples: they run, and print what they show."""
+    test = doctest.DocTestParser().get_doctest(zelos.__doc__, {}, "zelos", zelos.__file__, 0)
+    assert test.examples, "the package docstring has no examples"
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0

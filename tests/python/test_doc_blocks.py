@@ -26,6 +26,7 @@ always stated in the page, next to the block, or in the tables below.
 
 import doctest
 import glob
+import importlib.util
 import os
 import re
 import shlex
@@ -74,6 +75,9 @@ KNOWN_FAILURES = [
      "in an empty folder (a shipped name would), and `data`, `inv_cov` are never defined"),
     ("docs/jax.md", 'jax.config.update("jax_enable_x64"', "uses `jax` without importing it"),
 ]
+
+# Optional dependencies (extras): a block that imports one that is not installed is skipped.
+OPTIONAL = {"jax", "camb", "cobaya", "classy"}
 
 MARKER = re.compile(r"<!--\s*doc-test:(.*?)-->")
 SKIP_MARKER = re.compile(r"\s*skip\s*\((.+)\)\s*", re.S)
@@ -181,6 +185,9 @@ def run_block(b: Block, page: Page):
         return "fail", (f"{b.where}: no rule for language `{b.lang}`: add it to SKIP_LANGUAGES "
                         "or mark the block `<!-- doc-test: skip (reason) -->`")
     if b.lang == "python":
+        missing = missing_optional(b.text)
+        if missing:
+            return "skip", f"{b.where}: needs {', '.join(missing)}, not installed (an optional dependency)"
         named = re.match(r"#\s*([\w.-]+\.py):", b.text)
         if named:  # `# reader.py: ...`: a file the page's later blocks run
             with open(os.path.join(page.dir, named.group(1)), "w") as f:
@@ -190,6 +197,14 @@ def run_block(b: Block, page: Page):
     if b.lang == "yaml":
         return run_yaml(b, page)
     return run_shell(b, page)
+
+
+def missing_optional(code: str) -> list:
+    """The optional dependencies the code's import lines name that are not installed."""
+    imported = set()
+    for line in re.findall(r"^\s*(?:import|from)\s+(.+)$", code, re.M):
+        imported |= {"jax" if word == "zelos.jax" else word.split(".")[0] for word in re.findall(r"[\w.]+", line)}
+    return sorted(m for m in imported & OPTIONAL if importlib.util.find_spec(m) is None)
 
 
 COBAYA_EVALUATE = """\
@@ -217,6 +232,8 @@ def run_yaml(b: Block, page: Page):
     except yaml.YAMLError as e:
         return "fail", f"{b.where}: not valid YAML: {e}"
     if isinstance(data, dict) and ("theory" in data or "likelihood" in data):
+        if importlib.util.find_spec("cobaya") is None:
+            return "skip", f"{b.where}: needs cobaya, not installed (an optional dependency)"
         if not os.path.isdir(os.path.join(PACKAGES, "data", "bao_data")):
             return "skip", f"{b.where}: the likelihood data are not at {PACKAGES} (see ../shared/data/README.md)"
         path = page.script(b, ".cobaya.yaml", b.text)

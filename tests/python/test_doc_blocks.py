@@ -24,6 +24,8 @@ A block preceded by ``<!-- doc-test: skip (reason) -->`` is skipped with that re
 always stated in the page, next to the block, or in the tables below.
 """
 
+from __future__ import annotations
+
 import doctest
 import glob
 import importlib.util
@@ -251,31 +253,23 @@ def run_yaml(b: Block, page: Page):
 
 
 def shell_commands(b: Block) -> list:
-    """The block's commands, continuation lines joined; in a console block the `$ ` lines."""
-    lines, out = b.text.splitlines(), []
-    if b.lang == "console":
-        lines = [l[2:] if l.startswith("$ ") else None for l in lines]
-        # an output line ends a command; a continuation (`\\`) carries on to the next line
-        joined, cur = [], None
-        for l, raw in zip(lines, b.text.splitlines()):
-            if cur is not None:
-                cur += "\n" + raw
-            elif l is not None:
-                cur = l
-            if cur is not None and not cur.endswith("\\"):
-                joined.append(cur)
-                cur = None
-        return joined
-    cur = ""
-    for l in lines:
-        cur = cur + "\n" + l if cur else l
-        if not cur.endswith("\\"):
-            if cur.strip() and not cur.lstrip().startswith("#"):
-                out.append(cur)
-            cur = ""
-    if cur.strip():
-        out.append(cur)
-    return out
+    """The block's commands, each with its continuation lines (ending in `\\`); blank and
+    comment lines dropped. In a console block only the `$ ` lines are commands: the rest is
+    their output."""
+    commands, continued = [], False
+    for line in b.text.splitlines():
+        if continued:
+            commands[-1] += "\n" + line
+        elif b.lang == "console":
+            if not line.startswith("$ "):
+                continue
+            commands.append(line[2:])
+        elif line.strip() and not line.lstrip().startswith("#"):
+            commands.append(line)
+        else:
+            continue
+        continued = line.endswith("\\")
+    return commands
 
 
 def run_shell(b: Block, page: Page):
@@ -352,11 +346,15 @@ def test_block_runs_as_written(block, pages):
 
 
 def test_every_block_is_found_and_every_skip_has_a_reason():
-    """The extractor sees the pages' blocks (a fence it missed would silently go untested)."""
+    """The extractor sees the pages' blocks (a fence it missed would silently go untested), and
+    every doc-test marker sits just before a block (one elsewhere would skip nothing)."""
     for page in PAGES:
         text = open(os.path.join(ROOT, page), encoding="utf-8").read()
+        blocks = [b for b in BLOCKS if b.page == page]
         fences = sum(1 for l in text.splitlines() if FENCE.match(l))
-        assert 2 * len([b for b in BLOCKS if b.page == page]) == fences, page
+        assert 2 * len(blocks) == fences, f"{page}: {fences} fence lines for {len(blocks)} blocks"
+        markers = len(MARKER.findall(text))
+        assert markers == len([b for b in blocks if b.skip]), f"{page}: a doc-test marker is not just before a block"
     assert len([b for b in BLOCKS if b.lang in RUN_LANGUAGES and not b.skip]) >= 20
 
 

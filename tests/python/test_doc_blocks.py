@@ -79,7 +79,8 @@ KNOWN_FAILURES = [
 ]
 
 # Optional dependencies (extras): a block that imports one that is not installed is skipped.
-OPTIONAL = {"jax", "camb", "cobaya", "classy"}
+NEEDS = {"zelos.jax": "jax", "zelos.torch": "torch", "zelos.tf": "tensorflow"}  # zelos modules on extras
+OPTIONAL = {"jax", "camb", "cobaya", "classy", "torch", "tensorflow", "cosmopower_jax", "mpi4py", "dask"}
 
 MARKER = re.compile(r"<!--\s*doc-test:(.*?)-->")
 SKIP_MARKER = re.compile(r"\s*skip\s*\((.+)\)\s*", re.S)
@@ -205,7 +206,7 @@ def missing_optional(code: str) -> list:
     """The optional dependencies the code's import lines name that are not installed."""
     imported = set()
     for line in re.findall(r"^\s*(?:import|from)\s+(.+)$", code, re.M):
-        imported |= {"jax" if word == "zelos.jax" else word.split(".")[0] for word in re.findall(r"[\w.]+", line)}
+        imported |= {NEEDS.get(word, word.split(".")[0]) for word in re.findall(r"[\w.]+", line)}
     return sorted(m for m in imported & OPTIONAL if importlib.util.find_spec(m) is None)
 
 

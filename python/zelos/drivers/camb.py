@@ -15,7 +15,7 @@ from camb.baseconfig import CAMBError, CAMBFortranError, CAMBUnknownArgumentErro
 from scipy.interpolate import CubicSpline
 
 from ..physics import C_KM_S, s8
-from . import ComputationError, OutputRequest, VersionMismatch
+from .common import ComputationError, OutputRequest, VersionMismatch
 
 __all__ = ["CambDriver", "OutputRequest"]
 
@@ -457,7 +457,7 @@ def check_settings(settings: dict, version: str | None = None, parameters=()) ->
     ``version``, nothing is checked (``note`` says so)."""
     import difflib
 
-    from . import SettingProblem, describe_value
+    from .common import SettingProblem, describe_value
 
     if version is not None and str(version) != camb.__version__:
         return [], (f"camb {camb.__version__} is installed, the spec pins {version}: its settings were not "

@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 from ..physics import C_KM_S, s8
-from . import ComputationError, OutputRequest, VersionMismatch
+from .common import ComputationError, OutputRequest, VersionMismatch
 
 __all__ = ["ClassyDriver", "OutputRequest"]
 
@@ -235,7 +235,7 @@ def check_settings(settings: dict, version: str | None = None, parameters=()) ->
     mappings are refused, with what to write instead. Names are not checked here: CLASS says
     which input it did not read only once it runs (the build's first point stops on it), and which
     inputs it reads depends on the others (``m_ncdm`` only with ``N_ncdm`` > 0)."""
-    from . import SettingProblem, describe_value
+    from .common import SettingProblem, describe_value
 
     problems = []
     for key in sorted(RESERVED.intersection(settings or {})):

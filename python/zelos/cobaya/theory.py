@@ -34,7 +34,7 @@ from ..code_inputs import number as _number
 from ..emulator import get_emulator
 from ..online import online_retrainer
 from ..physics import T_CMB
-from ..routing import EMULATOR_ERROR, REQUIREMENT_NOT_EMULATED, first_fallback
+from ..routing import EMULATOR_ERROR, REQUIREMENT_NOT_EMULATED, Fallback, first_fallback
 from ..runstats import RunStats
 from ..serving import session
 from ..serving.names import derived_tables
@@ -667,7 +667,7 @@ class Zelos(BoltzmannBase):
             view = P.for_emulators(point, self._emu_params, self._code)
             values, keys, fallbacks = self._router.evaluate_with_keys(view, self._outputs, self._covering)
         except Exception as e:  # noqa: BLE001 -- a bad point must reach the real code, not a zero likelihood
-            return {"*": _Fallback(EMULATOR_ERROR, f"the router failed: {e}")}, view
+            return {"*": Fallback(EMULATOR_ERROR, f"the router failed: {e}")}, view
         if fallbacks:
             return fallbacks, view
         try:
@@ -675,7 +675,7 @@ class Zelos(BoltzmannBase):
                 self._put(state, need, need.serve(values, keys, self._usable, view))
         except Exception as e:  # noqa: BLE001
             self.log.warning("emulated path failed (%s): falling back", e)
-            return {"*": _Fallback(EMULATOR_ERROR, str(e))}, view
+            return {"*": Fallback(EMULATOR_ERROR, str(e))}, view
         self.last_emulators = tuple(sorted({keys[o] for o in self._outputs}))
         for key in self.last_emulators:
             self._served_by[key] = self._served_by.get(key, 0) + 1
@@ -811,11 +811,6 @@ class Zelos(BoltzmannBase):
         for model in (getattr(self, "_full", None), getattr(self, "_rest", None)):
             if model is not None:
                 model.close()
-
-
-class _Fallback(SimpleNamespace):
-    def __init__(self, kind, detail, nearest=None, distance=None):
-        super().__init__(kind=kind, detail=detail, nearest=nearest, distance=distance)
 
 
 def _non_finite(values: dict) -> dict:

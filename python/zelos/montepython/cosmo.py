@@ -33,7 +33,8 @@ import weakref
 import numpy as np
 
 from ..physics import T_CMB
-from ..routing import EMULATOR_ERROR, NO_EMULATORS, NO_USABLE_EMULATOR, REQUIREMENT_NOT_EMULATED, first_fallback
+from ..routing import (EMULATOR_ERROR, NO_EMULATORS, NO_USABLE_EMULATOR, REQUIREMENT_NOT_EMULATED, Fallback,
+                       first_fallback)
 from ..runstats import RunStats
 from ..serving import session
 from ..serving.compare import output_difference
@@ -194,7 +195,7 @@ class Class:
         p = self._point = _Point(plan, clean, inputs, request, level)
         p.router_point, p.camb_point = plan.translate(inputs)
         if plan.router is None:
-            fb = _Fallback(NO_USABLE_EMULATOR if plan.emulators else NO_EMULATORS,
+            fb = Fallback(NO_USABLE_EMULATOR if plan.emulators else NO_EMULATORS,
                            "no emulator can answer this run (see the start-up lines)")
         else:
             fb = self._route(p, options)
@@ -281,7 +282,7 @@ class Class:
         try:
             values, keys, fallbacks = plan.router.evaluate_with_keys(p.router_point, plan.outputs)
         except Exception as e:  # noqa: BLE001 -- a bad point goes to the code, never to a zero likelihood
-            return _Fallback(EMULATOR_ERROR, f"the router failed: {e}")
+            return Fallback(EMULATOR_ERROR, f"the router failed: {e}")
         if fallbacks:
             return first_fallback(fallbacks)
         p.mode, p.values, p.keys = "emulated", values, keys
@@ -694,10 +695,3 @@ def _not_emulated(name):
     def served(s, *args):
         raise NotServed(f"`{name}` is not emulated")
     return served
-
-
-class _Fallback:
-    def __init__(self, kind, detail, nearest=None, distance=None):
-        self.kind, self.detail, self.nearest, self.distance = kind, detail, nearest, distance
-
-

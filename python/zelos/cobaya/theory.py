@@ -293,12 +293,15 @@ class Zelos(BoltzmannBase):
 
         # Only emulators that serve something go into the router, which ranks, per output, those
         # whose grids cover every request of it (needs.covering): the decision is the router's.
-        self._covering = covering(self._covered)
-        serving = {k for keys in self._covering.values() for k in keys}
+        covers = covering(self._covered)
+        serving = {k for keys in covers.values() for k in keys}
         self._router = Router()
         for key in serving:
             emu, fixed = usable[key]
             self._router.add(key, emu, fixed=fixed)
+        # only the outputs where it excludes someone (no conversion per point otherwise)
+        self._covering = {o: keys for o, keys in covers.items()
+                          if any(o in usable[k][0].outputs for k in serving - set(keys))} or None
         if self.log_dir and self._point_log is None:
             self._point_log = PointLog(self.log_dir)
         self._online = online_retrainer(self.retrain, self._router, self._usable, self._point_log, self.log)

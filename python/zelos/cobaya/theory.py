@@ -44,9 +44,6 @@ from .needs import DerivedNeed, RestNeed, covering, plan_needs
 from .options import CHECKS as OPTION_CHECKS
 from .options import check as check_options
 
-# REQUIREMENT_NOT_EMULATED (zelos.routing): the point-log reason of a point some of whose
-# requirements no emulator provides (the code computed them); the run statistics add what
-# (``requirement_not_emulated: Cl``).
 #: `emulators: all` (the default): every emulator shipped with zelos.
 ALL_SHIPPED = "all"
 #: Why a point was refused: a NaN or infinite input, never passed to the code.

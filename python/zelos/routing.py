@@ -15,7 +15,6 @@ other threads route (the Rust core swaps an immutable table; readers never wait)
 
 from __future__ import annotations
 
-import atexit
 import os
 import weakref
 from dataclasses import dataclass

@@ -103,3 +103,24 @@ def test_one_list_of_fallback_kinds_and_one_rule_for_the_first():
     assert {o: f.kind for o, f in fallbacks.items()} == {"H": "parameter_not_emulated", "age": "output_not_emulated"}
     _, fallbacks = router.evaluate({**POINT, "H0": 90.0}, ["age", "H"])
     assert first_fallback(fallbacks).kind == "outside_every_region"  # named first, whatever the order
+
+
+def test_two_requirements_of_one_output_share_the_emulators_covering_both(a_and_b):
+    from zelos.cobaya.needs import RestNeed, covering, plan_needs
+
+    a, b = a_and_b
+    emulators = {"reach_z2": zelos.load(a), "reach_z3": zelos.load(b), EXTENDED: zelos.get_emulator(EXTENDED)}
+    # D_M to z = 2.8: only reach_z3; to z = 1 for the comoving distance: every flat one
+    needs = plan_needs({"angular_diameter_distance": {"z": [0.5, 2.8]}, "comoving_radial_distance": {"z": [1.0]}},
+                       emulators, h0_is_input=True)
+    assert [n.candidates for n in needs] == [{"D_M": ["reach_z3"]}, {"D_M": ["reach_z3"]}]
+    assert covering(needs) == {"D_M": ["reach_z3"]}
+    # D_M to z = 2.4: reach_z3 and the extended one, which varies omk (its comoving distance is
+    # not D_M); without reach_z3 no emulator covers both: the second is computed by the code
+    del emulators["reach_z3"]
+    needs = plan_needs({"angular_diameter_distance": {"z": [2.4]}, "comoving_radial_distance": {"z": [1.0]}},
+                       emulators, h0_is_input=True)
+    assert needs[0].candidates == {"D_M": [EXTENDED]} and isinstance(needs[1], RestNeed)
+    assert needs[1].why == (f"the emulators whose D_M covers angular_diameter_distance ({EXTENDED}) do not cover "
+                            "comoving_radial_distance (reach_z2)")
+    assert covering(needs) == {"D_M": [EXTENDED]}

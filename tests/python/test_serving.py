@@ -98,4 +98,5 @@ def test_names_and_session():
     settings, disagreements = session.shared_settings({"a": emu, "b": other},
                                                       lambda e: {"mnu": 0.06 if e is emu else 0.1, "nnu": 3.046})
     assert settings == {"mnu": 0.06, "nnu": 3.046} and disagreements == [("mnu", 0.06, 0.1, "b")]  # the first wins
-    assert session.emulator_line(LCDM, emu).startswith(f"{LCDM} (CAMB_LCDM_background.tar.gz, sha256 {emu.sha256[:12]}...")
+    assert session.emulator_line(LCDM, emu, "max rel. error 5e-05", "camb 2.0.5") == (
+        f"{LCDM} (CAMB_LCDM_background.tar.gz, sha256 {emu.sha256[:12]}..., max rel. error 5e-05, camb 2.0.5)")

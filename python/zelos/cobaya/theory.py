@@ -29,6 +29,7 @@ from cobaya.log import LoggedError
 from cobaya.theories.cosmo import BoltzmannBase
 
 from .. import __version__ as ZELOS_VERSION
+from ..build.report import accuracy_summary
 from ..code_inputs import T_CMB_SETTING
 from ..code_inputs import number as _number
 from ..emulator import get_emulator
@@ -376,7 +377,7 @@ class Zelos(BoltzmannBase):
                 state = f"not used: {self._excluded[key]}"
             else:
                 state = "not used: answers no requirement"
-            info("emulator %s %s", session.emulator_line(key, emu), state)
+            info("emulator %s %s", session.emulator_line(key, emu, accuracy_summary(emu.report)), state)
         for n in self._covered:
             src = "; ".join(f"{o} <- {', '.join(keys)}" for o, keys in n.candidates.items())
             info("%s: emulated (%s)", n.label, src)

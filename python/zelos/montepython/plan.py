@@ -18,6 +18,7 @@ names, a non-numeric setting or a ``zelos_*`` option changes, which MontePython 
 
 from __future__ import annotations
 
+from ..build.report import accuracy_summary
 from ..code_inputs import fixed_values, number
 from ..serving import session
 from ..serving.names import EMULATOR_ALIASES as ALIASES
@@ -176,7 +177,7 @@ class Plan:
             state = (f"serves {', '.join(o for o in self.outputs if o in emu.outputs)}" if key in self.serving
                      else f"not used: {self.excluded.get(key, 'answers nothing this run asks for')}")
             trained = f"trained with {self.code} {emu.spec['code']['version']}"
-            lines.append(f"emulator {session.emulator_line(key, emu, trained)} {state}")
+            lines.append(f"emulator {session.emulator_line(key, emu, accuracy_summary(emu.report), trained)} {state}")
         lines += self.notes
         return lines
 

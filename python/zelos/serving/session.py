@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 
-from ..build.report import accuracy_summary
 from ..code_inputs import same
 
 
@@ -49,7 +48,8 @@ def shared_settings(emulators: dict, settings_of) -> tuple:
     return settings, disagreements
 
 
-def emulator_line(key: str, emulator, extra: str = "") -> str:
-    """``KEY (ARCHIVE, sha256 0123456789ab..., ACCURACY[, EXTRA])`` for start-up lines."""
+def emulator_line(key: str, emulator, accuracy: str, extra: str = "") -> str:
+    """``KEY (ARCHIVE, sha256 0123456789ab..., ACCURACY[, EXTRA])`` for start-up lines
+    (``accuracy``: the report's summary, ``build.report.accuracy_summary``)."""
     return (f"{key} ({os.path.basename(emulator.path)}, sha256 {emulator.sha256[:12]}..., "
-            f"{accuracy_summary(emulator.report)}{', ' + extra if extra else ''})")
+            f"{accuracy}{', ' + extra if extra else ''})")

@@ -124,3 +124,33 @@ def test_two_requirements_of_one_output_share_the_emulators_covering_both(a_and_
     assert needs[1].why == (f"the emulators whose D_M covers angular_diameter_distance ({EXTENDED}) do not cover "
                             "comoving_radial_distance (reach_z2)")
     assert covering(needs) == {"D_M": [EXTENDED]}
+
+
+def test_montepython_learns_how_far_the_run_reaches_and_the_covering_emulator_serves_it(a_and_b):
+    """MontePython likelihoods say which z they need only by calling classy's accessors: the first
+    point asks reach_z2 (ranked first) for H(z = 3), which the code answers; from the next point on,
+    the router ranks only reach_z3 for H, and the point is emulated."""
+    pytest.importorskip("camb")
+    import zelos.montepython as zmp
+
+    a, b = a_and_b
+    args = {"omega_b": 0.0224, "omega_cdm": 0.119, "h": 0.68, "N_ur": 2.0328, "N_ncdm": 1, "m_ncdm": 0.06,
+            "zelos_emulators": [a, b]}
+    z = np.array([0.5, 3.0])
+    cosmo = zmp.Class()
+    try:
+        cosmo.set(args)
+        cosmo.compute()
+        first = cosmo.Hubble(z)
+        assert cosmo.summary()["rest"] == 1  # beyond reach_z2's grid: the code
+        assert cosmo.rs_drag() > 0  # reach_z2 still serves what it covers
+        cosmo.set(omega_b=0.0225)
+        cosmo.compute()
+        second = cosmo.Hubble(z)
+        assert cosmo.summary()["rest"] == 1 and cosmo._point.keys["H"] == "reach_z3"
+        assert cosmo._point.keys["rdrag"] == "reach_z2"
+        h = float(zelos.load(b)({"ombh2": 0.0225, "omch2": 0.119, "H0": 68.0})["H"][-1])
+        assert second[-1] * C_KM_S == pytest.approx(h, rel=1e-10)  # z = 3: reach_z3's last node
+        assert first[-1] == pytest.approx(second[-1], rel=0.02)
+    finally:
+        cosmo.struct_cleanup()

@@ -280,14 +280,14 @@ class Class:
         """Routes point ``p``; serves it (returns None) or says why not (a fallback)."""
         plan = p.plan
         try:
-            values, keys, fallbacks = plan.router.evaluate_with_keys(p.router_point, plan.outputs)
+            values, keys, fallbacks = plan.router.evaluate_with_keys(p.router_point, plan.outputs, plan.covering())
         except Exception as e:  # noqa: BLE001 -- a bad point goes to the code, never to a zero likelihood
             return Fallback(EMULATOR_ERROR, f"the router failed: {e}")
         if fallbacks:
             return first_fallback(fallbacks)
         p.mode, p.values, p.keys = "emulated", values, keys
         p.served = Served(values, keys, plan.serving, p.inputs.physics, p.request, plan.code, self._maps,
-                          options.missing_cl)
+                          options.missing_cl, asked=plan.asked)
         return None
 
     def _plan(self, options, clean, inputs, request):

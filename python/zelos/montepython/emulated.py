@@ -68,10 +68,11 @@ class Served:
     what the run's CLASS output asks for; ``code``: the emulators' code."""
 
     def __init__(self, values: dict, keys: dict, emulators: dict, physics: dict, request, code: str,
-                 maps: SplineMaps, missing_cl: str = "omit"):
+                 maps: SplineMaps, missing_cl: str = "omit", asked=None):
         self.values, self.keys, self.emulators = values, keys, emulators
         self.physics, self.request, self.code = physics, request, code
         self.maps, self.missing_cl = maps, missing_cl
+        self.asked = asked  # asked(output, z_max): the plan learns how far the run reaches (Plan.asked)
         self._pk = {}
 
     # -- inputs ------------------------------------------------------------------------------------
@@ -167,6 +168,8 @@ class Served:
         lo, hi = grid[0], grid[-1]
         if z.size == 0:
             return key, grid, np.zeros(0), False
+        if self.asked is not None:
+            self.asked(output, float(z.max()))
         below = background.below(z, grid)
         if background.above(z, grid) or (below and (node0 is None or z.min() < -background.tolerance(grid))):
             raise NotServed(f"`{key}` emulates {output} for z in [{lo:g}, {hi:g}]; asked for [{z.min():g}, {z.max():g}]"

@@ -14,13 +14,22 @@ names, a non-numeric setting or a ``zelos_*`` option changes, which MontePython 
 3. The outputs wanted at every point are those of the usable emulators that the run's
    ``output`` asks CLASS for (C_l with ``tCl``/``pCl``/``lCl``, P(k) with ``mPk``; background and
    derived quantities always). A point is emulated only if every wanted output is served.
+4. MontePython's likelihoods say which redshifts they need only by calling classy's accessors,
+   after the point was routed: the plan learns how far they reach (:meth:`Plan.asked`) and from
+   then on tells the router which emulators' grids cover that (:meth:`Plan.covering`), so a
+   lower-ranked emulator that reaches z = 3 serves what a higher-ranked one stopping at z = 2
+   cannot (the code answers the calls beyond every grid, as before).
 """
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from ..build.report import accuracy_summary
 from ..code_inputs import fixed_values, number
-from ..serving import session
+from ..serving import background, session
 from ..serving.names import EMULATOR_ALIASES as ALIASES
 from ..serving.names import with_aliases
 from .class_inputs import ClassInputs, Request, to_camb
@@ -59,6 +68,8 @@ class Plan:
         self.serving = {k: e for k, (e, _) in self.usable.items() if any(o in self.outputs for o in e.outputs)}
         for key in set(self.usable) - set(self.serving):
             self.excluded[key] = "answers nothing this run's CLASS output asks for"
+        self.reach = {}  # output -> the largest redshift the run asked of it (asked)
+        self._covering = None
         self.router = None
         if self.serving:
             self.router = Router()
@@ -157,6 +168,27 @@ class Plan:
             self.notes.append(f"emulators disagree on the {self.code} setting `{name}` ({kept!r}, {value!r} for "
                               f"`{key}`); {self.code} runs use {kept!r}")
         return settings
+
+    # -- what the run reaches ---------------------------------------------------------------------
+    def asked(self, output: str, z_max: float) -> None:
+        """Notes that the run asked for ``output`` (a function of z) up to redshift ``z_max``."""
+        if z_max > self.reach.get(output, -math.inf):
+            self.reach[output] = z_max
+            self._covering = None
+
+    def covering(self) -> dict | None:
+        """``{output: keys}`` for the router: for each output the run asked beyond some serving
+        emulator's grid, the serving emulators whose grids reach that far (when none does, no
+        restriction: the code answers the calls beyond every grid)."""
+        if self._covering is None:
+            self._covering = {}
+            for output, z_max in self.reach.items():
+                having = {k: e for k, e in self.serving.items() if output in e.outputs}
+                keys = [k for k, e in having.items()
+                        if not background.above(np.array([z_max]), e.grids[e.outputs[output].axes[0]])]
+                if keys and len(keys) < len(having):
+                    self._covering[output] = keys
+        return self._covering or None
 
     # -- per point --------------------------------------------------------------------------------
     def translate(self, inputs: ClassInputs) -> tuple:

@@ -164,7 +164,15 @@ fn only_the_emulators_covering_the_request_are_candidates() {
     // Without `covering`, the ranking alone decides.
     let r = router.route(&NAMES, &point, &["sigma8"]).unwrap();
     assert_eq!(served_key(&r.outputs[0].1), "narrow");
-    assert_eq!(Fallback::KINDS.len(), 5);
+    // KINDS lists every variant's kind, in the enum's order
+    let every = [
+        Fallback::OutsideEveryRegion { nearest: "a".into(), distance: 1.0, reason: String::new() },
+        Fallback::ParameterNotEmulated { name: "mnu".into(), key: "a".into(), value: 0.1, fixed: 0.06 },
+        Fallback::MissingParameter { name: "H0".into(), key: "a".into() },
+        Fallback::OutputNotEmulated,
+        Fallback::NonFiniteInput { name: "H0".into() },
+    ];
+    assert_eq!(every.iter().map(Fallback::kind).collect::<Vec<_>>(), Fallback::KINDS);
 }
 
 #[test]

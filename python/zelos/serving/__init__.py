@@ -6,7 +6,7 @@ serving layer under two thin framework adapters (``zelos.cobaya``, ``zelos.monte
 - :mod:`.background`: H(z) and D_M(z) splines through an emulated grid, with the z = 0 node
   (H0, c/H0) below it, and the cache of spline matrices;
 - :mod:`.cmb`: D_l [muK^2] <-> C_l with the CMB temperature;
-- :mod:`.pk`: the P(k, z) spline (bicubic in (z, ln k) on ln P);
+- :mod:`.pk`: the P(k, z) spline (``interpolate.pk_spline``; one redshift: cubic in ln k);
 - :mod:`.compare`: relative differences (TE against sqrt(TT EE)), for spot checks, start-up
   checks and the build's accuracy;
 - :mod:`.session`: emulator keys (``NAME#2``), the one-code rule, version pins, shared code

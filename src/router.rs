@@ -4,6 +4,9 @@
 //! Policy, per wanted output (docs/trust-regions.md):
 //!
 //! 1. the candidates are the emulators that emulate the output (none: [`Fallback::OutputNotEmulated`]);
+//!    with [`Router::route_covering`], only those the caller names as covering its request of
+//!    that output (a grid that reaches the requested redshifts or multipoles), so that a
+//!    lower-ranked emulator that covers the request serves it rather than the code;
 //! 2. they are tried in order of validated accuracy (`report.json`'s
 //!    `summary.max_relative_error`, smallest first; an emulator without it comes last; ties in
 //!    insertion order), and the first whose trust region holds the point serves the output;
@@ -31,6 +34,9 @@ use arc_swap::ArcSwap;
 use crate::emulator::Emulator;
 use crate::error::{Error, Result};
 use crate::region::{Decision, TrustRegion};
+
+/// Output -> keys of the emulators whose grids cover what the caller asks of it.
+pub type Covering = std::collections::HashMap<String, Vec<String>>;
 
 /// One emulator in the router: its region, its accuracy and the parameters it holds fixed.
 pub struct Entry {
@@ -188,6 +194,11 @@ pub enum Fallback {
 }
 
 impl Fallback {
+    /// Every [`Fallback::kind`], in the order of the enum (the point log's `reason` values the
+    /// router gives; the plugins add their own, `zelos.routing.FALLBACK_KINDS`).
+    pub const KINDS: [&'static str; 5] =
+        ["outside_every_region", "parameter_not_emulated", "missing_parameter", "output_not_emulated", "non_finite_input"];
+
     /// A stable identifier: `outside_every_region`, `parameter_not_emulated`,
     /// `missing_parameter`, `output_not_emulated`, `non_finite_input` (the point log's `reason`).
     pub fn kind(&self) -> &'static str {
@@ -345,6 +356,19 @@ impl Router {
 
     /// Routes the point (`names[i] = values[i]`) for each wanted output.
     pub fn route<S: AsRef<str>, W: AsRef<str>>(&self, names: &[S], values: &[f64], wanted: &[W]) -> Result<Routing> {
+        self.route_covering(names, values, wanted, None)
+    }
+
+    /// As [`Router::route`], the candidates for an output named in `covering` being only the
+    /// keys listed there (those whose grids cover the caller's request of it); an output not
+    /// named there may go to any emulator that emulates it.
+    pub fn route_covering<S: AsRef<str>, W: AsRef<str>>(
+        &self,
+        names: &[S],
+        values: &[f64],
+        wanted: &[W],
+        covering: Option<&Covering>,
+    ) -> Result<Routing> {
         if names.len() != values.len() {
             return Err(Error::Parameters(format!("router: {} parameter names but {} values", names.len(), values.len())));
         }
@@ -355,7 +379,8 @@ impl Router {
             .iter()
             .map(|w| {
                 let w = w.as_ref();
-                let route = route_one(&table, w, names, values, &mut verdicts, &mut x);
+                let allowed = covering.and_then(|c| c.get(w)).map(Vec::as_slice);
+                let route = route_one(&table, w, allowed, names, values, &mut verdicts, &mut x);
                 (w.to_string(), route)
             })
             .collect();
@@ -365,7 +390,18 @@ impl Router {
     /// Routes the point and evaluates each serving emulator once; fallbacks are in
     /// `routing`.
     pub fn evaluate<S: AsRef<str>, W: AsRef<str>>(&self, names: &[S], values: &[f64], wanted: &[W]) -> Result<Evaluation> {
-        let routing = self.route(names, values, wanted)?;
+        self.evaluate_covering(names, values, wanted, None)
+    }
+
+    /// As [`Router::evaluate`], routed by [`Router::route_covering`].
+    pub fn evaluate_covering<S: AsRef<str>, W: AsRef<str>>(
+        &self,
+        names: &[S],
+        values: &[f64],
+        wanted: &[W],
+        covering: Option<&Covering>,
+    ) -> Result<Evaluation> {
+        let routing = self.route_covering(names, values, wanted, covering)?;
         let mut results: Vec<(String, Vec<f64>)> = Vec::new();
         let mut values_out = Vec::new();
         for (output, route) in &routing.outputs {
@@ -421,12 +457,22 @@ fn verdict<S: AsRef<str>>(entry: &Entry, names: &[S], values: &[f64], x: &mut Ve
 fn route_one<S: AsRef<str>>(
     table: &Table,
     output: &str,
+    allowed: Option<&[String]>,
     names: &[S],
     values: &[f64],
     verdicts: &mut [Option<Verdict>],
     x: &mut Vec<f64>,
 ) -> Route {
-    let Some(candidates) = table.by_output.get(output) else { return Route::Fallback(Fallback::OutputNotEmulated) };
+    let Some(all) = table.by_output.get(output) else { return Route::Fallback(Fallback::OutputNotEmulated) };
+    // Candidates whose grids do not cover the request are not candidates (route_covering).
+    let filtered: Vec<usize>;
+    let candidates: &[usize] = match allowed {
+        None => all,
+        Some(keys) => {
+            filtered = all.iter().copied().filter(|&i| keys.iter().any(|k| *k == table.entries[i].key)).collect();
+            &filtered
+        }
+    };
     for &i in candidates {
         let entry = &table.entries[i];
         let v = verdicts[i].get_or_insert_with(|| verdict(entry, names, values, x));

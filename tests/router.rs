@@ -141,6 +141,41 @@ fn the_most_accurate_covering_emulator_serves() {
 }
 
 #[test]
+fn only_the_emulators_covering_the_request_are_candidates() {
+    // `narrow` ranks first, but the caller says only `broad` covers what it asks of sigma8 (a
+    // grid reaching further): `broad` serves it, and `narrow` still serves rdrag.
+    let dir = tempfile::tempdir().unwrap();
+    let broad = write_emulator(dir.path(), &Make { name: "broad", accuracy: Some(1e-2), seed: 1, ..Default::default() });
+    let narrow = write_emulator(dir.path(), &Make { name: "narrow", accuracy: Some(1e-4), seed: 2, ..Default::default() });
+    let router = Router::new();
+    router.insert("broad", broad).unwrap();
+    router.insert("narrow", narrow).unwrap();
+    let covering: zelos::router::Covering = [("sigma8".to_string(), vec!["broad".to_string()])].into_iter().collect();
+    let point = [0.0225, 0.12, 70.0];
+    let r = router.route_covering(&NAMES, &point, &["sigma8", "rdrag"], Some(&covering)).unwrap();
+    assert_eq!(served_key(&r.outputs[0].1), "broad");
+    assert_eq!(served_key(&r.outputs[1].1), "narrow");
+    let e = router.evaluate_covering(&NAMES, &point, &["sigma8"], Some(&covering)).unwrap();
+    assert_eq!(served_key(&e.routing.outputs[0].1), "broad");
+    // Outside `broad`'s box, the nearest region named is the covering one, never `narrow`.
+    let r = router.route_covering(&NAMES, &[0.0255, 0.12, 70.0], &["sigma8"], Some(&covering)).unwrap();
+    let Fallback::OutsideEveryRegion { nearest, .. } = fallback(&r.outputs[0].1) else { panic!("{:?}", r.outputs) };
+    assert_eq!(nearest, "broad");
+    // Without `covering`, the ranking alone decides.
+    let r = router.route(&NAMES, &point, &["sigma8"]).unwrap();
+    assert_eq!(served_key(&r.outputs[0].1), "narrow");
+    // KINDS lists every variant's kind, in the enum's order
+    let every = [
+        Fallback::OutsideEveryRegion { nearest: "a".into(), distance: 1.0, reason: String::new() },
+        Fallback::ParameterNotEmulated { name: "mnu".into(), key: "a".into(), value: 0.1, fixed: 0.06 },
+        Fallback::MissingParameter { name: "H0".into(), key: "a".into() },
+        Fallback::OutputNotEmulated,
+        Fallback::NonFiniteInput { name: "H0".into() },
+    ];
+    assert_eq!(every.iter().map(Fallback::kind).collect::<Vec<_>>(), Fallback::KINDS);
+}
+
+#[test]
 fn outputs_go_to_the_emulators_that_emulate_them() {
     let dir = tempfile::tempdir().unwrap();
     let a = write_emulator(dir.path(), &Make { name: "bg", derived: &["rdrag"], seed: 3, ..Default::default() });

@@ -18,6 +18,8 @@ from __future__ import annotations
 import inspect
 import math
 
+from .physics import T_CMB
+
 # -- CLASS 3.4.1 -------------------------------------------------------------------------------
 #: CLASS's defaults (source/input.c, ``input_default_params``) for the physical inputs zelos
 #: compares, in canonical names (see ``zelos.montepython.class_inputs``). Reionization is set by
@@ -31,7 +33,7 @@ CLASS_DEFAULTS = {
     "alpha_s": 0.0,
     "k_pivot": 0.05,
     "z_reio": 7.6711,
-    "T_cmb": 2.7255,
+    "T_cmb": T_CMB,
     "N_ur": 3.044,
     "N_ncdm": 0.0,
     "T_ncdm": 0.71611,

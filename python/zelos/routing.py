@@ -15,7 +15,6 @@ other threads route (the Rust core swaps an immutable table; readers never wait)
 
 from __future__ import annotations
 
-import atexit
 import os
 import weakref
 from dataclasses import dataclass
@@ -25,19 +24,31 @@ import numpy as np
 
 from . import _zelos
 
-__all__ = ["Decision", "Fallback", "PointLog", "Route", "Router", "TrustRegion", "read_point_log"]
+__all__ = ["Decision", "FALLBACK_KINDS", "Fallback", "PointLog", "Route", "Router", "TrustRegion", "first_fallback",
+           "read_point_log"]
 
-#: The fallback kinds, as in the point log's ``reason`` field. The plugins add
-#: ``requirement_not_emulated`` (the code computed what no emulator provides at an otherwise
-#: emulated point) and log ``non_finite_input`` points they refuse (never computed).
-FALLBACK_KINDS = (
-    "outside_every_region",
-    "parameter_not_emulated",
-    "missing_parameter",
-    "output_not_emulated",
-    "non_finite_input",
-    "requirement_not_emulated",
-)
+#: The fallback kinds the router gives (the Rust core's ``Fallback::KINDS``).
+ROUTER_KINDS = tuple(_zelos.Router.FALLBACK_KINDS)
+#: The kinds the plugins add: the code computed what no emulator provides at an otherwise
+#: emulated point; the router or an emulated path raised; no loaded emulator can answer the run;
+#: no emulators were given (MontePython without ``zelos_emulators``).
+REQUIREMENT_NOT_EMULATED = "requirement_not_emulated"
+EMULATOR_ERROR = "emulator_error"
+NO_USABLE_EMULATOR = "no_usable_emulator"
+NO_EMULATORS = "no_emulators"
+#: Every fallback kind, as in the point log's ``reason`` field and the run statistics (points
+#: with a ``non_finite_input`` are refused, never computed).
+FALLBACK_KINDS = ROUTER_KINDS + (REQUIREMENT_NOT_EMULATED, EMULATOR_ERROR, NO_USABLE_EMULATOR, NO_EMULATORS)
+#: Which fallback of a point names it (in the point log and the statistics): a point outside
+#: every region first (it says where the emulators end), then the order of the outputs.
+FIRST_KINDS = ("outside_every_region",)
+
+
+def first_fallback(fallbacks: Mapping):
+    """The fallback that names a point: the first of ``fallbacks`` (``{output: Fallback}``)
+    whose kind is in :data:`FIRST_KINDS`, else the first."""
+    return sorted(fallbacks.values(), key=lambda f: f.kind not in FIRST_KINDS)[0]
+
 
 Decision = _zelos.Decision
 
@@ -223,6 +234,10 @@ def read_point_log(directory) -> list:
     return points
 
 
+def _covering(covering) -> dict | None:
+    return None if covering is None else {o: list(keys) for o, keys in covering.items()}
+
+
 def _fallback(t) -> Fallback:
     kind, detail, nearest, distance, parameter = t
     return Fallback(kind, detail, nearest, distance, parameter)
@@ -288,23 +303,29 @@ class Router:
         values = np.fromiter((float(params[n]) for n in names), float, len(names))
         return names, values
 
-    def route(self, params: Mapping[str, float], outputs: Iterable[str]) -> dict:
-        """``{output: Route}`` for each wanted output."""
+    def route(self, params: Mapping[str, float], outputs: Iterable[str],
+              covering: Mapping[str, Sequence[str]] | None = None) -> dict:
+        """``{output: Route}`` for each wanted output. ``covering``: ``{output: keys}``, the only
+        candidates for that output (the emulators whose grids cover what the caller asks of
+        it: a lower-ranked one that covers the request then serves it); other outputs may go to
+        any emulator that emulates them."""
         names, values = self._point(params)
         return {o: Route(o, key, None if fb is None else _fallback(fb))
-                for o, key, fb in self._core.route(names, values, list(outputs))}
+                for o, key, fb in self._core.route(names, values, list(outputs), _covering(covering))}
 
-    def evaluate(self, params: Mapping[str, float], outputs: Sequence[str]) -> tuple:
-        """Routes and evaluates: (``{output: array}`` for served outputs, ``{output: Fallback}``
-        for the others). Each serving emulator runs once."""
+    def evaluate(self, params: Mapping[str, float], outputs: Sequence[str],
+                 covering: Mapping[str, Sequence[str]] | None = None) -> tuple:
+        """Routes (``covering`` as for :meth:`route`) and evaluates: (``{output: array}`` for
+        served outputs, ``{output: Fallback}`` for the others). Each serving emulator runs once."""
         names, values = self._point(params)
-        served, _keys, fallbacks = self._core.evaluate(names, values, list(outputs))
+        served, _keys, fallbacks = self._core.evaluate(names, values, list(outputs), _covering(covering))
         return served, {o: _fallback(t) for o, t in fallbacks}
 
-    def evaluate_with_keys(self, params: Mapping[str, float], outputs: Sequence[str]) -> tuple:
+    def evaluate_with_keys(self, params: Mapping[str, float], outputs: Sequence[str],
+                           covering: Mapping[str, Sequence[str]] | None = None) -> tuple:
         """As :meth:`evaluate`, plus ``{output: key}`` of the serving emulators."""
         names, values = self._point(params)
-        served, keys, fallbacks = self._core.evaluate(names, values, list(outputs))
+        served, keys, fallbacks = self._core.evaluate(names, values, list(outputs), _covering(covering))
         return served, dict(keys), {o: _fallback(t) for o, t in fallbacks}
 
     def log_fallback(self, params: Mapping[str, float], fallbacks: Mapping[str, Fallback],
@@ -314,8 +335,7 @@ class Router:
         Returns the sequence number, or None without a point log or without fallbacks."""
         if self.point_log is None or not fallbacks:
             return None
-        ordered = sorted(fallbacks.values(), key=lambda f: f.kind != "outside_every_region")
-        return self.point_log.log_fallback(params, ordered[0], outputs)
+        return self.point_log.log_fallback(params, first_fallback(fallbacks), outputs)
 
     def __repr__(self) -> str:
         return f"<zelos.routing.Router {', '.join(self.keys()) or '(empty)'}>"

@@ -76,7 +76,7 @@ def likelihood_accuracy(archive: str, likelihoods: dict, points, packages_path: 
     code = emulator.spec["code"]
     if code["name"] != "camb":
         raise NotImplementedError(f"{archive}: likelihood validation runs camb; this emulator emulates {code['name']}")
-    from .cobaya.needs import COMPOSED
+    from .serving.names import CAMB_COMPOSED as COMPOSED
 
     derived = [d for d in DERIVED if d in emulator.outputs]
     # What Cobaya's CAMB cannot give (S8) it is asked the ingredients of, combined below.

@@ -11,7 +11,7 @@ use pyo3::types::PyDict;
 use super::emulator::PyEmulator;
 use super::errors::to_py;
 use super::region::PyTrustRegion;
-use crate::router::{Entry, Fallback, Route, Router};
+use crate::router::{Covering, Entry, Fallback, Route, Router};
 
 #[pyclass(name = "Router", module = "zelos._zelos", frozen)]
 pub struct PyRouter {
@@ -120,18 +120,28 @@ impl PyRouter {
             .collect()
     }
 
-    /// -> `[(output, key or None, fallback tuple or None)]` in the order asked.
+    /// Every fallback kind the router gives (`Fallback::KINDS`).
+    #[classattr]
+    #[allow(non_snake_case)]
+    fn FALLBACK_KINDS() -> Vec<&'static str> {
+        Fallback::KINDS.to_vec()
+    }
+
+    /// -> `[(output, key or None, fallback tuple or None)]` in the order asked; `covering`:
+    /// output -> the keys that may serve it (`Router::route_covering`).
     #[allow(clippy::type_complexity)]
+    #[pyo3(signature = (names, values, wanted, covering=None))]
     fn route(
         &self,
         py: Python<'_>,
         names: Vec<String>,
         values: PyReadonlyArray1<'_, f64>,
         wanted: Vec<String>,
+        covering: Option<Covering>,
     ) -> PyResult<Vec<(String, Option<String>, Option<FallbackTuple>)>> {
         let values = vec1(&values);
         let inner = &self.inner;
-        let routing = py.detach(|| inner.route(&names, &values, &wanted)).map_err(to_py)?;
+        let routing = py.detach(|| inner.route_covering(&names, &values, &wanted, covering.as_ref())).map_err(to_py)?;
         Ok(routing
             .outputs
             .iter()
@@ -142,18 +152,21 @@ impl PyRouter {
             .collect())
     }
 
-    /// -> (`{output: array}` for served outputs, `{output: key}`, `[(output, fallback tuple)]`).
+    /// -> (`{output: array}` for served outputs, `{output: key}`, `[(output, fallback tuple)]`);
+    /// `covering` as for `route`.
     #[allow(clippy::type_complexity)]
+    #[pyo3(signature = (names, values, wanted, covering=None))]
     fn evaluate<'py>(
         &self,
         py: Python<'py>,
         names: Vec<String>,
         values: PyReadonlyArray1<'py, f64>,
         wanted: Vec<String>,
+        covering: Option<Covering>,
     ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>, Vec<(String, FallbackTuple)>)> {
         let values = vec1(&values);
         let inner = &self.inner;
-        let ev = py.detach(|| inner.evaluate(&names, &values, &wanted)).map_err(to_py)?;
+        let ev = py.detach(|| inner.evaluate_covering(&names, &values, &wanted, covering.as_ref())).map_err(to_py)?;
         let out = PyDict::new(py);
         for (name, shape, v) in ev.values {
             let a = ArrayD::from_shape_vec(shape, v).expect("output shape matches its length");

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..serving.compare import relative_scale  # TE against sqrt(TT EE): one definition
+
 PERCENTILES = (68, 95, 99)
 
 
@@ -30,12 +32,6 @@ def cosmic_variance(name: str, truth: dict, ell: np.ndarray) -> np.ndarray | Non
     if name == "dl_te" and "dl_tt" in truth and "dl_ee" in truth:
         return np.sqrt((truth["dl_tt"] * truth["dl_ee"] + truth["dl_te"] ** 2) / (2.0 * ell + 1.0))
     return None
-
-
-def relative_scale(name: str, truth: dict) -> np.ndarray:
-    if name == "dl_te" and "dl_tt" in truth and "dl_ee" in truth:
-        return np.sqrt(np.abs(truth["dl_tt"] * truth["dl_ee"]))
-    return np.abs(truth[name])
 
 
 def relative_error(name: str, emulated: np.ndarray, truth: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -6,27 +6,23 @@ A point has three sets of names here:
   ``classy`` theory accepts (its ``renames``: ``omegabh2``, ``tau``, ``As``...), CAMB's keywords
   (``ombh2``, ``omch2``, ``logA``...: ``code_inputs.CAMB_TO_CLASS``) and CLASS's own names. These
   are CLASS inputs, given as they are to the fallback (Cobaya's classy);
-- canonical CLASS names (``H0`` -> ``h``, ``ln10^{10}A_s`` -> ``A_s``...: the MontePython
-  plugin's ``class_inputs.ALIASES``), which the router compares with what each emulator holds
-  fixed (``code_inputs.fixed_values``);
-- the emulators': the canonical point plus the aliases they take (``plan.with_aliases``) and
-  ``H0``, which the z = 0 node of the distance splines needs (``needs.ZNeed``).
+- canonical CLASS names (``H0`` -> ``h``, ``ln10^{10}A_s`` -> ``A_s``...:
+  ``serving.names.CLASS_ALIASES``, as the MontePython plugin reads them), which the router
+  compares with what each emulator holds fixed (``code_inputs.fixed_values``);
+- the emulators': the canonical point plus the aliases they take (``serving.names.with_aliases``)
+  and ``H0``, which the z = 0 node of the distance splines needs (``needs.ZNeed``).
+
+Derived parameters in CLASS's names: ``serving.names.COBAYA_CLASS_DERIVED``.
 """
 
 from __future__ import annotations
 
 from ..code_inputs import CAMB_TO_CLASS
 from ..drivers.classy import DERIVED_NAMES
-from ..montepython.class_inputs import ALIASES, NEEDS_H
-from ..montepython.plan import ALIASES as EMULATOR_ALIASES
-from ..montepython.plan import with_aliases
+from ..serving.names import EMULATOR_ALIASES, class_canonical, with_aliases
 
 #: CLASS's own identifier spellings of names Cobaya cannot take as parameter names.
 IDENTIFIERS = {"100*theta_star": "theta_star_100", "100*theta_s": "theta_s_100"}
-#: Derived parameter (CLASS's name, or Cobaya's classy's ``rs_drag``) -> emulator output; the
-#: CLASS driver computes each output from that CLASS name (``drivers.classy.DERIVED_NAMES``).
-DERIVED_OUTPUT = {**{name: output for output, name in DERIVED_NAMES.items()},
-                  "rs_drag": "rdrag", "theta_star_100": "thetastar", "H0": "H0", "sigma8": "sigma8", "S8": "S8"}
 
 
 def renames(option: dict, zelos_defaults: dict) -> dict:
@@ -44,19 +40,7 @@ def renames(option: dict, zelos_defaults: dict) -> dict:
 
 def canonical(point: dict) -> dict:
     """The point in CLASS's canonical names (``H0`` -> ``h``...), restating names dropped."""
-    out = {k: v for k, v in point.items() if k not in ALIASES}
-    if "H0" in point and "h" not in out:
-        out["h"] = ALIASES["H0"][1](point["H0"], None)
-    h = out.get("h")
-    for name, value in point.items():
-        if name == "H0" or name not in ALIASES:
-            continue
-        target, convert = ALIASES[name]
-        if name in NEEDS_H and h is None:  # Omega_b with 100*theta_s: kept as given
-            out[name] = value
-        else:
-            out.setdefault(target, convert(value, h))
-    return out
+    return class_canonical(point)
 
 
 def for_emulators(point: dict, wanted) -> dict:

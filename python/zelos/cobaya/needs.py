@@ -15,7 +15,13 @@ whichever path computed a point:
 - derived parameters: floats.
 
 Derived parameters go by the fallback code's names (after the theory's ``renames``): CAMB's
-(``rdrag``, ``omegam``) or CLASS's (``rs_drag``, ``Omega_m``); ``plan_needs`` picks the table.
+(``rdrag``, ``omegam``) or CLASS's (``rs_drag``, ``Omega_m``); ``plan_needs`` picks the table
+(``zelos.serving.names``). Splines, units and relative differences are the serving layer's
+(``zelos.serving``), shared with the MontePython plugin.
+
+Which emulators may serve an output is decided here from the grids (a need's ``candidates``)
+and given to the router (:func:`covering`), which ranks only those: a lower-ranked emulator whose
+grid covers the request serves it rather than the code.
 """
 
 from __future__ import annotations
@@ -23,13 +29,15 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
-from scipy.interpolate import CubicSpline
 
-from ..code_inputs import T_CMB_SETTING
 from ..drivers import GROWTH  # sigma8_z, fsigma8: no node at z = 0 from H0 below their grid
-
-C_KM_S = 299792.458
-T_CMB_DEFAULT = 2.7255
+from ..physics import C_KM_S
+from ..serving import background
+from ..serving.cmb import dl_dimensionless, t_cmb_of
+from ..serving.compare import relative_error as _rel
+from ..serving.compare import te_scale
+from ..serving.names import CAMB_COMPOSED, CAMB_DERIVED, derived_tables
+from ..serving.pk import LogPk
 
 # Requirements at a list of z -> the emulated functions of z that answer them, in preference order.
 Z_OUTPUTS = {"Hubble": ("H",), "angular_diameter_distance": ("D_M", "D_A"),
@@ -37,26 +45,8 @@ Z_OUTPUTS = {"Hubble": ("H",), "angular_diameter_distance": ("D_M", "D_A"),
 Z_QUANTITIES = tuple(Z_OUTPUTS)
 Z_READ_ONLY = ("Omega_b", "Omega_cdm", "Omega_nu_massive")
 CL_KEYS = ("Cl", "unlensed_Cl", "lensed_scal_Cl")
-# Derived parameter (Cobaya's CAMB name, after renames) -> emulator output.
-DERIVED_OUTPUT = {"H0": "H0", "sigma8": "sigma8", "S8": "S8", "rdrag": "rdrag", "thetastar": "thetastar",
-                  "zdrag": "zdrag", "zstar": "zstar", "rstar": "rstar", "age": "age", "omegam": "omegam",
-                  "omegal": "omegal", "omega_de": "omegal"}
-
-# Derived parameters the code does not provide: what the fallback asks it for instead, and how
-# it combines them (the definitions the drivers use, docs/drivers.md).
-COMPOSED = {"S8": (("sigma8", "omegam"), lambda sigma8, omegam: sigma8 * np.sqrt(omegam / 0.3))}
-CLASS_COMPOSED = {"S8": (("sigma8", "Omega_m"), COMPOSED["S8"][1])}
 # Curvature parameters: with one of them varied, the comoving radial distance is not D_M.
 CURVATURE = frozenset({"omk", "Omega_k"})
-
-
-def derived_tables(code: str) -> tuple:
-    """(derived name -> emulator output, composed derived parameters) in ``code``'s names."""
-    if code == "classy":
-        from .classy_names import DERIVED_OUTPUT as CLASS_DERIVED_OUTPUT  # imports classy: not for CAMB
-
-        return CLASS_DERIVED_OUTPUT, CLASS_COMPOSED
-    return DERIVED_OUTPUT, COMPOSED
 
 
 def key_label(key) -> str:
@@ -68,21 +58,6 @@ def key_label(key) -> str:
     return str(key)
 
 
-def _rel(a, b, scale=None) -> float:
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if a.shape != b.shape:
-        return float("inf")
-    s = np.abs(b) if scale is None else scale
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = np.abs(a - b) / np.where(s > 0, s, np.inf)
-    return float(np.max(r)) if r.size else 0.0
-
-
-def _linear_map(x_nodes, x_out) -> np.ndarray:
-    """The matrix W with CubicSpline(x_nodes, y)(x_out) == W @ y (not-a-knot; linear in y)."""
-    return CubicSpline(x_nodes, np.eye(len(x_nodes)), axis=0)(x_out)
-
-
 class Need:
     """One requirement. ``outputs``: emulator outputs it needs; ``candidates``: ``{output: [keys
     of emulators that can serve it here]}``; ``why``: why none can (when ``covered`` is False)."""
@@ -90,7 +65,7 @@ class Need:
     covered = False
     outputs: tuple = ()
     translate = staticmethod(lambda name: name)  # Cobaya name -> the code's name (the `renames` option)
-    derived_output, composed = DERIVED_OUTPUT, COMPOSED  # the code's tables (derived_tables)
+    derived_output, composed = CAMB_DERIVED, CAMB_COMPOSED  # the code's tables (derived_tables)
 
     def __init__(self, key, options):
         self.key = key
@@ -125,7 +100,7 @@ class Need:
 class ZNeed(Need):
     """``Hubble``, ``angular_diameter_distance``, ``comoving_radial_distance``, ``sigma8_z``,
     ``fsigma8`` at a list of z: a cubic spline through the emulated grid (precomputed as a
-    matrix: a few microseconds).
+    matrix: a few microseconds; ``zelos.serving.background``).
 
     Below the grid's first redshift the spline of H or a distance takes one more node at z = 0,
     where H = H0 and D_M/z = c/H0, if the point gives H0; growth functions have no such node."""
@@ -153,9 +128,8 @@ class ZNeed(Need):
                     continue
                 grid = emu.grids[emu.outputs[output].axes[0]]
                 lo, hi = grid[0], grid[-1]
-                tol = 1e-9 * max(1.0, abs(hi))
-                below = self.z.min() < lo - tol
-                if self.z.max() > hi + tol or (below and not extends_below):
+                below = background.below(self.z, grid)
+                if background.above(self.z, grid) or (below and not extends_below):
                     reasons.append(f"`{k}` emulates {output} for z in [{lo:g}, {hi:g}]; requested "
                                    f"[{self.z.min():g}, {self.z.max():g}]"
                                    + (" (below its grid only with H0 an input parameter)"
@@ -169,8 +143,7 @@ class ZNeed(Need):
     def _map(self, key, grid, below):
         m = self._maps.get(key)
         if m is None:
-            nodes = np.concatenate([[0.0], grid]) if below else grid
-            m = self._maps[key] = _linear_map(nodes, self.z)
+            m = self._maps[key] = background.spline_matrix(background.nodes(grid, below), self.z)
         return m
 
     def serve(self, values, keys, emulators, point):
@@ -178,23 +151,14 @@ class ZNeed(Need):
         key = keys[output]
         emu = emulators[key]
         grid = emu.grids[emu.outputs[output].axes[0]]
-        y = np.asarray(values[output], float)
-        below = self.z.min() < grid[0] - 1e-9 * max(1.0, abs(grid[-1]))
+        below = background.below(self.z, grid)
         w = self._map(key, grid, below)
         if output in GROWTH:
-            return w @ y
+            return w @ np.asarray(values[output], float)
+        h0 = point["H0"] if below else None
         if output == "H":
-            if below:
-                y = np.concatenate([[point["H0"]], y])
-            return (w @ y) / C_KM_S
-        d_m = y if output == "D_M" else y * (1.0 + grid)
-        if grid[0] > 0:  # D_M/z is smooth and finite at z = 0 (c/H0): spline it, not D_M
-            f = d_m / grid
-            if below:
-                f = np.concatenate([[C_KM_S / point["H0"]], f])
-            d_m = self.z * (w @ f)
-        else:
-            d_m = w @ d_m
+            return background.hubble(w, values[output], h0, below) / C_KM_S
+        d_m = background.transverse_distance(output, values[output], grid, self.z, w, h0, below)
         return d_m / (1.0 + self.z) if self.key == "angular_diameter_distance" else d_m
 
     def read(self, provider):
@@ -293,9 +257,7 @@ class ClNeed(Need):
         if not self.covered:
             missing = [o for o, keys in self.candidates.items() if not keys]
             self.why = "; ".join(reasons) or f"no emulator emulates {', '.join(missing)}"
-        self.t_cmb = {k: float((e.spec["code"].get("settings") or {}).get(T_CMB_SETTING[e.spec["code"]["name"]],
-                                                                           T_CMB_DEFAULT))
-                      for k, e in emulators.items()}
+        self.t_cmb = {k: t_cmb_of(e) for k, e in emulators.items()}
 
     def serve(self, values, keys, emulators, point):
         n = self.lmax + 1
@@ -307,10 +269,8 @@ class ClNeed(Need):
             emu = emulators[keys[out]]
             ell = emu.grids[emu.outputs[out].axes[0]].astype(np.int64)
             take = ell <= self.lmax
-            v = np.asarray(values[out], float)[take]
-            if s != "pp":  # muK^2 -> dimensionless, with the T_CMB of the emulator's settings
-                v = v / (self.t_cmb[keys[out]] * 1e6) ** 2
-            cls[s][ell[take]] = v
+            # muK^2 -> dimensionless, with the T_CMB of the emulator's settings
+            cls[s][ell[take]] = dl_dimensionless(np.asarray(values[out], float)[take], s, self.t_cmb[keys[out]])
         cls["et"] = cls["te"]
         return cls
 
@@ -325,8 +285,7 @@ class ClNeed(Need):
             n = min(len(mine[s]), len(truth[s]), self.lmax + 1 if hasattr(self, "lmax") else len(truth[s]))
             a, b = np.asarray(mine[s][2:n]), np.asarray(truth[s][2:n])
             if s == "te" and "tt" in truth and "ee" in truth:
-                scale = np.sqrt(np.abs(truth["tt"][2:n] * truth["ee"][2:n]))
-                worst = max(worst, _rel(a, b, scale))
+                worst = max(worst, _rel(a, b, te_scale(truth["tt"][2:n], truth["ee"][2:n])))
             else:
                 worst = max(worst, _rel(a, b))
         return worst
@@ -362,8 +321,6 @@ class PkNeed(Need):
         self._set(output, keys, "; ".join(reasons) or f"no emulator emulates {output}")
 
     def serve(self, values, keys, emulators, point):
-        from ..interpolate import pk_spline
-
         output = self.outputs[0]
         emu = emulators[keys[output]]
         o = emu.outputs[output]
@@ -372,7 +329,7 @@ class PkNeed(Need):
         z_out = np.union1d(zg, self.z)
         if len(z_out) == len(zg):
             return kg.copy(), zg.copy(), pk.copy()
-        return kg.copy(), z_out, pk_spline(zg, kg, pk)(z_out, kg)
+        return kg.copy(), z_out, LogPk(zg, kg, pk).grid(z_out, kg)
 
     def read(self, provider):
         return provider.get_Pk_grid(var_pair=self.key[2:], nonlinear=self.key[1])
@@ -477,7 +434,11 @@ def make_need(key, options) -> Need:
 def plan_needs(must_provide: dict, emulators: dict, h0_is_input: bool, translate=None, code: str = "camb") -> list:
     """Needs for every requirement, planned against the emulators; uncovered ones become
     :class:`RestNeed` (computed by the fallback code at every point). ``translate`` maps a
-    derived parameter's Cobaya name to ``code``'s (the theory's ``renames``)."""
+    derived parameter's Cobaya name to ``code``'s (the theory's ``renames``).
+
+    Two needs of one output (``angular_diameter_distance`` and ``comoving_radial_distance``
+    both read D_M) are served by one emulator per point: each keeps the candidates that cover
+    both; when none does, the later need is computed by the code (:func:`_share_outputs`)."""
     context = SimpleNamespace(h0_is_input=h0_is_input)
     derived_output, composed = derived_tables(code)
     needs = []
@@ -489,8 +450,48 @@ def plan_needs(must_provide: dict, emulators: dict, h0_is_input: bool, translate
         if not isinstance(need, RestNeed):
             need.plan(emulators, context)
             if not need.covered:
-                need = RestNeed(key, options, need.why, base=need)
-                if translate is not None:
-                    need.translate = translate
+                need = _rest(need, need.why, translate)
         needs.append(need)
-    return needs
+    return _share_outputs(needs, translate)
+
+
+def _rest(need: Need, why: str, translate) -> RestNeed:
+    rest = RestNeed(need.key, need.options, why, base=need)
+    if translate is not None:
+        rest.translate = translate
+    return rest
+
+
+def _share_outputs(needs: list, translate) -> list:
+    """Narrows each covered need's candidates for an output to those covering every need of it."""
+    allowed, first = {}, {}
+    out = []
+    for need in needs:
+        if not isinstance(need, RestNeed):
+            clash = [(o, first[o]) for o, keys in need.candidates.items()
+                     if o in allowed and not set(keys) & set(allowed[o])]
+            if clash:
+                o, other = clash[0]
+                need = _rest(need, f"the emulators whose {o} covers {other} ({', '.join(allowed[o])}) do not cover "
+                             f"{need.label} ({', '.join(need.candidates[o])})", translate)
+            else:
+                for o, keys in need.candidates.items():
+                    allowed[o] = [k for k in allowed[o] if k in keys] if o in allowed else list(keys)
+                    first.setdefault(o, need.label)
+        out.append(need)
+    for need in out:
+        if not isinstance(need, RestNeed):
+            need.candidates = {o: list(allowed[o]) for o in need.candidates}
+    return out
+
+
+def covering(needs: list) -> dict:
+    """``{output: keys}``: for each output the covered needs read, the emulators whose grids
+    cover every request of it. The router ranks only these (``Router.evaluate(covering=...)``),
+    so the decision which emulator serves a point is the router's alone."""
+    out = {}
+    for need in needs:
+        if not isinstance(need, RestNeed):
+            for o, keys in need.candidates.items():
+                out[o] = list(keys)
+    return out

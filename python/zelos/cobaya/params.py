@@ -19,8 +19,7 @@ import numpy as np
 from .. import code_inputs
 from ..code_inputs import same as _same
 
-# `classy_names` is imported where needed: it loads the MontePython plugin's tables, which
-# import classy; a CAMB run never should.
+# `classy_names` is imported where needed: a CAMB run never needs CLASS's names.
 
 # CAMB's input groups and defaults, shared with the MontePython plugin (zelos.code_inputs).
 PRIMORDIAL = code_inputs.CAMB_PRIMORDIAL

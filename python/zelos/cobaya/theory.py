@@ -29,22 +29,22 @@ from cobaya.log import LoggedError
 from cobaya.theories.cosmo import BoltzmannBase
 
 from .. import __version__ as ZELOS_VERSION
+from ..build.report import accuracy_summary
 from ..code_inputs import T_CMB_SETTING
 from ..code_inputs import number as _number
-from ..build.report import accuracy_summary
 from ..emulator import get_emulator
 from ..online import online_retrainer
+from ..physics import T_CMB
+from ..routing import EMULATOR_ERROR, REQUIREMENT_NOT_EMULATED, Fallback, first_fallback
 from ..runstats import RunStats
+from ..serving import session
+from ..serving.names import derived_tables
 from . import params as P
 from .fallback import InnerModel
-from .needs import DerivedNeed, RestNeed, derived_tables, plan_needs
+from .needs import DerivedNeed, RestNeed, covering, plan_needs
 from .options import CHECKS as OPTION_CHECKS
 from .options import check as check_options
 
-FIRST = ("outside_every_region",)
-#: The point-log reason of a point some of whose requirements no emulator provides (the code
-#: computed them); the run statistics add what (``requirement_not_emulated: Cl``).
-REQUIREMENT_NOT_EMULATED = "requirement_not_emulated"
 #: `emulators: all` (the default): every emulator shipped with zelos.
 ALL_SHIPPED = "all"
 #: Why a point was refused: a NaN or infinite input, never passed to the code.
@@ -157,27 +157,19 @@ class Zelos(BoltzmannBase):
                 emu = get_emulator(entry, out_of_range="ignore")
             except Exception as e:  # ZelosError, ArchiveError, OSError...
                 raise LoggedError(self.log, "emulator %r: %s", entry, e) from e
-            key, n = emu.name, 2
-            while key in emus:
-                key, n = f"{emu.name}#{n}", n + 1
-            emus[key] = emu
+            session.add_keyed(emus, emu)
         return emus
 
     def _fallback_code(self) -> tuple:
-        codes = {e.spec["code"]["name"] for e in self._emus.values()}
+        codes = session.codes(self._emus)
         if len(codes) > 1:
             raise LoggedError(self.log, "emulators of different codes (%s): one zelos theory falls back to one "
-                              "code; use one zelos block per code", ", ".join(sorted(codes)))
-        code = codes.pop()
-        settings = {}
-        for key, emu in self._emus.items():
-            for name, value in P.training_settings(emu).items():
-                if name in settings and not P._same(settings[name], value):
-                    self.log.warning("emulators disagree on the code setting `%s` (%r, %r for `%s`); the fallback "
-                                     "uses %r; set it in `extra_args` to choose", name, settings[name], value, key,
-                                     settings[name])
-                    continue
-                settings.setdefault(name, value)
+                              "code; use one zelos block per code", ", ".join(codes))
+        code = codes[0]
+        settings, disagreements = session.shared_settings(self._emus, P.training_settings)
+        for name, kept, value, key in disagreements:
+            self.log.warning("emulators disagree on the code setting `%s` (%r, %r for `%s`); the fallback "
+                             "uses %r; set it in `extra_args` to choose", name, kept, value, key, kept)
         if code == "camb" and self.fallback:
             import camb
 
@@ -188,16 +180,15 @@ class Zelos(BoltzmannBase):
     def _check_versions(self, code: str, installed) -> None:
         """The installed code must be the version the emulators pin (else the fallback would
         differ from them), unless ``allow_version_mismatch``. classy says "v3.4.1"."""
-        installed = str(installed).lstrip("v")
-        for key, emu in self._emus.items():
-            pinned = str(emu.spec["code"]["version"]).lstrip("v")
-            if pinned != installed:
-                msg = (f"`{key}` was trained with {code}=={pinned} but {code} {installed} is installed "
-                       f"(the fallback would differ from the emulator); install {code}=={pinned} or set "
-                       "`allow_version_mismatch: true`")
-                if not self.allow_version_mismatch:
-                    raise LoggedError(self.log, msg)
-                self.log.warning(msg)
+        installed = session.bare_version(installed)
+        for key, pinned in session.version_mismatches(self._emus, installed):
+            pinned = session.bare_version(pinned)
+            msg = (f"`{key}` was trained with {code}=={pinned} but {code} {installed} is installed "
+                   f"(the fallback would differ from the emulator); install {code}=={pinned} or set "
+                   "`allow_version_mismatch: true`")
+            if not self.allow_version_mismatch:
+                raise LoggedError(self.log, msg)
+            self.log.warning(msg)
 
     def get_version(self):
         return ZELOS_VERSION
@@ -298,12 +289,17 @@ class Zelos(BoltzmannBase):
             if hasattr(n, "pool"):
                 self.collectors[n.key] = SimpleNamespace(z_pool=n.pool)
 
-        # Only emulators that serve something go into the router.
-        serving = {k for n in self._covered for keys in n.candidates.values() for k in keys}
+        # Only emulators that serve something go into the router, which ranks, per output, those
+        # whose grids cover every request of it (needs.covering): the decision is the router's.
+        covers = covering(self._covered)
+        serving = {k for keys in covers.values() for k in keys}
         self._router = Router()
         for key in serving:
             emu, fixed = usable[key]
             self._router.add(key, emu, fixed=fixed)
+        # only the outputs where it excludes someone (no conversion per point otherwise)
+        self._covering = {o: keys for o, keys in covers.items()
+                          if any(o in usable[k][0].outputs for k in serving - set(keys))} or None
         if self.log_dir and self._point_log is None:
             self._point_log = PointLog(self.log_dir)
         self._online = online_retrainer(self.retrain, self._router, self._usable, self._point_log, self.log)
@@ -381,8 +377,7 @@ class Zelos(BoltzmannBase):
                 state = f"not used: {self._excluded[key]}"
             else:
                 state = "not used: answers no requirement"
-            info("emulator %s (%s, sha256 %s..., %s) %s",
-                 key, os.path.basename(emu.path), emu.sha256[:12], accuracy_summary(emu.report), state)
+            info("emulator %s %s", session.emulator_line(key, emu, accuracy_summary(emu.report)), state)
         for n in self._covered:
             src = "; ".join(f"{o} <- {', '.join(keys)}" for o, keys in n.candidates.items())
             info("%s: emulated (%s)", n.label, src)
@@ -478,7 +473,7 @@ class Zelos(BoltzmannBase):
             values, keys, fallbacks = router.evaluate_with_keys(view, outputs)
             if fallbacks:
                 self.log.info("start-up check of %s skipped: its centre is not its point (%s)", key,
-                              _first(fallbacks).detail)
+                              first_fallback(fallbacks).detail)
                 continue
             mine = {"derived_extra": {}}
             for n in needs:
@@ -587,14 +582,14 @@ class Zelos(BoltzmannBase):
             path = "fallback"
             if not self.fallback:
                 raise LoggedError(self.log, "point outside the trust regions and `fallback` is false: %s",
-                                  _first(fallbacks).detail)
+                                  first_fallback(fallbacks).detail)
             if not self._full.compute(P.for_code(point, self._code)):
                 stats.failed += 1
                 self.log.debug("%s failed at %r", self._code, point)
                 return False
             for need in self._needs:
                 self._put(state, need, need.read(self._full.provider))
-            fb = _first(fallbacks)
+            fb = first_fallback(fallbacks)
             stats.fallbacks[fb.kind] += 1
             if self._point_log is not None:
                 outputs = {}
@@ -671,22 +666,17 @@ class Zelos(BoltzmannBase):
             point = {**self._held_inputs, **point}
         try:
             view = P.for_emulators(point, self._emu_params, self._code)
-            values, keys, fallbacks = self._router.evaluate_with_keys(view, self._outputs)
+            values, keys, fallbacks = self._router.evaluate_with_keys(view, self._outputs, self._covering)
         except Exception as e:  # noqa: BLE001 -- a bad point must reach the real code, not a zero likelihood
-            return {"*": _Fallback("emulator_error", f"the router failed: {e}")}, view
+            return {"*": Fallback(EMULATOR_ERROR, f"the router failed: {e}")}, view
         if fallbacks:
             return fallbacks, view
-        for need in self._covered:
-            for o in need.outputs:
-                if keys[o] not in need.candidates[o]:
-                    return {o: _Fallback("output_not_emulated",
-                                         f"`{keys[o]}` serves {o} but cannot answer {need.label}")}, view
         try:
             for need in self._covered:
                 self._put(state, need, need.serve(values, keys, self._usable, view))
         except Exception as e:  # noqa: BLE001
             self.log.warning("emulated path failed (%s): falling back", e)
-            return {"*": _Fallback("emulator_error", str(e))}, view
+            return {"*": Fallback(EMULATOR_ERROR, str(e))}, view
         self.last_emulators = tuple(sorted({keys[o] for o in self._outputs}))
         for key in self.last_emulators:
             self._served_by[key] = self._served_by.get(key, 0) + 1
@@ -764,7 +754,7 @@ class Zelos(BoltzmannBase):
             raw = self.current_state[key]
         except KeyError:
             raise LoggedError(self.log, "No %s computed: did a likelihood request them?", key) from None
-        t_cmb = float(self._settings.get(T_CMB_SETTING[self._code], 2.7255))
+        t_cmb = float(self._settings.get(T_CMB_SETTING[self._code], T_CMB))
         factor = self._cmb_unit_factor(units, t_cmb)
         ls = np.asarray(raw["ell"], dtype=np.int64)
         ells_factor = ls[1:] * (ls[1:] + 1)
@@ -822,11 +812,6 @@ class Zelos(BoltzmannBase):
         for model in (getattr(self, "_full", None), getattr(self, "_rest", None)):
             if model is not None:
                 model.close()
-
-
-class _Fallback(SimpleNamespace):
-    def __init__(self, kind, detail, nearest=None, distance=None):
-        super().__init__(kind=kind, detail=detail, nearest=nearest, distance=distance)
 
 
 def _non_finite(values: dict) -> dict:
@@ -922,10 +907,6 @@ def _derived(need):
     """The derived-parameter need behind ``need`` (itself, or the one a RestNeed replaces)."""
     base = getattr(need, "base", None) or need
     return base if isinstance(base, DerivedNeed) else None
-
-
-def _first(fallbacks: dict):
-    return sorted(fallbacks.values(), key=lambda f: f.kind not in FIRST)[0]
 
 
 class _Stats(RunStats):

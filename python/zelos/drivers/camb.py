@@ -14,11 +14,10 @@ import numpy as np
 from camb.baseconfig import CAMBError, CAMBFortranError, CAMBUnknownArgumentError, CAMBValueError
 from scipy.interpolate import CubicSpline
 
-from . import ComputationError, OutputRequest, VersionMismatch
+from ..physics import C_KM_S, s8
+from .common import ComputationError, OutputRequest, VersionMismatch
 
 __all__ = ["CambDriver", "OutputRequest"]
-
-C_KM_S = 299792.458
 
 # Keywords the driver derives from the request (docs/spec.md: "settings" may not set them), so
 # the multipoles, k range and redshifts have one source.
@@ -207,7 +206,7 @@ class CambDriver:
         want = set(self.request.derived)
         if want & {"sigma8", "S8"}:
             values["sigma8"] = results.get_sigma8_0()
-            values["S8"] = values["sigma8"] * math.sqrt(values["omegam"] / 0.3)
+            values["S8"] = s8(values["sigma8"], values["omegam"])
         if "zre" in want:
             # Only a CMB run fills Reion.redshift from tau; ask CAMB's own solver otherwise.
             reion = results.Params.Reion
@@ -458,7 +457,7 @@ def check_settings(settings: dict, version: str | None = None, parameters=()) ->
     ``version``, nothing is checked (``note`` says so)."""
     import difflib
 
-    from . import SettingProblem, describe_value
+    from .common import SettingProblem, describe_value
 
     if version is not None and str(version) != camb.__version__:
         return [], (f"camb {camb.__version__} is installed, the spec pins {version}: its settings were not "

@@ -10,16 +10,15 @@ the request decides what CLASS computes (``output``, ``lensing``, ``l_max_scalar
 
 from __future__ import annotations
 
-import math
 import sys
 
 import numpy as np
 
-from . import ComputationError, OutputRequest, VersionMismatch
+from ..physics import C_KM_S, s8
+from .common import ComputationError, OutputRequest, VersionMismatch
 
 __all__ = ["ClassyDriver", "OutputRequest"]
 
-C_KM_S = 299792.458
 # classy inputs the request sets (docs/spec.md: "settings" may not set them).
 RESERVED = frozenset({"output", "l_max_scalars", "P_k_max_1/Mpc", "P_k_max_h/Mpc", "z_pk", "z_max_pk", "lensing"})
 # k_max [1/Mpc] when only sigma8 needs P(k): CLASS's sigma8 wants k up to about 1 h/Mpc.
@@ -181,7 +180,7 @@ class ClassyDriver:
                 elif name == "sigma8":
                     v = c.sigma8()
                 elif name == "S8":
-                    v = c.sigma8() * math.sqrt(c.Omega_m() / 0.3)
+                    v = s8(c.sigma8(), c.Omega_m())
                 elif name == "omegal":  # dark energy today: Lambda and a fluid
                     v = c.Omega_Lambda() + c.Omega_fld()
                 out[name] = np.array(float(v))
@@ -236,7 +235,7 @@ def check_settings(settings: dict, version: str | None = None, parameters=()) ->
     mappings are refused, with what to write instead. Names are not checked here: CLASS says
     which input it did not read only once it runs (the build's first point stops on it), and which
     inputs it reads depends on the others (``m_ncdm`` only with ``N_ncdm`` > 0)."""
-    from . import SettingProblem, describe_value
+    from .common import SettingProblem, describe_value
 
     problems = []
     for key in sorted(RESERVED.intersection(settings or {})):

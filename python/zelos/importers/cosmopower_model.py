@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..physics import T_CMB  # CLASS's default CMB temperature [K]; `T_cmb` in the code settings overrides it
 from .cosmopower import CMB_KINDS, CosmoPowerError, Network
-
-#: CLASS's default CMB temperature [K]; `T_cmb` in the code settings overrides it.
-T_CMB = 2.7255
 #: zelos's network (and P(k) output) name for each kind, in the order a spec lists them.
 NETWORK = {"tt": "tt", "te": "te", "ee": "ee", "bb": "bb", "pp": "pp", "pk_lin": "pk_lin", "pk_boost": "pk_nonlin"}
 

@@ -14,12 +14,10 @@ import math
 
 import numpy as np
 
-from .class_inputs import C_KM_S, Request
+from ..physics import C_KM_S, s8
+from .class_inputs import Request
 from .errors import CosmoComputationError, CosmoSevereError
 
-# CAMB keywords the run's CLASS `output` decides (set here, never taken from the settings).
-OWNED = frozenset({"lmax", "max_l", "kmax", "redshifts", "WantCls", "WantTransfer", "Want_CMB",
-                   "NonLinear", "nonlinear", "silent", "halofit_version"})
 LEVELS = ("background", "full")
 
 
@@ -77,7 +75,7 @@ class CambClass:
     # -- computing --------------------------------------------------------------------------------
     def use_settings(self, settings: dict | None) -> None:
         """The CAMB settings of the next runs (those the run's output decides are dropped)."""
-        settings = {k: v for k, v in (settings or {}).items() if k not in OWNED}
+        settings = {k: v for k, v in (settings or {}).items() if k not in _owned()}
         if settings != getattr(self, "settings", None):
             self.settings = settings
             self._point = None  # recompute with them
@@ -117,7 +115,7 @@ class CambClass:
             kw["lmax"] = max(request.l_max_scalars, self.lmax)
         else:
             kw.update(WantCls=False)
-            kw = {k: v for k, v in kw.items() if k not in _lmax_options()}
+            kw = {k: v for k, v in kw.items() if k not in _driver().LMAX_OPTIONS}
         if not (full and request.has_cl):
             kw["Want_CMB"] = False  # as the CAMB driver trains background emulators; 6 times faster
         if full and request.mPk:
@@ -126,7 +124,7 @@ class CambClass:
             zs = set(np.round(np.linspace(0.0, max(z_max, 0.1), max(2, min(100, int(z_max / 0.05) + 2))), 10))
             zs |= set(request.z_pk)
             kw.update(WantTransfer=True, redshifts=sorted(zs, reverse=True), silent=True,
-                      kmax=max(1.2, 1.05 * request.k_max_mpc(h)))
+                      kmax=max(_driver().KMAX_DEFAULT, 1.05 * request.k_max_mpc(h)))
             if model != "none":
                 kw["kmax"] = max(kw["kmax"], 5.0)
         if model != "none":
@@ -339,7 +337,7 @@ class CambClass:
 
     @property
     def S8(self):
-        return CallableFloat(self.sigma8 * math.sqrt(self.Omega_m / 0.3))
+        return CallableFloat(s8(self.sigma8, self.Omega_m))
 
     def sigma(self, R, z, h_units=False):
         """sigma(R, z) of the linear total matter density in spheres of radius R [Mpc, or Mpc/h
@@ -450,16 +448,15 @@ def _tau_of_zre(params) -> float:
         raise CosmoComputationError(f"zelos (CAMB): no optical depth in [0.001, 0.7] gives z_reio = {zre:g}") from None
 
 
-_LMAX = None
+def _driver():
+    """zelos's CAMB driver (``zelos.drivers.camb``), whose keyword rules this class follows:
+    imported when CAMB computes (it imports camb; a CLASS run never needs it)."""
+    from ..drivers import camb as driver
+
+    return driver
 
 
-def _lmax_options() -> frozenset:
-    """``set_for_lmax`` keywords (CAMB refuses them without lmax)."""
-    global _LMAX
-    if _LMAX is None:
-        import inspect
-
-        import camb
-
-        _LMAX = frozenset(inspect.signature(camb.CAMBparams.set_for_lmax).parameters) - {"self", "lmax"}
-    return _LMAX
+def _owned() -> frozenset:
+    """CAMB keywords the run's CLASS ``output`` decides (set here, never taken from the
+    settings): the driver's reserved keywords, and the non-linear model (CLASS's ``non_linear``)."""
+    return _driver().RESERVED | {"halofit_version"}

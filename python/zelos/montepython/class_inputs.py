@@ -29,24 +29,11 @@ import re
 from dataclasses import dataclass
 
 from ..code_inputs import CLASS_DEFAULTS, number
-
-C_KM_S = 299792.458
-#: (4/11)^(1/3): the standard ratio of the neutrino to the photon temperature.
-NU_T_RATIO = (4.0 / 11.0) ** (1.0 / 3.0)
+from ..physics import NU_T_RATIO
+from ..serving.names import CLASS_ALIASES, NEEDS_H
 
 #: CLASS input -> (canonical name, conversion from the input's value; ``h`` when it needs it).
-ALIASES = {
-    "H0": ("h", lambda v, h: v / 100.0),
-    "theta_s_100": ("100*theta_s", lambda v, h: v),
-    "ln10^{10}A_s": ("A_s", lambda v, h: math.exp(v) * 1e-10),
-    "ln_A_s_1e10": ("A_s", lambda v, h: math.exp(v) * 1e-10),
-    "non linear": ("non_linear", lambda v, h: v),
-    "HMcode_version": ("hmcode_version", lambda v, h: v),
-    "hmcode version": ("hmcode_version", lambda v, h: v),
-    "Omega_b": ("omega_b", lambda v, h: v * h * h),
-    "Omega_cdm": ("omega_cdm", lambda v, h: v * h * h),
-}
-NEEDS_H = {"Omega_b", "Omega_cdm"}
+ALIASES = CLASS_ALIASES
 
 #: The physical inputs zelos knows, in canonical names.
 PHYSICAL = frozenset({

@@ -32,12 +32,17 @@ import weakref
 
 import numpy as np
 
+from ..physics import T_CMB
+from ..routing import (EMULATOR_ERROR, NO_EMULATORS, NO_USABLE_EMULATOR, REQUIREMENT_NOT_EMULATED, Fallback,
+                       first_fallback)
 from ..runstats import RunStats
+from ..serving import session
+from ..serving.compare import output_difference
 from .class_inputs import read_inputs, read_request
 from .emulated import NotServed, Served, SplineMaps
 from .errors import CosmoComputationError, CosmoSevereError, new_real_class, real_classy
 from .options import split
-from .outputs import read_outputs, relative_difference
+from .outputs import read_outputs
 
 log = logging.getLogger("zelos.montepython")
 
@@ -190,7 +195,7 @@ class Class:
         p = self._point = _Point(plan, clean, inputs, request, level)
         p.router_point, p.camb_point = plan.translate(inputs)
         if plan.router is None:
-            fb = _Fallback("no_usable_emulator" if plan.emulators else "no_emulators",
+            fb = Fallback(NO_USABLE_EMULATOR if plan.emulators else NO_EMULATORS,
                            "no emulator can answer this run (see the start-up lines)")
         else:
             fb = self._route(p, options)
@@ -275,14 +280,14 @@ class Class:
         """Routes point ``p``; serves it (returns None) or says why not (a fallback)."""
         plan = p.plan
         try:
-            values, keys, fallbacks = plan.router.evaluate_with_keys(p.router_point, plan.outputs)
+            values, keys, fallbacks = plan.router.evaluate_with_keys(p.router_point, plan.outputs, plan.covering())
         except Exception as e:  # noqa: BLE001 -- a bad point goes to the code, never to a zero likelihood
-            return _Fallback("emulator_error", f"the router failed: {e}")
+            return Fallback(EMULATOR_ERROR, f"the router failed: {e}")
         if fallbacks:
-            return _first(fallbacks)
+            return first_fallback(fallbacks)
         p.mode, p.values, p.keys = "emulated", values, keys
         p.served = Served(values, keys, plan.serving, p.inputs.physics, p.request, plan.code, self._maps,
-                          options.missing_cl)
+                          options.missing_cl, asked=plan.asked)
         return None
 
     def _plan(self, options, clean, inputs, request):
@@ -296,11 +301,7 @@ class Class:
         if plan is None:
             emulators = {}
             for entry in options.emulators:
-                emu = self._load(entry)
-                key, n = emu.name, 2
-                while key in emulators:
-                    key, n = f"{emu.name}#{n}", n + 1
-                emulators[key] = emu
+                session.add_keyed(emulators, self._load(entry))
             plan = Plan(options, emulators, inputs, request)
             version = installed_version(plan.code)
             if version is None:
@@ -422,10 +423,10 @@ class Class:
             stats.count["emulated"] -= 1
             stats.time["emulated"] -= p.seconds
             stats.add("fallback", p.seconds)
-            stats.fallbacks[f"requirement_not_emulated: {reason.split(':', 1)[0]}"] += 1
+            stats.fallbacks[f"{REQUIREMENT_NOT_EMULATED}: {reason.split(':', 1)[0]}"] += 1
             options = p.plan.options
             if options.log:
-                self._point_log(options).log(p.router_point, reason="requirement_not_emulated",
+                self._point_log(options).log(p.router_point, reason=REQUIREMENT_NOT_EMULATED,
                                              detail=f"computed by {p.plan.code}: {reason}")
         stats.time["rest"] += seconds
         stats.time["fallback"] += seconds
@@ -442,7 +443,7 @@ class Class:
 
     def _t_cmb(self, p) -> float:
         t = p.inputs.physics.get("T_cmb")
-        return t if isinstance(t, float) else 2.7255
+        return t if isinstance(t, float) else T_CMB
 
     def _log_fallback(self, p, fb, options):
         if not options.log:
@@ -465,7 +466,7 @@ class Class:
         for name, key in p.keys.items():
             label = name if name in truth else f"{key}:{name}"
             if label in truth:
-                diffs[name] = relative_difference(name, p.values[name], truth[label], p.values)
+                diffs[name] = output_difference(name, p.values[name], truth[label], p.values)
         self._stats.spot_check(diffs, time.perf_counter() - t0)
         options = p.plan.options
         if options.log:
@@ -694,14 +695,3 @@ def _not_emulated(name):
     def served(s, *args):
         raise NotServed(f"`{name}` is not emulated")
     return served
-
-
-class _Fallback:
-    def __init__(self, kind, detail, nearest=None, distance=None):
-        self.kind, self.detail, self.nearest, self.distance = kind, detail, nearest, distance
-
-
-def _first(fallbacks: dict):
-    return sorted(fallbacks.values(), key=lambda f: f.kind != "outside_every_region")[0]
-
-

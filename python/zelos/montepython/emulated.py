@@ -16,47 +16,29 @@ has): the plugin then asks the real code. Conventions, as classy 3.4.1:
 Redshifts between grid nodes: a cubic spline, precomputed as a matrix per (emulator, output,
 z array). Distances are splined as D_M/z, smooth and finite at z = 0 (c/H0), so with H0 known
 (``h`` an input, or an emulated ``H0``) requests below the grid's first redshift are answered
-too (H(0) = H0 is the extra node for H), as in the Cobaya plugin.
+too (H(0) = H0 is the extra node for H): the serving layer's splines (``zelos.serving``), as in
+the Cobaya plugin.
 """
 
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 
 import numpy as np
-from scipy.interpolate import CubicSpline
 
 from ..code_inputs import CLASS_DEFAULTS
+from ..physics import C_KM_S, s8
+from ..serving import background
+from ..serving.background import SplineMaps
+from ..serving.cmb import dl_to_cl
+from ..serving.names import CLASSY_DERIVED
+from ..serving.pk import LogPk
 from .camb_class import CallableFloat
-from .class_inputs import C_KM_S
 from .errors import CosmoSevereError
-
-T_CMB_DEFAULT = 2.7255
 
 
 class NotServed(Exception):
     """The emulators cannot answer this call; the message says why."""
-
-
-class SplineMaps:
-    """Cubic-spline matrices W (CubicSpline(nodes, y)(z) == W @ y), kept for the z arrays a run
-    asks for again and again."""
-
-    def __init__(self, size: int = 256):
-        self.size = size
-        self._maps = OrderedDict()
-
-    def get(self, key, nodes: np.ndarray, z: np.ndarray) -> np.ndarray:
-        full = key + (z.tobytes(),)
-        w = self._maps.get(full)
-        if w is None:
-            w = self._maps[full] = CubicSpline(nodes, np.eye(len(nodes)), axis=0)(z)
-            if len(self._maps) > self.size:
-                self._maps.popitem(last=False)
-        else:
-            self._maps.move_to_end(full)
-        return w
 
 
 class ClDict(dict):
@@ -86,10 +68,11 @@ class Served:
     what the run's CLASS output asks for; ``code``: the emulators' code."""
 
     def __init__(self, values: dict, keys: dict, emulators: dict, physics: dict, request, code: str,
-                 maps: SplineMaps, missing_cl: str = "omit"):
+                 maps: SplineMaps, missing_cl: str = "omit", asked=None):
         self.values, self.keys, self.emulators = values, keys, emulators
         self.physics, self.request, self.code = physics, request, code
         self.maps, self.missing_cl = maps, missing_cl
+        self.asked = asked  # asked(output, z_max): the plan learns how far the run reaches (Plan.asked)
         self._pk = {}
 
     # -- inputs ------------------------------------------------------------------------------------
@@ -141,8 +124,8 @@ class Served:
                                        "list of outputs.")
             if name == "S8" and "S8" in v:
                 return float(v["S8"])
-            s8 = float(self._output("sigma8"))
-            return s8 if name == "sigma8" else s8 * math.sqrt(float(self._output("omegam")) / 0.3)
+            sigma8 = float(self._output("sigma8"))
+            return sigma8 if name == "sigma8" else s8(sigma8, float(self._output("omegam")))
         if name == "age":
             return float(self._output("age"))
         if name == "z_reio":
@@ -183,24 +166,21 @@ class Served:
         """CubicSpline through the emulated grid (plus a z = 0 node worth ``node0`` below it)."""
         key, grid = self._grid(output)
         lo, hi = grid[0], grid[-1]
-        tol = 1e-9 * max(1.0, abs(hi))
         if z.size == 0:
             return key, grid, np.zeros(0), False
-        below = z.min() < lo - tol
-        if z.max() > hi + tol or (below and (node0 is None or z.min() < -tol)):
+        if self.asked is not None:
+            self.asked(output, float(z.max()))
+        below = background.below(z, grid)
+        if background.above(z, grid) or (below and (node0 is None or z.min() < -background.tolerance(grid))):
             raise NotServed(f"`{key}` emulates {output} for z in [{lo:g}, {hi:g}]; asked for [{z.min():g}, {z.max():g}]"
                             + (" (below the grid only with H0 known)" if below and node0 is None else ""))
-        nodes = np.concatenate([[0.0], grid]) if below else grid
-        w = self.maps.get((key, output, below), nodes, np.ascontiguousarray(z, float))
+        w = self.maps.get((key, output, below), background.nodes(grid, below), np.ascontiguousarray(z, float))
         return key, grid, w, below
 
     def hubble_kms(self, z: np.ndarray) -> np.ndarray:
         h0 = self._h0_or_none()
         _, _, w, below = self._on_grid("H", z, h0)
-        y = np.asarray(self._output("H"), float)
-        if below:
-            y = np.concatenate([[h0], y])
-        return w @ y
+        return background.hubble(w, self._output("H"), h0, below)
 
     def comoving_transverse(self, z: np.ndarray) -> np.ndarray:
         """D_M(z) [Mpc] from an emulated D_M or D_A."""
@@ -208,16 +188,8 @@ class Served:
         if output is None:
             raise NotServed("no emulator emulates D_M or D_A")
         h0 = self._h0_or_none()
-        node0 = None if h0 is None else C_KM_S / h0
-        key, grid, w, below = self._on_grid(output, z, node0)
-        y = np.asarray(self.values[output], float)
-        d_m = y if output == "D_M" else y * (1.0 + grid)
-        if grid[0] > 0:  # D_M/z is smooth and finite at z = 0 (c/H0): spline it, not D_M
-            f = d_m / grid
-            if below:
-                f = np.concatenate([[node0], f])
-            return z * (w @ f)
-        return w @ d_m
+        key, grid, w, below = self._on_grid(output, z, None if h0 is None else C_KM_S / h0)
+        return background.transverse_distance(output, self.values[output], grid, z, w, h0, below)
 
     def _flat(self) -> bool:
         """True when the emulator serving distances holds the curvature at zero (then the
@@ -261,16 +233,11 @@ class Served:
                             f"[{zg[0]:g}, {zg[-1]:g}]; asked for k = {k:g}, z = {z:g}")
         f = self._pk.get(output)
         if f is None:
-            lnp = np.log(np.asarray(values, float))
-            if len(zg) == 1:
-                s = CubicSpline(np.log(kg), lnp[0])
-                f = self._pk[output] = lambda kk, zz: float(np.exp(s(math.log(kk))))
-            else:
-                from scipy.interpolate import RectBivariateSpline
-
-                s = RectBivariateSpline(zg, np.log(kg), lnp, kx=min(3, len(zg) - 1), ky=3, s=0)
-                f = self._pk[output] = lambda kk, zz: float(np.exp(s(zz, math.log(kk))[0, 0]))
-        return f(float(k), float(z))
+            try:
+                f = self._pk[output] = LogPk(zg, kg, values)
+            except ValueError as e:  # an emulated P <= 0: the code computes it
+                raise NotServed(f"`{key}` {output}: {e}") from None
+        return f.at(float(k), float(z))
 
     def pk(self, k, z):
         nonlinear = self.request.nonlinear != "none"
@@ -313,13 +280,8 @@ class Served:
             if grid[0] > 2 or grid[-1] < lmax:
                 raise NotServed(f"`{key}` emulates {s} for l in [{grid[0]}, {grid[-1]}]; asked for 2..{lmax}")
             take = grid <= lmax
-            l = grid[take].astype(float)
-            d = np.asarray(self.values[name], float)[take]
             cl = np.zeros(lmax + 1)
-            if s == "pp":
-                cl[grid[take]] = d * 2.0 * np.pi / (l * (l + 1.0)) ** 2
-            else:
-                cl[grid[take]] = d * 2.0 * np.pi / (l * (l + 1.0)) / (t_cmb * 1e6) ** 2
+            cl[grid[take]] = dl_to_cl(np.asarray(self.values[name], float)[take], grid[take], s, t_cmb)
             out[s] = cl
         if len(missing) == len(keys):
             raise NotServed("no emulator provides the " + ("lensed" if lensed else "unlensed") + " C_l")
@@ -336,9 +298,7 @@ class Served:
         return bool(emu.spec["outputs"]["cmb"].get("lensed", True)) == lensed
 
     # -- derived parameters ----------------------------------------------------------------------------
-    DERIVED = {"rs_d": "rdrag", "z_d": "zdrag", "z_star": "zstar", "rs_star": "rstar", "100*theta_star": "thetastar",
-               "theta_star_100": "thetastar", "age": "age", "z_reio": "zre", "sigma8": "sigma8",
-               "Omega_m": "omegam", "Omega0_lambda": "omegal", "Omega_Lambda": "omegal"}
+    DERIVED = CLASSY_DERIVED  # classy's derived-parameter name -> emulator output
 
     def derived(self, name: str) -> float:
         """One of ``get_current_derived_parameters``'s names, or NotServed."""

@@ -8,16 +8,11 @@ compare them with what the emulators said.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from .class_inputs import C_KM_S
-
-# emulator derived output -> classy derived-parameter name
-DERIVED_NAMES = {"rdrag": "rs_d", "zdrag": "z_d", "zstar": "z_star", "rstar": "rs_star", "thetastar": "100*theta_star",
-                 "age": "age", "omegam": "Omega_m", "zre": "z_reio", "H0": "H0",
-                 "sigma8": "sigma8"}
+from ..physics import C_KM_S, s8
+from ..serving.cmb import cl_to_dl
+from ..serving.names import CLASSY_NAME as DERIVED_NAMES  # emulator output -> classy's derived name
 
 
 def read_output(cosmo, emulator, name: str, t_cmb: float, partial: bool = False) -> np.ndarray:
@@ -47,10 +42,7 @@ def read_output(cosmo, emulator, name: str, t_cmb: float, partial: bool = False)
             ell = ell[ell < len(cl["ell"])]
         else:  # CAMB computed to the emulators' lmax (nofail reads past l_max_scalars); CLASS did not
             cl = get(int(ell[-1]), True) if getattr(cosmo, "zelos_camb", False) else get(int(ell[-1]))
-        l = ell.astype(float)
-        if s == "pp":
-            return np.asarray(cl["pp"], float)[ell] * (l * (l + 1.0)) ** 2 / (2.0 * np.pi)
-        return np.asarray(cl[s], float)[ell] * l * (l + 1.0) / (2.0 * np.pi) * (t_cmb * 1e6) ** 2
+        return cl_to_dl(np.asarray(cl[s], float)[ell], ell, s, t_cmb)
     if name in ("pk_lin", "pk_nonlin"):
         zg, kg = emulator.grids[o.axes[0]], emulator.grids[o.axes[1]]
         f = cosmo.pk_lin if name == "pk_lin" else cosmo.pk
@@ -59,7 +51,7 @@ def read_output(cosmo, emulator, name: str, t_cmb: float, partial: bool = False)
         fld = getattr(cosmo, "Omega_fld", None)
         return np.asarray(float(cosmo.Omega_Lambda()) + (float(fld()) if fld is not None else 0.0))
     if name == "S8":
-        return np.asarray(float(cosmo.sigma8()) * math.sqrt(float(cosmo.Omega_m()) / 0.3))
+        return np.asarray(s8(float(cosmo.sigma8()), float(cosmo.Omega_m())))
     return np.asarray(float(cosmo.get_current_derived_parameters([DERIVED_NAMES[name]])[DERIVED_NAMES[name]]))
 
 
@@ -77,19 +69,3 @@ def read_outputs(cosmo, emulators: dict, t_cmb: float, partial: bool = False) ->
             except Exception as e:  # noqa: BLE001 -- an output the run did not compute is not an error here
                 missing[label] = str(e).strip()
     return out, missing
-
-
-def relative_difference(name: str, mine, truth, others: dict | None = None) -> float:
-    """max |mine - truth| / |truth| (for TE, relative to sqrt(TT EE) of ``others``). A spectrum
-    read only in part (``partial``) is compared on its first multipoles."""
-    a, b = np.asarray(mine, float), np.asarray(truth, float)
-    if a.ndim == 1 and b.ndim == 1 and name.startswith("dl_") and len(b) <= len(a):
-        a = a[:len(b)]
-    if a.shape != b.shape:
-        return float("inf")
-    scale = np.abs(b)
-    if name.endswith("dl_te") and others and "dl_tt" in others and "dl_ee" in others:
-        scale = np.sqrt(np.abs(np.asarray(others["dl_tt"])[:len(b)] * np.asarray(others["dl_ee"])[:len(b)]))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = np.abs(a - b) / np.where(scale > 0, scale, np.inf)
-    return float(np.max(r)) if r.size else 0.0

@@ -14,31 +14,31 @@ names, a non-numeric setting or a ``zelos_*`` option changes, which MontePython 
 3. The outputs wanted at every point are those of the usable emulators that the run's
    ``output`` asks CLASS for (C_l with ``tCl``/``pCl``/``lCl``, P(k) with ``mPk``; background and
    derived quantities always). A point is emulated only if every wanted output is served.
+4. MontePython's likelihoods say which redshifts they need only by calling classy's accessors,
+   after the point was routed: the plan learns how far they reach (:meth:`Plan.asked`) and from
+   then on tells the router which emulators' grids cover that (:meth:`Plan.covering`), so a
+   lower-ranked emulator that reaches z = 3 serves what a higher-ranked one stopping at z = 2
+   cannot (the code answers the calls beyond every grid, as before).
 """
 
 from __future__ import annotations
 
 import math
-import os
+
+import numpy as np
 
 from ..build.report import accuracy_summary
-from ..code_inputs import fixed_values, number, same
+from ..code_inputs import fixed_values, number
+from ..serving import background, session
+from ..serving.names import EMULATOR_ALIASES as ALIASES
+from ..serving.names import with_aliases
 from .class_inputs import ClassInputs, Request, to_camb
 from .errors import CosmoSevereError, real_classy
-
-#: For each code, emulator parameter names that only restate another input (never compared).
-ALIASES = {"camb": {"logA": "As"},
-           "classy": {"H0": "h", "ln10^{10}A_s": "A_s", "ln_A_s_1e10": "A_s", "Omega_b": "omega_b",
-                      "Omega_cdm": "omega_cdm", "theta_s_100": "100*theta_s"}}
 #: A run's nnu (CLASS's N_ur plus the massive neutrinos' share) within this of an emulator's is
 #: taken as equal: N_ur = 2.0328 with one massive species gives 3.046054 for CAMB's nnu = 3.046
 #: (every shipped emulator's; 2.0308 gives 3.044054 for 3.044); 5e-5 in N_eff moves H(z) by
 #: less than 1e-6.
 NNU_TOLERANCE = 2e-4
-
-
-def _version(v) -> str:
-    return str(v).strip().lstrip("v")
 
 
 class Plan:
@@ -68,6 +68,8 @@ class Plan:
         self.serving = {k: e for k, (e, _) in self.usable.items() if any(o in self.outputs for o in e.outputs)}
         for key in set(self.usable) - set(self.serving):
             self.excluded[key] = "answers nothing this run's CLASS output asks for"
+        self.reach = {}  # output -> the largest redshift the run asked of it (asked)
+        self._covering = None
         self.router = None
         if self.serving:
             self.router = Router()
@@ -81,24 +83,22 @@ class Plan:
 
     # -- set-up -----------------------------------------------------------------------------------
     def _code(self) -> str:
-        codes = {e.spec["code"]["name"] for e in self.emulators.values()}
+        codes = session.codes(self.emulators)
         if len(codes) > 1:
-            raise CosmoSevereError(f"zelos_emulators: emulators of different codes ({', '.join(sorted(codes))}); one "
+            raise CosmoSevereError(f"zelos_emulators: emulators of different codes ({', '.join(codes)}); one "
                                    "run computes with one code: load emulators of one code")
-        return codes.pop() if codes else "classy"
+        return codes[0] if codes else "classy"
 
     def check_versions(self, installed: str) -> None:
         """The installed code must be the version the emulators pin (else its values would differ
         from theirs), unless ``zelos_allow_version_mismatch``."""
-        for key, emu in self.emulators.items():
-            pinned = emu.spec["code"]["version"]
-            if _version(pinned) != _version(installed):
-                msg = (f"`{key}` was trained with {self.code}=={pinned} but {self.code} {installed} is installed; "
-                       f"install {self.code}=={pinned} or set data.cosmo_arguments['zelos_allow_version_mismatch'] "
-                       "= True")
-                if not self.options.allow_version_mismatch:
-                    raise CosmoSevereError(msg)
-                self.notes.append(msg)
+        for key, pinned in session.version_mismatches(self.emulators, installed):
+            msg = (f"`{key}` was trained with {self.code}=={pinned} but {self.code} {installed} is installed; "
+                   f"install {self.code}=={pinned} or set data.cosmo_arguments['zelos_allow_version_mismatch'] "
+                   "= True")
+            if not self.options.allow_version_mismatch:
+                raise CosmoSevereError(msg)
+            self.notes.append(msg)
 
     def _translate(self, inputs: ClassInputs) -> tuple:
         if self.code != "camb":
@@ -162,15 +162,33 @@ class Plan:
 
     def _code_settings(self) -> dict:
         """The emulators' code settings, for the code's runs (first emulator wins a conflict)."""
-        settings = {}
-        for key, emu in self.emulators.items():
-            for name, value in (emu.spec["code"].get("settings") or {}).items():
-                if name in settings and not same(settings[name], value):
-                    self.notes.append(f"emulators disagree on the {self.code} setting `{name}` ({settings[name]!r}, "
-                                      f"{value!r} for `{key}`); {self.code} runs use {settings[name]!r}")
-                    continue
-                settings.setdefault(name, value)
+        settings, disagreements = session.shared_settings(
+            self.emulators, lambda emu: emu.spec["code"].get("settings") or {})
+        for name, kept, value, key in disagreements:
+            self.notes.append(f"emulators disagree on the {self.code} setting `{name}` ({kept!r}, {value!r} for "
+                              f"`{key}`); {self.code} runs use {kept!r}")
         return settings
+
+    # -- what the run reaches ---------------------------------------------------------------------
+    def asked(self, output: str, z_max: float) -> None:
+        """Notes that the run asked for ``output`` (a function of z) up to redshift ``z_max``."""
+        if z_max > self.reach.get(output, -math.inf):
+            self.reach[output] = z_max
+            self._covering = None
+
+    def covering(self) -> dict | None:
+        """``{output: keys}`` for the router: for each output the run asked beyond some serving
+        emulator's grid, the serving emulators whose grids reach that far (when none does, no
+        restriction: the code answers the calls beyond every grid)."""
+        if self._covering is None:
+            self._covering = {}
+            for output, z_max in self.reach.items():
+                having = {k: e for k, e in self.serving.items() if output in e.outputs}
+                keys = [k for k, e in having.items()
+                        if not background.above(np.array([z_max]), e.grids[e.outputs[output].axes[0]])]
+                if keys and len(keys) < len(having):
+                    self._covering[output] = keys
+        return self._covering or None
 
     # -- per point --------------------------------------------------------------------------------
     def translate(self, inputs: ClassInputs) -> tuple:
@@ -190,28 +208,11 @@ class Plan:
         for key, emu in self.emulators.items():
             state = (f"serves {', '.join(o for o in self.outputs if o in emu.outputs)}" if key in self.serving
                      else f"not used: {self.excluded.get(key, 'answers nothing this run asks for')}")
-            lines.append(f"emulator {key} ({os.path.basename(emu.path)}, sha256 {emu.sha256[:12]}..., "
-                         f"{accuracy_summary(emu.report)}, trained with {self.code} {emu.spec['code']['version']}) {state}")
+            trained = f"trained with {self.code} {emu.spec['code']['version']}"
+            lines.append(f"emulator {session.emulator_line(key, emu, accuracy_summary(emu.report), trained)} {state}")
         lines += self.notes
         return lines
 
-
-def with_aliases(point: dict, wanted, code: str) -> dict:
-    """``point`` (canonical names of ``code``) with the aliases in ``wanted`` that it lacks
-    (CAMB ``logA`` from ``As``; CLASS ``H0`` from ``h``...). Also used by the Cobaya plugin."""
-    extra = {}
-    for alias, source in ALIASES[code].items():
-        if alias in wanted and alias not in point and isinstance(point.get(source), float):
-            v = point[source]
-            if alias in ("logA", "ln10^{10}A_s", "ln_A_s_1e10"):
-                extra[alias] = math.log(1e10 * v)
-            elif alias == "H0":
-                extra[alias] = 100.0 * v
-            elif alias in ("Omega_b", "Omega_cdm") and isinstance(point.get("h"), float):
-                extra[alias] = v / point["h"] ** 2
-            elif alias == "theta_s_100":
-                extra[alias] = v
-    return {**point, **extra} if extra else point
 
 
 def installed_version(code: str) -> str | None:

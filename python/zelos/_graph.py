@@ -21,7 +21,7 @@ import numpy as np
 from . import _zelos
 from .reference import read_safetensors
 
-__all__ = ["Archive", "Graph", "Ops", "read", "parse", "evaluator", "ordered", "split", "ACTIVATIONS", "STEPS"]
+__all__ = ["Archive", "Graph", "Ops", "read", "parse", "evaluator", "ordered", "split", "pk", "ACTIVATIONS", "STEPS"]
 
 ACTIVATIONS = ("tanh", "relu", "silu", "cosmopower")
 STEPS = ("affine", "linear", "pow10", "exp")
@@ -162,6 +162,35 @@ class Ops:
     def pow10(self, h):
         raise NotImplementedError
 
+    # For P(k, z) (:func:`pk`) only.
+    def log(self, h):
+        raise NotImplementedError
+
+    def einsum(self, spec: str, *operands):
+        raise NotImplementedError
+
+    def searchsorted(self, breaks, values):
+        """Indices ``i`` with ``breaks[i - 1] <= values < breaks[i]`` (``side="right"``), ``breaks`` 1-D."""
+        raise NotImplementedError
+
+    def take(self, a, index):
+        """``a[index]`` along ``a``'s first axis (``index``: integers of any shape)."""
+        raise NotImplementedError
+
+    def clip(self, index, lo: int, hi: int):
+        raise NotImplementedError
+
+    def where(self, condition, a, b: float):
+        raise NotImplementedError
+
+    def stack(self, parts: Sequence):
+        """Stacking along a new last axis."""
+        raise NotImplementedError
+
+    def concrete(self, h) -> Optional[np.ndarray]:
+        """``h`` as numpy where its value is known now (eager), else None (inside a compiled graph)."""
+        raise NotImplementedError
+
 
 def evaluator(graph: Graph, ops: Ops) -> Callable:
     """``x [..., n_params] -> flat outputs [..., n_outputs]`` in ``ops``' framework: what the Rust
@@ -218,7 +247,12 @@ def _step_function(step: Step, ops: Ops) -> Callable:
     if step.op == "linear":
         matrix = ops.const(step.arrays[0])
         bias = None if step.arrays[1] is None else ops.const(step.arrays[1])
-        return (lambda h: ops.matmul(h, matrix) + bias) if bias is not None else (lambda h: ops.matmul(h, matrix))
+
+        def linear(h):  # a def, not two lambdas on a line: TF's AutoGraph reads the source
+            out = ops.matmul(h, matrix)
+            return out if bias is None else out + bias
+
+        return linear
     if step.op == "pow10":
         return ops.pow10
     if step.op == "exp":
@@ -244,3 +278,51 @@ def split(flat, outputs: Mapping, reshape: Callable) -> dict:
     ``t [..., size]`` the trailing ``shape`` (leading axes kept)."""
     return {name: reshape(flat[..., off : off + int(np.prod(shape, dtype=np.int64))], tuple(shape))
             for name, (off, shape, _) in outputs.items()}
+
+
+# -- P(k, z) between the emulated grid points (zelos.pk_interp: the spline as matrices) ----------------------
+def pk(q, out: Mapping, x, parameters: Sequence, name: str, ops: Ops, constants: dict):
+    """P(k, z) [Mpc^3] for the checked request ``q`` (:func:`zelos.pk_interp.query`) from the
+    emulator's outputs ``out`` at the parameters ``x [..., n_params]`` (tensors of ``ops``):
+    ``exp(A_z @ ln P_grid @ A_k.T)``, the spline of :meth:`zelos.Emulator.pk` as matrices, so
+    differentiable in ``x``. ``constants`` caches the matrices as tensors (keyed by the request).
+
+    ``k_hunit``: ``k`` in h/Mpc, P in (Mpc/h)^3, h from the parameters or outputs; the k spline is
+    then evaluated as one cubic per knot interval at ``k h``, so d/dh includes the shift along k.
+    Where h is known now, ``k h`` off the grid raises ParameterError; inside a compiled graph it
+    gives NaN there.
+    """
+    from . import pk_interp
+
+    def const(key, make):
+        key = pk_interp._key(q.z_grid, q.k_grid, q.k, q.z) + key
+        if key not in constants:
+            if len(constants) >= 64:
+                constants.pop(next(iter(constants)))
+            constants[key] = make()
+        return constants[key]
+
+    a_z = const(("z",), lambda: ops.const(pk_interp.z_matrix(q.z_grid, q.z)))
+    ln_grid = ops.log(out[q.output])
+    if not q.k_hunit:
+        a_k = const(("k",), lambda: ops.const(pk_interp.k_matrix(q.k_grid, q.k)))
+        return q.squeeze(ops.exp(ops.einsum("qi,...ij,pj->...qp", a_z, ln_grid, a_k)))
+    h = pk_interp.hubble_h(name, parameters, out, lambda i: x[..., i], lambda o: out[o])
+    known = ops.concrete(h)
+    if known is not None:
+        pk_interp.check_k_hunit(q, known)  # h known: off the k grid is an error, not NaN
+    pieces = pk_interp.k_pieces(q.k_grid)
+    breaks, widths, coeffs, ln_k = const(("pieces",), lambda: tuple(
+        map(ops.const, (pieces.breaks, pieces.widths, pieces.coeffs, np.log(q.k)))))
+    ln_h = ops.log(h)
+    ln_kh = ln_k + ln_h[..., None]  # k h in 1/Mpc
+    i = ops.clip(ops.searchsorted(breaks, ln_kh) - 1, 0, len(pieces.widths) - 1)
+    u = (ln_kh - ops.take(breaks, i)) / ops.take(widths, i)
+    powers = ops.stack([u * 0 + 1, u, u * u, u * u * u])  # (..., n_k, 4)
+    weights = ops.einsum("...qm,...qmj->...qj", powers, ops.take(coeffs, i))
+    ln_pk = ops.einsum("qi,...ij,...pj->...qp", a_z, ln_grid, weights) + 3 * ln_h[..., None, None]
+    lo, hi = float(np.exp(pieces.breaks[0])), float(np.exp(pieces.breaks[-1]))
+    tol = 1e-10 * max(abs(lo), abs(hi), 1.0)
+    kh = ops.exp(ln_kh)
+    inside = (kh >= lo - tol) & (kh <= hi + tol)
+    return q.squeeze(ops.exp(ops.where(inside[..., None, :], ln_pk, float("nan"))))

@@ -147,7 +147,18 @@ class _TorchOps(_graph.Ops):
     def concrete(self, h):
         if torch.compiler.is_compiling():
             return None
-        return h.detach().cpu().numpy()
+        h = h.detach()
+        try:  # inside torch.func transforms (jacfwd, vmap...) the values sit under wrappers
+            from torch._C._functorch import get_unwrapped, is_functorch_wrapped_tensor
+
+            while is_functorch_wrapped_tensor(h):
+                h = get_unwrapped(h)
+        except (ImportError, AttributeError):  # private API: without it, NaN off the grid as when compiled
+            pass
+        try:
+            return h.cpu().numpy()
+        except RuntimeError:  # no data to read (a meta tensor, an unknown wrapper)
+            return None
 
 
 def load(name: str | os.PathLike, *, hub: str | None = None, dtype: torch.dtype | None = None,

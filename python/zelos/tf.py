@@ -122,7 +122,8 @@ class _TfOps(_graph.Ops):
         self.dtype = dtype
 
     def const(self, a):
-        return tf.constant(np.asarray(a, dtype=self.dtype.as_numpy_dtype))
+        with tf.init_scope():  # eager even while tracing: cached constants any later graph may capture
+            return tf.constant(np.asarray(a, dtype=self.dtype.as_numpy_dtype))
 
     def cast(self, x):
         if tf.is_tensor(x) or isinstance(x, tf.Variable):  # tf.cast is differentiable for floats

@@ -9,6 +9,13 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's C++ start-up notices, not warnings of ours
+# PyPI's CUDA torch brings triton, and triton and TensorFlow each bundle LLVM: loading triton after
+# TensorFlow aborts the process (LLVM options "registered more than once"), so it is loaded first
+# where it is installed (pytest-xdist workers collect every test file: test_torch.py shares the process).
+try:
+    import triton  # noqa: F401
+except ImportError:
+    pass
 tf = pytest.importorskip("tensorflow", reason="TensorFlow is not installed (pip install tensorflow-cpu; "
                                               "`make setup-ci` installs it)")
 

@@ -155,9 +155,9 @@ class _TorchOps(_graph.Ops):
                 h = get_unwrapped(h)
         except (ImportError, AttributeError):  # private API: without it, NaN off the grid as when compiled
             pass
-        try:
-            return h.cpu().numpy()
-        except RuntimeError:  # no data to read (a meta tensor, an unknown wrapper)
+        try:  # tolist, not numpy: forward-mode duals (jacfwd) have values but no storage to view
+            return np.asarray(h.tolist(), dtype=float)
+        except (RuntimeError, NotImplementedError):  # no data to read (a meta tensor, an unknown wrapper)
             return None
 
 

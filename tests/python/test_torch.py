@@ -154,6 +154,11 @@ def test_pk_values_and_gradients():
         f(xt, [1e-6], z)
     with pytest.raises(zelos.ParameterError, match="h/Mpc"):
         f(xt, [1e-4], z, k_hunit=True)  # 1e-4 h/Mpc is 7e-5 1/Mpc: below the grid (1e-4 1/Mpc)
+    with pytest.raises(zelos.ParameterError, match="h/Mpc"):  # h is read under torch.func transforms too
+        torch.func.jacfwd(lambda v: f(v, [1e-4], z, k_hunit=True))(xt)
+    # compiled, h is not known while tracing: off the grid gives NaN instead of an error
+    compiled = torch.compile(lambda v: f(v, [1e-4, 0.1], 0.5, k_hunit=True))(xt).numpy()
+    assert np.isnan(compiled[0]) and np.isclose(compiled[1], f(xt, 0.1, 0.5, k_hunit=True).item(), rtol=1e-12)
     with pytest.raises(zelos.ParameterError, match="fixed numbers"):
         f(xt, torch.tensor(k, requires_grad=True), z)
     with pytest.raises(zelos.ParameterError, match="both"):

@@ -21,7 +21,7 @@ import numpy as np
 from . import _zelos
 from .reference import read_safetensors
 
-__all__ = ["Archive", "Graph", "Ops", "read", "parse", "evaluator", "ordered", "split", "pk", "ACTIVATIONS", "STEPS"]
+__all__ = ["Archive", "Graph", "Ops", "read", "parse", "evaluator", "ordered", "split", "pk", "pk_and_h", "k_weights", "ACTIVATIONS", "STEPS"]
 
 ACTIVATIONS = ("tanh", "relu", "silu", "cosmopower")
 STEPS = ("affine", "linear", "pow10", "exp")
@@ -282,15 +282,21 @@ def split(flat, outputs: Mapping, reshape: Callable) -> dict:
 
 # -- P(k, z) between the emulated grid points (zelos.pk_interp: the spline as matrices) ----------------------
 def pk(q, out: Mapping, x, parameters: Sequence, name: str, ops: Ops, constants: dict):
-    """P(k, z) [Mpc^3] for the checked request ``q`` (:func:`zelos.pk_interp.query`) from the
-    emulator's outputs ``out`` at the parameters ``x [..., n_params]`` (tensors of ``ops``):
+    """P(k, z): :func:`pk_and_h` without h."""
+    return pk_and_h(q, out, x, parameters, name, ops, constants)[0]
+
+
+def pk_and_h(q, out: Mapping, x, parameters: Sequence, name: str, ops: Ops, constants: dict) -> tuple:
+    """``(P, h)``, h None unless ``q.k_hunit``: P(k, z) [Mpc^3] for the checked request ``q``
+    (:func:`zelos.pk_interp.query`) from the emulator's outputs ``out`` at the parameters
+    ``x [..., n_params]`` (tensors of ``ops``; both cast to ``ops``' dtype here):
     ``exp(A_z @ ln P_grid @ A_k.T)``, the spline of :meth:`zelos.Emulator.pk` as matrices, so
     differentiable in ``x``. ``constants`` caches the matrices as tensors (keyed by the request).
 
     ``k_hunit``: ``k`` in h/Mpc, P in (Mpc/h)^3, h from the parameters or outputs; the k spline is
     then evaluated as one cubic per knot interval at ``k h``, so d/dh includes the shift along k.
-    Where h is known now, ``k h`` off the grid raises ParameterError; inside a compiled graph it
-    gives NaN there.
+    Where h is known now (:meth:`Ops.concrete`), ``k h`` off the grid raises ParameterError; inside
+    a compiled graph it gives NaN there (a caller may check the returned h once it is known).
     """
     from . import pk_interp
 
@@ -303,26 +309,34 @@ def pk(q, out: Mapping, x, parameters: Sequence, name: str, ops: Ops, constants:
         return constants[key]
 
     a_z = const(("z",), lambda: ops.const(pk_interp.z_matrix(q.z_grid, q.z)))
-    ln_grid = ops.log(out[q.output])
+    ln_grid = ops.log(ops.cast(out[q.output]))
     if not q.k_hunit:
         a_k = const(("k",), lambda: ops.const(pk_interp.k_matrix(q.k_grid, q.k)))
-        return q.squeeze(ops.exp(ops.einsum("qi,...ij,pj->...qp", a_z, ln_grid, a_k)))
-    h = pk_interp.hubble_h(name, parameters, out, lambda i: x[..., i], lambda o: out[o])
+        return q.squeeze(ops.exp(ops.einsum("qi,...ij,pj->...qp", a_z, ln_grid, a_k))), None
+    h = ops.cast(pk_interp.hubble_h(name, parameters, out, lambda i: x[..., i], lambda o: out[o]))
     known = ops.concrete(h)
     if known is not None:
         pk_interp.check_k_hunit(q, known)  # h known: off the k grid is an error, not NaN
     pieces = pk_interp.k_pieces(q.k_grid)
-    breaks, widths, coeffs, ln_k = const(("pieces",), lambda: tuple(
-        map(ops.const, (pieces.breaks, pieces.widths, pieces.coeffs, np.log(q.k)))))
+    tensors = const(("pieces",), lambda: tuple(map(ops.const, (pieces.breaks, pieces.widths, pieces.coeffs))))
+    ln_k = const(("ln k",), lambda: ops.const(np.log(q.k)))
     ln_h = ops.log(h)
-    ln_kh = ln_k + ln_h[..., None]  # k h in 1/Mpc
-    i = ops.clip(ops.searchsorted(breaks, ln_kh) - 1, 0, len(pieces.widths) - 1)
-    u = (ln_kh - ops.take(breaks, i)) / ops.take(widths, i)
+    weights, inside = k_weights(pieces, tensors, ln_k + ln_h[..., None], ops)  # at k h, in 1/Mpc
+    ln_pk = ops.einsum("qi,...ij,...pj->...qp", a_z, ln_grid, weights) + 3 * ln_h[..., None, None]
+    return q.squeeze(ops.exp(ops.where(inside[..., None, :], ln_pk, float("nan")))), h
+
+
+def k_weights(pieces, tensors: tuple, ln_k, ops: Ops) -> tuple:
+    """``(W, inside)``: rows ``W[..., q, :]`` take ln P on the k grid to the ln k spline at
+    ``ln_k[..., q]`` (positions that may be known only inside the framework), and whether each lies
+    on the grid (to the tolerance of the numpy path). ``pieces``: :func:`zelos.pk_interp.k_pieces`;
+    ``tensors``: its breaks, widths and coeffs as ``ops`` constants."""
+    breaks, widths, coeffs = tensors
+    i = ops.clip(ops.searchsorted(breaks, ln_k) - 1, 0, len(pieces.widths) - 1)
+    u = (ln_k - ops.take(breaks, i)) / ops.take(widths, i)
     powers = ops.stack([u * 0 + 1, u, u * u, u * u * u])  # (..., n_k, 4)
     weights = ops.einsum("...qm,...qmj->...qj", powers, ops.take(coeffs, i))
-    ln_pk = ops.einsum("qi,...ij,...pj->...qp", a_z, ln_grid, weights) + 3 * ln_h[..., None, None]
     lo, hi = float(np.exp(pieces.breaks[0])), float(np.exp(pieces.breaks[-1]))
     tol = 1e-10 * max(abs(lo), abs(hi), 1.0)
-    kh = ops.exp(ln_kh)
-    inside = (kh >= lo - tol) & (kh <= hi + tol)
-    return q.squeeze(ops.exp(ops.where(inside[..., None, :], ln_pk, float("nan"))))
+    k = ops.exp(ln_k)
+    return weights, (k >= lo - tol) & (k <= hi + tol)

@@ -64,6 +64,8 @@ class JaxEmulator:
     sha256: str
     #: jitted P(k, z) functions, per request (:meth:`pk`)
     _pk_functions: dict = field(default_factory=dict, repr=False)
+    #: their matrices as JAX arrays, per precision
+    _pk_constants: dict = field(default_factory=dict, repr=False)
 
     def __call__(self, params, k=None, z=None, *, nonlinear: bool | None = None, k_hunit: bool = False):
         """``{output name: array}`` at ``params``; with ``k`` and ``z``, P(k, z): see :meth:`pk`."""
@@ -101,40 +103,18 @@ class JaxEmulator:
         return pk
 
     def _pk_function(self, q):
-        """``x -> (P, h or None)`` for the request ``q``, jitted (one compilation for the whole
-        graph, however it is then transformed), cached per request and precision."""
+        """``x -> (P, h or None)`` for the request ``q`` (:func:`zelos._graph.pk_and_h`), jitted (one
+        compilation for the whole graph, however it is then transformed), cached per request and
+        precision."""
         from . import pk_interp
 
-        dtype = jnp.result_type(float)  # float64 with jax_enable_x64, else float32
-        key = pk_interp._key(q.z_grid, q.k_grid, q.k, q.z) + (q.output, q.k_hunit, q.scalar_k, q.scalar_z,
-                                                              np.dtype(dtype).name)
+        dtype = np.dtype(jnp.result_type(float))  # float64 with jax_enable_x64, else float32
+        key = pk_interp._key(q.z_grid, q.k_grid, q.k, q.z) + (q.output, q.k_hunit, q.scalar_k, q.scalar_z, dtype.name)
         run = self._pk_functions.get(key)
         if run is not None:
             return run
-        a_z = jnp.asarray(pk_interp.z_matrix(q.z_grid, q.z), dtype=dtype)
-        if not q.k_hunit:
-            a_k = jnp.asarray(pk_interp.k_matrix(q.k_grid, q.k), dtype=dtype)
-
-            def run(x):
-                ln_grid = jnp.log(jnp.asarray(self(x)[q.output], dtype=dtype))
-                return q.squeeze(jnp.exp(jnp.einsum("qi,...ij,pj->...qp", a_z, ln_grid, a_k))), None
-        else:
-            pieces = pk_interp.k_pieces(q.k_grid)
-            ln_k_query = jnp.log(jnp.asarray(q.k, dtype=dtype))
-
-            def run(x):
-                out = self(x)
-                h = pk_interp.hubble_h(self.name, self.parameters, out,
-                                       lambda i: jnp.asarray(x, dtype=dtype)[..., i],
-                                       lambda o: jnp.asarray(out[o], dtype=dtype))
-                ln_h = jnp.log(jnp.asarray(h, dtype=dtype))
-                weights, inside = _k_weights(pieces, ln_k_query + ln_h[..., None], dtype)  # k h in 1/Mpc
-                ln_grid = jnp.log(jnp.asarray(out[q.output], dtype=dtype))
-                ln_pk = jnp.einsum("qi,...ij,...pj->...qp", a_z, ln_grid, weights) + 3 * ln_h[..., None, None]
-                # NaN where k h is off the grid: seen only where h is traced (else an error is raised)
-                return q.squeeze(jnp.exp(jnp.where(inside[..., None, :], ln_pk, jnp.nan))), h
-
-        run = jax.jit(run)
+        ops, constants = _JaxOps(dtype), self._pk_constants.setdefault(dtype.name, {})
+        run = jax.jit(lambda x: _graph.pk_and_h(q, self(x), x, self.parameters, self.name, ops, constants))
         if len(self._pk_functions) >= 64:
             self._pk_functions.pop(next(iter(self._pk_functions)))
         self._pk_functions[key] = run
@@ -147,20 +127,9 @@ class JaxEmulator:
 
 
 def _k_weights(pieces, ln_k, dtype):
-    """``(W, inside)``: rows ``W[..., q, :]`` take ln P on the k grid to the ln k spline at ``ln_k[..., q]``
-    (traced positions allowed), and whether each lies on the grid (to the tolerance of the numpy path)."""
-    breaks = jnp.asarray(pieces.breaks, dtype=dtype)
-    widths = jnp.asarray(pieces.widths, dtype=dtype)
-    coeffs = jnp.asarray(pieces.coeffs, dtype=dtype)
-    n = len(pieces.widths)
-    i = jnp.clip(jnp.searchsorted(breaks, ln_k, side="right") - 1, 0, n - 1)
-    u = (ln_k - breaks[i]) / widths[i]
-    powers = u[..., None] ** jnp.arange(4, dtype=dtype)  # (..., n_k, 4)
-    weights = jnp.einsum("...qm,...qmj->...qj", powers, coeffs[i])
-    lo, hi = np.exp(pieces.breaks[0]), np.exp(pieces.breaks[-1])
-    tol = 1e-10 * max(abs(lo), abs(hi), 1.0)
-    k = jnp.exp(ln_k)
-    return weights, (k >= lo - tol) & (k <= hi + tol)
+    """``(W, inside)`` of :func:`zelos._graph.k_weights`, in JAX (``pieces``: :func:`zelos.pk_interp.k_pieces`)."""
+    ops = _JaxOps(np.dtype(dtype))
+    return _graph.k_weights(pieces, tuple(map(ops.const, (pieces.breaks, pieces.widths, pieces.coeffs))), ln_k, ops)
 
 
 def load(name: str | os.PathLike, *, hub: str | None = None) -> JaxEmulator:
@@ -197,7 +166,8 @@ class _JaxOps(_graph.Ops):
         self.dtype = dtype
 
     def const(self, a):
-        return jnp.asarray(np.asarray(a, dtype=self.dtype))
+        with jax.ensure_compile_time_eval():  # concrete even while tracing: P(k)'s matrices are cached
+            return jnp.asarray(np.asarray(a, dtype=self.dtype))
 
     def cast(self, x):
         return jnp.asarray(x, dtype=self.dtype)
@@ -214,3 +184,24 @@ class _JaxOps(_graph.Ops):
 
     def pow10(self, h):
         return jnp.power(10.0, h)
+
+    log = staticmethod(jnp.log)
+    einsum = staticmethod(jnp.einsum)
+
+    def stack(self, parts):
+        return jnp.stack(parts, axis=-1)
+
+    def searchsorted(self, breaks, values):
+        return jnp.searchsorted(breaks, values, side="right")
+
+    def take(self, a, index):
+        return a[index]
+
+    def clip(self, index, lo, hi):
+        return jnp.clip(index, lo, hi)
+
+    def where(self, condition, a, b):
+        return jnp.where(condition, a, b)
+
+    def concrete(self, h):
+        return None if isinstance(h, jax.core.Tracer) else np.asarray(h)

@@ -21,7 +21,8 @@ import numpy as np
 from . import _zelos
 from .reference import read_safetensors
 
-__all__ = ["Archive", "Graph", "Ops", "read", "parse", "evaluator", "ordered", "split", "pk", "pk_and_h", "k_weights", "ACTIVATIONS", "STEPS"]
+__all__ = ["Archive", "Graph", "Ops", "read", "parse", "evaluator", "ordered", "split", "pk", "pk_and_h",
+           "k_weights", "ACTIVATIONS", "STEPS"]
 
 ACTIVATIONS = ("tanh", "relu", "silu", "cosmopower")
 STEPS = ("affine", "linear", "pow10", "exp")
@@ -100,11 +101,13 @@ def parse(model: dict, tensors: Mapping) -> Graph:
     for net in model["networks"]:
         name, n = net["name"], net["layers"]
         if net["activation"] not in ACTIVATIONS:
-            raise ValueError(f"network {name!r}: unknown activation {net['activation']!r} (known: {', '.join(ACTIVATIONS)})")
+            raise ValueError(f"network {name!r}: unknown activation {net['activation']!r} "
+                             f"(known: {', '.join(ACTIVATIONS)})")
         layers = []
         for i in range(n):
             hidden = i + 1 < n
-            extra = {k: tensors[f"{name}.{i}.{k}"] for k in ("alpha", "beta") if hidden and f"{name}.{i}.{k}" in tensors}
+            extra = {k: tensors[f"{name}.{i}.{k}"] for k in ("alpha", "beta")
+                     if hidden and f"{name}.{i}.{k}" in tensors}
             layers.append(Layer(weight=tensors[f"{name}.{i}.weight"].T, bias=tensors[f"{name}.{i}.bias"],
                                 hidden=hidden, **extra))
         skip = tensors[net["skip"]].T if net.get("skip") else None

@@ -97,6 +97,9 @@ def read(name: str | os.PathLike, *, hub: str | None = None) -> Archive:
 
 def parse(model: dict, tensors: Mapping) -> Graph:
     """The :class:`Graph` of ``model.json`` (parsed) and its tensors (numpy arrays)."""
+    if model.get("model_format") != 1:  # docs/model.md: a reader MUST refuse other formats
+        raise ValueError(f"model.json has model_format {model.get('model_format')!r}; this zelos reads 1 "
+                         "(upgrade zelos)")
     networks = []
     for net in model["networks"]:
         name, n = net["name"], net["layers"]

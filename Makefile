@@ -28,6 +28,11 @@ $(VENV)/.deps: pyproject.toml Makefile
 	$(PIP) install -q "classy==3.4.1" "jax[cpu]" "cosmopower-jax==0.5.8"
 	# MPI from wheels (mpiexec and libmpi in the venv): the Cobaya plugin's MPI test.
 	$(PIP) install -q "mpich==5.0.2" "mpi4py==4.1.2"
+	# PyTorch and TensorFlow on CPU for zelos.torch and zelos.tf (docs/frameworks.md). PyPI's Linux
+	# torch cannot import without its CUDA packages (5.4 GB, 2 min); PyTorch's CPU index serves the
+	# same torch without them, and PyPI is the fallback where that index cannot be reached.
+	$(PIP) install -q torch --index-url https://download.pytorch.org/whl/cpu || $(PIP) install -q torch
+	$(PIP) install -q tensorflow-cpu
 	touch $@
 
 # zelos itself, built into the venv (re-built when Rust sources change). `make setup` and the

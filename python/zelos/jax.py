@@ -8,7 +8,8 @@
 
 The function is built from the archive's ``model.json`` and weights (docs/model.md), read from the
 verified archive, and evaluates exactly what the Rust core does, in JAX: the same input
-standardisation, layers, activations and output steps. It closes over the weights as constants
+standardisation, layers, activations and output steps (the graph of :mod:`zelos._graph`, shared
+with :mod:`zelos.torch` and :mod:`zelos.tf`). It closes over the weights as constants
 and has no side effects, so it composes with every JAX transformation.
 
 Precision: float32 archives run in float32. float64 archives run in float64 when JAX has 64-bit
@@ -20,7 +21,6 @@ JAX is an optional dependency: ``pip install jax`` (or ``pip install 'zelos-cosm
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
@@ -34,8 +34,7 @@ except ImportError as _error:  # pragma: no cover - exercised by a test that hid
     raise ImportError("zelos.jax needs JAX, which is not installed: pip install jax "
                       f"(or pip install 'zelos-cosmo[jax]'); {_error}") from _error
 
-from . import _zelos
-from .reference import read_safetensors
+from . import _graph, _zelos
 
 __all__ = ["JaxEmulator", "load"]
 
@@ -65,6 +64,8 @@ class JaxEmulator:
     sha256: str
     #: jitted P(k, z) functions, per request (:meth:`pk`)
     _pk_functions: dict = field(default_factory=dict, repr=False)
+    #: their matrices as JAX arrays, per precision
+    _pk_constants: dict = field(default_factory=dict, repr=False)
 
     def __call__(self, params, k=None, z=None, *, nonlinear: bool | None = None, k_hunit: bool = False):
         """``{output name: array}`` at ``params``; with ``k`` and ``z``, P(k, z): see :meth:`pk`."""
@@ -74,11 +75,8 @@ class JaxEmulator:
             return self.pk(params, k, z, nonlinear=nonlinear, k_hunit=k_hunit)
         if k_hunit:
             raise _zelos.ParameterError("k_hunit applies to P(k, z): pass `k` and `z` too")
-        x = self._as_array(params)
-        flat = self.flat(x)
-        lead = flat.shape[:-1]
-        return {name: flat[..., off : off + int(np.prod(shape, dtype=np.int64))].reshape(lead + tuple(shape))
-                for name, (off, shape, _) in self.outputs.items()}
+        flat = self.flat(self._as_array(params))
+        return _graph.split(flat, self.outputs, lambda t, shape: t.reshape(t.shape[:-1] + shape))
 
     def pk(self, params, k, z, nonlinear: bool | None = None, *, k_hunit: bool = False):
         """P(k, z) [Mpc^3] at ``k`` [1/Mpc] and ``z``: shape ``(len(z), len(k))``, a batch of
@@ -105,40 +103,18 @@ class JaxEmulator:
         return pk
 
     def _pk_function(self, q):
-        """``x -> (P, h or None)`` for the request ``q``, jitted (one compilation for the whole
-        graph, however it is then transformed), cached per request and precision."""
+        """``x -> (P, h or None)`` for the request ``q`` (:func:`zelos._graph.pk_and_h`), jitted (one
+        compilation for the whole graph, however it is then transformed), cached per request and
+        precision."""
         from . import pk_interp
 
-        dtype = jnp.result_type(float)  # float64 with jax_enable_x64, else float32
-        key = pk_interp._key(q.z_grid, q.k_grid, q.k, q.z) + (q.output, q.k_hunit, q.scalar_k, q.scalar_z,
-                                                              np.dtype(dtype).name)
+        dtype = np.dtype(jnp.result_type(float))  # float64 with jax_enable_x64, else float32
+        key = pk_interp._key(q.z_grid, q.k_grid, q.k, q.z) + (q.output, q.k_hunit, q.scalar_k, q.scalar_z, dtype.name)
         run = self._pk_functions.get(key)
         if run is not None:
             return run
-        a_z = jnp.asarray(pk_interp.z_matrix(q.z_grid, q.z), dtype=dtype)
-        if not q.k_hunit:
-            a_k = jnp.asarray(pk_interp.k_matrix(q.k_grid, q.k), dtype=dtype)
-
-            def run(x):
-                ln_grid = jnp.log(jnp.asarray(self(x)[q.output], dtype=dtype))
-                return q.squeeze(jnp.exp(jnp.einsum("qi,...ij,pj->...qp", a_z, ln_grid, a_k))), None
-        else:
-            pieces = pk_interp.k_pieces(q.k_grid)
-            ln_k_query = jnp.log(jnp.asarray(q.k, dtype=dtype))
-
-            def run(x):
-                out = self(x)
-                h = pk_interp.hubble_h(self.name, self.parameters, out,
-                                       lambda i: jnp.asarray(x, dtype=dtype)[..., i],
-                                       lambda o: jnp.asarray(out[o], dtype=dtype))
-                ln_h = jnp.log(jnp.asarray(h, dtype=dtype))
-                weights, inside = _k_weights(pieces, ln_k_query + ln_h[..., None], dtype)  # k h in 1/Mpc
-                ln_grid = jnp.log(jnp.asarray(out[q.output], dtype=dtype))
-                ln_pk = jnp.einsum("qi,...ij,...pj->...qp", a_z, ln_grid, weights) + 3 * ln_h[..., None, None]
-                # NaN where k h is off the grid: seen only where h is traced (else an error is raised)
-                return q.squeeze(jnp.exp(jnp.where(inside[..., None, :], ln_pk, jnp.nan))), h
-
-        run = jax.jit(run)
+        ops, constants = _JaxOps(dtype), self._pk_constants.setdefault(dtype.name, {})
+        run = jax.jit(lambda x: _graph.pk_and_h(q, self(x), x, self.parameters, self.name, ops, constants))
         if len(self._pk_functions) >= 64:
             self._pk_functions.pop(next(iter(self._pk_functions)))
         self._pk_functions[key] = run
@@ -146,32 +122,14 @@ class JaxEmulator:
 
     def _as_array(self, params):
         if isinstance(params, Mapping):
-            missing = [p for p in self.parameters if p not in params]
-            extra = [p for p in params if p not in self.parameters]
-            if missing or extra:
-                raise _zelos.ParameterError(
-                    f"{self.name}: " + "; ".join(([f"missing {', '.join(missing)}"] if missing else [])
-                                                 + ([f"unknown {', '.join(map(str, extra))}"] if extra else []))
-                    + f" (it takes {', '.join(self.parameters)})")
-            return jnp.stack([jnp.asarray(params[p]) for p in self.parameters], axis=-1)
+            return jnp.stack([jnp.asarray(v) for v in _graph.ordered(params, self.parameters, self.name)], axis=-1)
         return params
 
 
 def _k_weights(pieces, ln_k, dtype):
-    """``(W, inside)``: rows ``W[..., q, :]`` take ln P on the k grid to the ln k spline at ``ln_k[..., q]``
-    (traced positions allowed), and whether each lies on the grid (to the tolerance of the numpy path)."""
-    breaks = jnp.asarray(pieces.breaks, dtype=dtype)
-    widths = jnp.asarray(pieces.widths, dtype=dtype)
-    coeffs = jnp.asarray(pieces.coeffs, dtype=dtype)
-    n = len(pieces.widths)
-    i = jnp.clip(jnp.searchsorted(breaks, ln_k, side="right") - 1, 0, n - 1)
-    u = (ln_k - breaks[i]) / widths[i]
-    powers = u[..., None] ** jnp.arange(4, dtype=dtype)  # (..., n_k, 4)
-    weights = jnp.einsum("...qm,...qmj->...qj", powers, coeffs[i])
-    lo, hi = np.exp(pieces.breaks[0]), np.exp(pieces.breaks[-1])
-    tol = 1e-10 * max(abs(lo), abs(hi), 1.0)
-    k = jnp.exp(ln_k)
-    return weights, (k >= lo - tol) & (k <= hi + tol)
+    """``(W, inside)`` of :func:`zelos._graph.k_weights`, in JAX (``pieces``: :func:`zelos.pk_interp.k_pieces`)."""
+    ops = _JaxOps(np.dtype(dtype))
+    return _graph.k_weights(pieces, tuple(map(ops.const, (pieces.breaks, pieces.widths, pieces.coeffs))), ln_k, ops)
 
 
 def load(name: str | os.PathLike, *, hub: str | None = None) -> JaxEmulator:
@@ -181,91 +139,69 @@ def load(name: str | os.PathLike, *, hub: str | None = None) -> JaxEmulator:
     The archive is verified by the Rust core first (hashes, safe names, model and spec agree); no
     range check happens inside the JAX function (use :attr:`JaxEmulator.lower` / ``upper``).
     """
-    from .emulator import get_emulator
-
-    emulator = get_emulator(name, out_of_range="ignore", hub=hub)
-    members = _zelos.read_archive_members(emulator.path)
-    model = json.loads(members["model.json"])
-    tensors = read_safetensors(members["weights.safetensors"])
-    flat, dtype = build(model, tensors)
-    outputs = {o.name: (o.offset, o.shape, o.axes) for o in emulator.outputs.values()}
-    return JaxEmulator(flat=flat, parameters=emulator.parameters, outputs=outputs, grids=dict(emulator.grids),
-                       lower=np.asarray(emulator.lower), upper=np.asarray(emulator.upper), dtype=dtype,
-                       name=emulator.name, path=emulator.path, sha256=emulator.sha256)
+    archive = _graph.read(name, hub=hub)
+    flat, dtype = _build(archive.graph)
+    return JaxEmulator(flat=flat, parameters=archive.parameters, outputs=archive.outputs, grids=archive.grids,
+                       lower=archive.lower, upper=archive.upper, dtype=dtype,
+                       name=archive.name, path=archive.path, sha256=archive.sha256)
 
 
 def build(model: dict, tensors: dict) -> tuple:
     """``(flat function, dtype)`` from ``model.json`` (parsed) and its tensors (numpy arrays)."""
-    layer_dtype = tensors[f"{model['networks'][0]['name']}.0.weight"].dtype
+    return _build(_graph.parse(model, tensors))
+
+
+def _build(graph: _graph.Graph) -> tuple:
     # float64 only where JAX has it; asking for it otherwise would be silently truncated anyway.
-    dtype = np.dtype(np.float64 if layer_dtype == np.float64 and jax.config.jax_enable_x64 else np.float32)
-    const = lambda a: jnp.asarray(np.asarray(a, dtype=dtype))  # noqa: E731
-    shift = const(tensors[model["input"]["shift"]])
-    scale = const(tensors[model["input"]["scale"]])
-    networks = [_network(net, tensors, const) for net in model["networks"]]
-
-    def flat(x):
-        xn = (jnp.asarray(x, dtype=dtype) - shift) / scale
-        return jnp.concatenate([network(xn) for network in networks], axis=-1)
-
+    dtype = np.dtype(np.float64 if graph.dtype == np.float64 and jax.config.jax_enable_x64 else np.float32)
     # jitted: one compilation per input shape instead of one per operation when called eagerly
     # (inside jax.grad, for instance); a pure function still, for every JAX transformation.
-    return jax.jit(flat), dtype
+    return jax.jit(_graph.evaluator(graph, _JaxOps(dtype))), dtype
 
 
-def _network(net: dict, tensors: dict, const) -> Callable:
-    """One network and its output steps as a function of the standardised inputs."""
-    name, n = net["name"], net["layers"]
-    activation = _ACTIVATIONS[net["activation"]]
-    layers = []
-    for i in range(n):
-        w = const(tensors[f"{name}.{i}.weight"].T)  # stored [n_out, n_in]; x @ W.T
-        b = const(tensors[f"{name}.{i}.bias"])
-        hidden = i + 1 < n
-        alpha = const(tensors[f"{name}.{i}.alpha"]) if hidden and f"{name}.{i}.alpha" in tensors else None
-        beta = const(tensors[f"{name}.{i}.beta"]) if hidden and f"{name}.{i}.beta" in tensors else None
-        layers.append((w, b, hidden, alpha, beta))
-    skip = const(tensors[net["skip"]].T) if net.get("skip") else None  # linear skip, x_n @ S.T
-    steps = [_step(step, tensors, const) for step in net["output_transform"]]
+class _JaxOps(_graph.Ops):
+    """The primitives of the evaluation graph (zelos._graph), in JAX."""
 
-    def run(xn):
-        h = xn
-        for w, b, hidden, alpha, beta in layers:
-            h = h @ w + b
-            if hidden:
-                h = activation(h, alpha, beta)
-        if skip is not None:
-            h = h + xn @ skip
-        for step in steps:
-            h = step(h)
-        return h
+    def __init__(self, dtype):
+        self.dtype = dtype
 
-    return run
+    def const(self, a):
+        with jax.ensure_compile_time_eval():  # concrete even while tracing: P(k)'s matrices are cached
+            return jnp.asarray(np.asarray(a, dtype=self.dtype))
 
+    def cast(self, x):
+        return jnp.asarray(x, dtype=self.dtype)
 
-def _cosmopower(h, alpha, beta):
-    return (beta + (1 - beta) * jax.nn.sigmoid(alpha * h)) * h
+    def concat(self, parts):
+        return jnp.concatenate(parts, axis=-1)
 
+    tanh = staticmethod(jnp.tanh)
+    sigmoid = staticmethod(jax.nn.sigmoid)
+    exp = staticmethod(jnp.exp)
 
-_ACTIVATIONS = {
-    "tanh": lambda h, a, b: jnp.tanh(h),
-    "relu": lambda h, a, b: jnp.maximum(h, 0),
-    "silu": lambda h, a, b: h * jax.nn.sigmoid(h),
-    "cosmopower": _cosmopower,
-}
+    def relu(self, h):
+        return jnp.maximum(h, 0)
 
+    def pow10(self, h):
+        return jnp.power(10.0, h)
 
-def _step(step: dict, tensors: dict, const) -> Callable:
-    op = step["op"]
-    if op == "affine":
-        scale, shift = const(tensors[step["scale"]]), const(tensors[step["shift"]])
-        return lambda h: h * scale + shift
-    if op == "linear":
-        matrix = const(tensors[step["matrix"]])
-        bias = const(tensors[step["bias"]]) if step.get("bias") else None
-        return (lambda h: h @ matrix + bias) if bias is not None else (lambda h: h @ matrix)
-    if op == "pow10":
-        return lambda h: jnp.power(10.0, h)
-    if op == "exp":
-        return jnp.exp
-    raise ValueError(f"unknown output step {op!r}")
+    log = staticmethod(jnp.log)
+    einsum = staticmethod(jnp.einsum)
+
+    def stack(self, parts):
+        return jnp.stack(parts, axis=-1)
+
+    def searchsorted(self, breaks, values):
+        return jnp.searchsorted(breaks, values, side="right")
+
+    def take(self, a, index):
+        return a[index]
+
+    def clip(self, index, lo, hi):
+        return jnp.clip(index, lo, hi)
+
+    def where(self, condition, a, b):
+        return jnp.where(condition, a, b)
+
+    def concrete(self, h):
+        return None if isinstance(h, jax.core.Tracer) else np.asarray(h)

@@ -71,9 +71,6 @@ SKIP_COMMANDS = [
 # expected failures until then; a block here that passes fails the test, so that its entry goes.
 # Keyed by the page and a piece of the block's text (line numbers move as pages change).
 KNOWN_FAILURES = [
-    ("docs/jax.md", 'zelos.jax.load("CosmoPower_CMB.tar.gz")', "CosmoPower_CMB.tar.gz does not exist "
-     "in an empty folder (a shipped name would), and `data`, `inv_cov` are never defined"),
-    ("docs/jax.md", 'jax.config.update("jax_enable_x64"', "uses `jax` without importing it"),
 ]
 
 # Optional dependencies (extras): a block that imports one that is not installed is skipped.

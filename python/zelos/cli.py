@@ -340,7 +340,7 @@ def parser() -> argparse.ArgumentParser:
 def _validate(args) -> int:
     import yaml
 
-    from .validate import held_out_points, likelihood_accuracy, markdown, write_into_archive
+    from .build.validate import held_out_points, likelihood_accuracy, markdown, write_into_archive
 
     if args.dense_pk == bool(args.likelihoods):
         raise SystemExit("zelos validate: give either --likelihoods FILE or --dense-pk")

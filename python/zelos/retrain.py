@@ -48,7 +48,8 @@ from ._zelos import ZelosError
 from .build import BuildOptions
 from .build.accuracy import relative_error
 from .build.pipeline import build
-from .generate import _points_sha256, _read_layout, _scan, _Store, generate, load_training_set
+from .build.generate import generate
+from .build.store import StoreWriter, load_training_set, points_sha256, read_layout, stored_points
 from .report import NOT_TRAINING, load_records
 
 __all__ = ["RetrainError", "TrainingSetNotFound", "derived_version", "emulator_names", "logged_locations", "logged_points", "retrain",
@@ -103,25 +104,13 @@ def _candidates(archive, emulator, workdir=None) -> list:
     return out
 
 
-def _store_points(store_dir: str, with_indices: bool = False):
-    """A store's successful points `[n, p]` in index order (and their indices), as
-    `load_training_set` gives them, without reading the outputs."""
-    layout = _read_layout(store_dir)
-    first = {}
-    for e in _scan(store_dir, layout)[0]:
-        first.setdefault(e["i"], e)  # as load_training_set: a repeated index keeps the first
-    ok = sorted((e for e in first.values() if e["ok"]), key=lambda e: e["i"])
-    points = np.array([e["params"] for e in ok], float).reshape(len(ok), len(layout["names"]))
-    return (points, np.array([e["i"] for e in ok], np.int64)) if with_indices else points
-
-
 def _mismatch(emulator, folder: str) -> str | None:
     """Why ``folder`` does not hold the sets ``emulator`` was built from (None: it does)."""
     stores = [os.path.join(folder, s) for s in ("train", "test")]
     missing = [s for s in stores if not os.path.isfile(os.path.join(s, "layout.json"))]
     if missing:
         return f"no training set there (no {os.path.join(missing[0], 'layout.json')})"
-    layout = _read_layout(stores[0])
+    layout = read_layout(stores[0])
     if list(layout["names"]) != list(emulator.parameters):
         return f"its parameters {layout['names']} are not the archive's {list(emulator.parameters)}"
     shapes = {o["name"]: tuple(o["shape"]) for o in layout["outputs"]}
@@ -133,13 +122,13 @@ def _mismatch(emulator, folder: str) -> str | None:
             return f"it was computed with {key} {driver[key]!r}, the archive's spec says {want!r}"
     # The archive stores the points it was trained on: the surest sign it is this set.
     trained, data = emulator.region.get("points"), emulator.report.get("data") or {}
-    points = _store_points(stores[0])
+    points = stored_points(stores[0])
     if trained is not None and not np.array_equal(np.asarray(trained, float), points):
         return f"its {len(points)} training points are not the {len(trained)} the archive was trained on"
     if trained is None and len(points) != data.get("train", 0) + data.get("validation", 0):
         return (f"it holds {len(points)} training points, the archive's report "
                 f"{data.get('train')} + {data.get('validation')}")
-    n_test = len(_store_points(stores[1]))
+    n_test = len(stored_points(stores[1]))
     if "test" in data and n_test != data["test"]:
         return f"its test set holds {n_test} points, the archive's report {data['test']}"
     return None
@@ -243,8 +232,8 @@ def logged_locations(records: list, names: list, outputs: list, fixed: dict | No
 def _write_store(store_dir: str, layout: dict, points: np.ndarray, known: int, params, outputs: dict) -> None:
     """A training-set store for `points` whose first `known` rows are already computed (`params`,
     `outputs`); :func:`_compute_new_points` computes the rest."""
-    layout = {**layout, "n_points": len(points), "points_sha256": _points_sha256(points)}
-    store = _Store(store_dir, layout)
+    layout = {**layout, "n_points": len(points), "points_sha256": points_sha256(points)}
+    store = StoreWriter(store_dir, layout)
     try:
         for i in range(known):
             if i in store.done:
@@ -270,7 +259,7 @@ def _compute_new_points(workdir: str, spec: dict, sets: dict, names: list, proce
     there yet (logged with other outputs, extra), before the build, which then reuses them: the
     trust region is drawn around the training points that succeeded. Returns how many it computed."""
     todo = {store: points for store, points in sets.items()  # held-out first, as the build
-            if len(_store_points(os.path.join(workdir, store))) < len(points)}
+            if len(stored_points(os.path.join(workdir, store))) < len(points)}
     if not todo:
         return 0
     factory = _driver_factory(spec)
@@ -366,7 +355,7 @@ def retrain(archive: str, logdirs, extra: int = 0, out_dir: str | None = None, *
     """Retrains `archive` with the logged points; returns the `BuildResult` of the new archive.
     `workdir`: the parent's build folder, if not one :func:`training_set_folder` finds."""
     from .emulator import load
-    from .sampling import ellipsoid
+    from .build.sampling import ellipsoid
 
     logdirs = [logdirs] if isinstance(logdirs, (str, os.PathLike)) else list(logdirs)
     parent = load(archive, out_of_range="ignore")
@@ -428,7 +417,7 @@ def retrain(archive: str, logdirs, extra: int = 0, out_dir: str | None = None, *
                                    processes, progress)
 
     # The derived spec: the trust region of the points trained on (held-out ones excluded).
-    trained, trained_idx = _store_points(os.path.join(new_workdir, "train"), with_indices=True)
+    trained, trained_idx = stored_points(os.path.join(new_workdir, "train"), with_indices=True)
     box = _widen_box(spec, names, trained)
     threshold = _widen_threshold(spec, names, trained, trained[trained_idx >= len(train.params)], box)
     spec["version"] = derived_version(parent.spec["version"])

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .build.accuracy import relative_error
-from .generate import load_training_set
+from .build.store import load_training_set
 
 __all__ = ["Verdict", "judge", "judge_retrain", "point_errors"]
 

@@ -243,7 +243,7 @@ def test_an_archive_without_its_training_set_cannot_be_retrained_online(narrow, 
 
 
 def test_the_swap_rule_refuses_what_is_not_better(narrow, archives):
-    from zelos.generate import load_training_set
+    from zelos.build.store import load_training_set
     from zelos.verdict import judge
 
     emu = zelos.load(narrow, out_of_range="ignore")

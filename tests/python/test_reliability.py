@@ -194,7 +194,7 @@ def test_every_exception_class_of_zelos_derives_from_zelos_error():
             if isinstance(value, type) and issubclass(value, BaseException) and value.__module__ == name:
                 found[f"{name}.{attribute}"] = value
     for must in ("zelos.ParameterError", "zelos.retrain.RetrainError", "zelos.retrain.TrainingSetNotFound",
-                 "zelos.generate.StoreError", "zelos.drivers.ComputationError", "zelos.drivers.VersionMismatch"):
+                 "zelos.build.store.StoreError", "zelos.drivers.ComputationError", "zelos.drivers.VersionMismatch"):
         assert must in found
     outside = sorted(name for name, cls in found.items() if not issubclass(cls, zelos.ZelosError))
     assert outside == []
@@ -208,8 +208,8 @@ def test_every_exception_class_of_zelos_derives_from_zelos_error():
 
 def test_the_old_bases_are_kept():
     """`except ValueError` (and FileNotFoundError, RuntimeError) around these still catches them."""
+    from zelos.build.store import StoreError
     from zelos.drivers import ComputationError, VersionMismatch
-    from zelos.generate import StoreError
     from zelos.retrain import RetrainError, TrainingSetNotFound
 
     assert issubclass(RetrainError, ValueError) and issubclass(StoreError, ValueError)

@@ -20,7 +20,7 @@ import zelos
 from zelos.build import BuildOptions, build
 from zelos.build.plan import plan as make_plan
 from zelos.drivers import get_driver
-from zelos.generate import load_training_set
+from zelos.build.store import load_training_set
 from zelos.report import report
 from zelos.retrain import TrainingSetNotFound, retrain, training_set_folder
 from zelos.routing import PointLog, Router, TrustRegion

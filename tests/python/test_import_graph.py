@@ -22,8 +22,6 @@ SOURCE = os.path.join(ROOT, "python")
 KNOWN_CYCLES = [
     # emulator.py's JAX face imports jax.py, which imports the emulator and pk_interp back
     frozenset({"zelos.emulator", "zelos.jax", "zelos.pk_interp"}),
-    # `zelos report` suggests retraining and retrain reports: learning/ should split them
-    frozenset({"zelos.report", "zelos.retrain"}),
 ]
 
 

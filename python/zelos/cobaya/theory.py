@@ -33,7 +33,6 @@ from ..build.report import accuracy_summary
 from ..code_inputs import T_CMB_SETTING
 from ..code_inputs import number as _number
 from ..emulator import get_emulator
-from ..online import online_retrainer
 from ..physics import T_CMB
 from ..routing import EMULATOR_ERROR, REQUIREMENT_NOT_EMULATED, Fallback, first_fallback
 from ..runstats import RunStats
@@ -44,6 +43,7 @@ from .fallback import InnerModel
 from .needs import DerivedNeed, RestNeed, covering, plan_needs
 from .options import CHECKS as OPTION_CHECKS
 from .options import check as check_options
+from .retraining import online_retrainer
 
 #: `emulators: all` (the default): every emulator shipped with zelos.
 ALL_SHIPPED = "all"

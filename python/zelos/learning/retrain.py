@@ -44,15 +44,15 @@ import re
 import numpy as np
 import yaml
 
-from ._zelos import ZelosError
-from .build import BuildOptions
-from .build.accuracy import relative_error
-from .build.pipeline import build
-from .build.generate import generate
-from .build.store import StoreWriter, load_training_set, points_sha256, read_layout, stored_points
-from .report import NOT_TRAINING, load_records
+from .._zelos import ZelosError
+from ..build import BuildOptions
+from ..build.accuracy import relative_error
+from ..build.generate import generate
+from ..build.pipeline import build
+from ..build.store import StoreWriter, load_training_set, points_sha256, read_layout, stored_points
+from .records import NOT_TRAINING, emulator_names, load_records
 
-__all__ = ["RetrainError", "TrainingSetNotFound", "derived_version", "emulator_names", "logged_locations", "logged_points", "retrain",
+__all__ = ["RetrainError", "TrainingSetNotFound", "derived_version", "logged_locations", "logged_points", "retrain",
            "screen", "training_set_folder"]
 
 MARGIN = 1e-3
@@ -139,7 +139,7 @@ def training_set_folder(archive, emulator=None, workdir=None) -> str:
     if given, else the first of its report's `data.workdir`, `NAME.build` beside it, and
     `STEM/NAME.build` whose sets are the archive's. Raises :class:`TrainingSetNotFound` naming
     every folder tried and why it was not used."""
-    from .emulator import load
+    from ..emulator import load
 
     emulator = emulator or load(os.fspath(archive), out_of_range="ignore")
     tried = []
@@ -162,15 +162,6 @@ def _usable(r: dict, names: list, fixed: dict | None) -> bool:
         return False
     # A point computed with another value of a parameter this emulator holds fixed is not its data.
     return not any(k in r["parameters"] and not np.isclose(r["parameters"][k], v) for k, v in (fixed or {}).items())
-
-
-def emulator_names(record: dict, names) -> dict:
-    """A Cobaya chain logs CAMB's ``As`` (Planck-style chains sample logA and pass As); an
-    emulator that takes ``logA`` gets it back, as the plugin does (cobaya/params.py)."""
-    params = record.get("parameters") or {}
-    if "logA" in names and "logA" not in params and "As" in params:
-        record = dict(record, parameters=dict(params, logA=float(np.log(1e10 * params["As"]))))
-    return record
 
 
 def _kind(r: dict, names: list, outputs: list, fixed: dict | None) -> str:
@@ -246,8 +237,8 @@ def _write_store(store_dir: str, layout: dict, points: np.ndarray, known: int, p
 
 def _driver_factory(spec: dict):
     """The driver the build makes from `spec` (the box and trust settings do not enter it)."""
-    from .build.plan import plan as make_plan
-    from .drivers import get_driver
+    from ..build.plan import plan as make_plan
+    from ..drivers import get_driver
 
     code = spec["code"]
     return functools.partial(get_driver, code["name"], code["settings"], make_plan(spec).request,
@@ -293,7 +284,7 @@ def _widen_box(spec: dict, names: list, points: np.ndarray) -> dict:
 
 def _mahalanobis(names: list, points: np.ndarray, threshold: dict, box: dict):
     """The Mahalanobis part of the region the build draws around `points` (region_tensors)."""
-    from .routing import TrustRegion
+    from ..routing import TrustRegion
 
     return TrustRegion(names, ["mahalanobis"], lower=[box[p]["new"][0] for p in names],
                        upper=[box[p]["new"][1] for p in names], mean=points.mean(axis=0),
@@ -332,8 +323,8 @@ def _write_spec(path: str, spec: dict, archive: str, parent) -> None:
 
 def _held_out_summary(result, new_workdir: str, parent_test: int, outputs: list, log) -> None:
     """Logs how the new emulator does on the held-out logged points (no training point among them)."""
-    from .emulator import load
-    from .routing import TrustRegion
+    from ..emulator import load
+    from ..routing import TrustRegion
 
     held = load_training_set(os.path.join(new_workdir, "test"))
     logged = held.indices >= parent_test
@@ -354,8 +345,8 @@ def retrain(archive: str, logdirs, extra: int = 0, out_dir: str | None = None, *
             workdir: str | None = None, log=print):
     """Retrains `archive` with the logged points; returns the `BuildResult` of the new archive.
     `workdir`: the parent's build folder, if not one :func:`training_set_folder` finds."""
-    from .emulator import load
-    from .build.sampling import ellipsoid
+    from ..emulator import load
+    from ..build.sampling import ellipsoid
 
     logdirs = [logdirs] if isinstance(logdirs, (str, os.PathLike)) else list(logdirs)
     parent = load(archive, out_of_range="ignore")

@@ -132,7 +132,7 @@ def main(argv=None):
     print(f"The same {calls} evaluations with camb: about {calls * camb_cost / 3600:.1f} hours on this machine "
           f"(this chain: {wall / 60:.1f} minutes).")
 
-    from zelos.report import report
+    from zelos.learning.point_report import report
 
     logdir = info["theory"]["zelos"]["log"]
     where = report(logdir, log=lambda *a: None)

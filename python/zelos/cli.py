@@ -340,7 +340,7 @@ def parser() -> argparse.ArgumentParser:
 def _validate(args) -> int:
     import yaml
 
-    from .validate import held_out_points, likelihood_accuracy, markdown, write_into_archive
+    from .build.validate import held_out_points, likelihood_accuracy, markdown, write_into_archive
 
     if args.dense_pk == bool(args.likelihoods):
         raise SystemExit("zelos validate: give either --likelihoods FILE or --dense-pk")
@@ -375,15 +375,15 @@ def _validate(args) -> int:
 
 
 def _report(args) -> int:
-    from .report import report
+    from .learning.point_report import report
 
     report(args.logdir, archive=args.archive, out_dir=args.out)
     return 0
 
 
 def _retrain(args) -> int:
-    from .retrain import RetrainError, TrainingSetNotFound, retrain
-    from .verdict import judge_retrain
+    from .learning.retrain import RetrainError, TrainingSetNotFound, retrain
+    from .learning.verdict import judge_retrain
 
     try:
         result = retrain(args.archive, args.points, extra=args.extra, out_dir=args.out, sigmas=args.sigmas,

@@ -97,8 +97,8 @@ def rate(summary: dict) -> float:
 
 @needs_data
 def test_a_second_chain_falls_back_less_after_retraining(narrow, tmp_path, capsys):
-    from zelos.retrain import retrain
-    from zelos.verdict import judge_retrain
+    from zelos.learning.retrain import retrain
+    from zelos.learning.verdict import judge_retrain
 
     t0 = time.perf_counter()
     s1, th1 = chain(narrow, tmp_path / "log1", 200)
@@ -171,7 +171,7 @@ def test_online_retraining_swaps_mid_chain(narrow, tmp_path, capsys, caplog):
 def test_a_background_job_that_dies_leaves_the_chain_alone(narrow, tmp_path, caplog):
     """The job process killed (as by the OOM killer): a warning, the same emulator, and the next
     retrain starts as usual."""
-    from zelos.online import OnlineRetrainer, RetrainOptions
+    from zelos.learning.online import OnlineRetrainer, RetrainOptions
     from zelos.routing import PointLog, Router
 
     caplog.set_level(logging.INFO)
@@ -209,7 +209,7 @@ def test_a_background_job_that_dies_leaves_the_chain_alone(narrow, tmp_path, cap
 
 
 def test_the_retrain_option_is_checked():
-    from zelos.online import RetrainOptions
+    from zelos.learning.online import RetrainOptions
 
     assert RetrainOptions.parse(None) is None and RetrainOptions.parse(False) is None
     opts = RetrainOptions.parse({"every": 50, "extra": 20})
@@ -236,15 +236,15 @@ def test_the_theory_refuses_retrain_without_a_log(narrow, tmp_path):
 
 
 def test_an_archive_without_its_training_set_cannot_be_retrained_online(narrow, archives):
-    from zelos.online import _trainable
+    from zelos.learning.online import why_untrainable
 
-    assert _trainable(zelos.load(narrow)) is None
-    assert "the training set it was built from is not found" in _trainable(zelos.load(archives["tanh32"]))
+    assert why_untrainable(zelos.load(narrow)) is None
+    assert "the training set it was built from is not found" in why_untrainable(zelos.load(archives["tanh32"]))
 
 
 def test_the_swap_rule_refuses_what_is_not_better(narrow, archives):
-    from zelos.generate import load_training_set
-    from zelos.verdict import judge
+    from zelos.build.store import load_training_set
+    from zelos.learning.verdict import judge
 
     emu = zelos.load(narrow, out_of_range="ignore")
     held = load_training_set(os.path.join(emu.report["data"]["workdir"], "test"))

@@ -11,7 +11,7 @@ import pytest
 import zelos
 from zelos.build import BuildOptions, build
 from zelos.drivers import VersionMismatch
-from zelos.generate import load_training_set
+from zelos.build.store import load_training_set
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = os.path.join(ROOT, "specs", "tiny_test.yaml")

@@ -101,7 +101,7 @@ def test_a_nan_input_is_refused_never_reaches_camb_and_is_said_and_logged(how, t
     finally:
         m.close()
     # `zelos report` says it too, and never counts the refused point as one to train on
-    from zelos.report import report
+    from zelos.learning.point_report import report
 
     printed = []
     result = report([str(tmp_path)], out_dir=str(tmp_path / "report"), log=printed.append)

@@ -13,10 +13,11 @@ import pytest
 
 pytest.importorskip("camb", reason="generation tests run the CAMB driver (pip install camb==2.0.5)")
 
+from zelos.build.generate import generate  # noqa: E402
+from zelos.build.sampling import latin_hypercube  # noqa: E402
+from zelos.build.store import StoreError, load_training_set, scan, trim_store  # noqa: E402
 from zelos.drivers import OutputRequest  # noqa: E402
 from zelos.drivers.camb import CambDriver  # noqa: E402
-from zelos.generate import StoreError, _scan, generate, load_training_set, trim_store  # noqa: E402
-from zelos.sampling import latin_hypercube  # noqa: E402
 
 NAMES = ["ombh2", "omch2", "H0"]
 LOWER, UPPER = [0.020, 0.10, 60.0], [0.025, 0.14, 78.0]
@@ -99,7 +100,7 @@ import numpy as np
 sys.path.insert(0, {helper_dir!r})
 from slowdrv import SlowDriver
 from zelos.drivers import OutputRequest
-from zelos.generate import generate
+from zelos.build.generate import generate
 
 if __name__ == "__main__":
     request = OutputRequest(**{request!r})
@@ -171,7 +172,7 @@ def test_ctrl_c_stops_cleanly_and_keeps_finished_points(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode != 0 and b"KeyboardInterrupt" in err
     layout = json.loads((store / "layout.json").read_text())
-    entries, kept_bytes, n_records = _scan(str(store), layout)
+    entries, kept_bytes, n_records = scan(str(store), layout)
     # Stopped between points: every line whole, every record complete, nothing torn.
     assert kept_bytes == os.path.getsize(store / "points.jsonl")
     assert n_records * 4 * 15 == os.path.getsize(store / "outputs.f32")
@@ -208,9 +209,9 @@ def test_store_for_other_points_or_outputs_is_refused(tmp_path, points12):
     other = functools.partial(CambDriver, SETTINGS, OutputRequest(derived=("H0",)), "2.0.5")
     with pytest.raises(StoreError, match=rf"{store}: this store was made for different outputs"):
         generate(other, points12[:2], NAMES, store, processes=0, progress=False)
-    from zelos.generate import _Store
+    from zelos.build.store import StoreWriter
 
-    holder = _Store(str(store), json.loads((store / "layout.json").read_text()))
+    holder = StoreWriter(str(store), json.loads((store / "layout.json").read_text()))
     try:
         with pytest.raises(StoreError, match=rf"{store}: in use by another generate\(\) run"):
             generate(factory(), points12[:2], NAMES, store, processes=0, progress=False)
@@ -243,7 +244,7 @@ def test_dask_cluster_gives_the_local_results(tmp_path, points12):
 def test_trimmed_store_keeps_the_prefix_and_resumes_without_recomputing(tmp_path):
     # A prefix-stable design stopped early: the spec then asks for fewer points, and the store
     # is trimmed to them instead of being recomputed.
-    from zelos.sampling import ellipsoid
+    from zelos.build.sampling import ellipsoid
 
     center, cov = [0.0224, 0.12, 68.0], np.diag([1e-7, 4e-6, 1.0])
     long = ellipsoid(center, cov, 3.0, 10, seed=3, lower=LOWER, upper=UPPER)

@@ -193,8 +193,9 @@ def test_every_exception_class_of_zelos_derives_from_zelos_error():
         for attribute, value in vars(module).items():
             if isinstance(value, type) and issubclass(value, BaseException) and value.__module__ == name:
                 found[f"{name}.{attribute}"] = value
-    for must in ("zelos.ParameterError", "zelos.retrain.RetrainError", "zelos.retrain.TrainingSetNotFound",
-                 "zelos.generate.StoreError", "zelos.drivers.ComputationError", "zelos.drivers.VersionMismatch"):
+    for must in ("zelos.ParameterError", "zelos.learning.retrain.RetrainError",
+                 "zelos.learning.retrain.TrainingSetNotFound", "zelos.build.store.StoreError",
+                 "zelos.drivers.ComputationError", "zelos.drivers.VersionMismatch"):
         assert must in found
     outside = sorted(name for name, cls in found.items() if not issubclass(cls, zelos.ZelosError))
     assert outside == []
@@ -208,9 +209,9 @@ def test_every_exception_class_of_zelos_derives_from_zelos_error():
 
 def test_the_old_bases_are_kept():
     """`except ValueError` (and FileNotFoundError, RuntimeError) around these still catches them."""
+    from zelos.build.store import StoreError
     from zelos.drivers import ComputationError, VersionMismatch
-    from zelos.generate import StoreError
-    from zelos.retrain import RetrainError, TrainingSetNotFound
+    from zelos.learning.retrain import RetrainError, TrainingSetNotFound
 
     assert issubclass(RetrainError, ValueError) and issubclass(StoreError, ValueError)
     assert issubclass(VersionMismatch, ValueError) and issubclass(ComputationError, RuntimeError)
@@ -252,7 +253,7 @@ def test_report_warns_of_a_torn_last_line_naming_file_line_and_records(tmp_path)
 
 
 def test_report_of_an_intact_log_has_no_warning(tmp_path):
-    from zelos.report import load_records
+    from zelos.learning.records import load_records
 
     logdir = tmp_path / "log"
     _write_log(logdir, 3, torn=False)

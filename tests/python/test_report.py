@@ -27,7 +27,7 @@ import pytest
 pytest.importorskip("camb")
 
 import zelos  # noqa: E402
-from zelos.report import mahalanobis_shares, report  # noqa: E402
+from zelos.learning.point_report import mahalanobis_shares, report  # noqa: E402
 from zelos.runstats import read_run_stats  # noqa: E402
 from small_specs import small_background_spec  # noqa: E402
 

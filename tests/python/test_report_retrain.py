@@ -20,9 +20,9 @@ import zelos
 from zelos.build import BuildOptions, build
 from zelos.build.plan import plan as make_plan
 from zelos.drivers import get_driver
-from zelos.generate import load_training_set
-from zelos.report import report
-from zelos.retrain import TrainingSetNotFound, retrain, training_set_folder
+from zelos.build.store import load_training_set
+from zelos.learning.point_report import report
+from zelos.learning.retrain import TrainingSetNotFound, retrain, training_set_folder
 from zelos.routing import PointLog, Router, TrustRegion
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -307,7 +307,7 @@ def test_retrain_without_build_folder(tmp_path):
 
 
 def test_a_retrained_spec_has_a_derived_version():
-    from zelos.retrain import derived_version
+    from zelos.learning.retrain import derived_version
 
     assert derived_version("1.0.0") == "1.0.0+r1"
     assert derived_version("1.0.0+r1") == "1.0.0+r2"
@@ -318,7 +318,7 @@ def test_a_retrained_spec_has_a_derived_version():
 
 def test_a_planck_style_chain_logs_As_and_the_retrain_reads_logA():
     # Cobaya's Planck-style chains sample logA and pass CAMB's As to the theory.
-    from zelos.retrain import emulator_names
+    from zelos.learning.records import emulator_names
 
     record = {"parameters": {"ombh2": 0.0224, "As": 2.1e-9}, "outputs": {}}
     out = emulator_names(record, ["ombh2", "logA"])

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from zelos.sampling import ellipsoid, from_file, latin_hypercube
+from zelos.build.sampling import ellipsoid, from_file, latin_hypercube
 
 LOWER = np.array([0.020, 0.10, 60.0, 2.9])
 UPPER = np.array([0.025, 0.14, 80.0, 3.2])

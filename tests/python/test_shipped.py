@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 import zelos
-from zelos.retrain import derived_version
+from zelos.learning.retrain import derived_version
 from zelos.shipped import shipped_names
 from zelos.spec import canonical_yaml
 

@@ -13,7 +13,7 @@ pytest.importorskip("cobaya", reason="cobaya is not installed (pip install zelos
 
 import zelos  # noqa: E402
 from zelos import _zelos  # noqa: E402
-from zelos.validate import cobaya_params, likelihood_accuracy, markdown, write_into_archive  # noqa: E402
+from zelos.build.validate import cobaya_params, likelihood_accuracy, markdown, write_into_archive  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PACKAGES = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "cobaya_packages"))

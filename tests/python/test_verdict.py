@@ -1,9 +1,9 @@
-"""The retrain verdict's per-point errors (zelos.verdict.point_errors)."""
+"""The retrain verdict's per-point errors (zelos.learning.verdict.point_errors)."""
 
 import numpy as np
 import pytest
 
-from zelos.verdict import point_errors
+from zelos.learning.verdict import point_errors
 
 
 def test_a_zero_truth_entry_does_not_blow_up_the_relative_error():

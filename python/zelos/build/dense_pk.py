@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from ..drivers import ComputationError, OutputRequest, get_driver
-from ..validate import progress_bar
+from .validate import progress_bar
 
 PERCENTILES = (50, 95, 99)
 

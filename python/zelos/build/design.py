@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from .. import sampling
+from . import sampling
 from .plan import Plan
 
 #: Added to the spec's seed for the held-out test draw.

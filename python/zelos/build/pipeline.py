@@ -13,9 +13,9 @@ import numpy as np
 
 from .. import _zelos
 from ..drivers import get_driver
-from ..generate import generate
 from ..spec import canonical_yaml, load_spec
 from . import accuracy, assemble, design, report
+from .generate import generate
 from .plan import plan as make_plan
 from .train import train_all
 

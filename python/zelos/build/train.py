@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _zelos
-from ..fit import LinearBaseline, OutputTransform, fit_input_scaling, fit_linear_baseline, fit_output_transform
+from .fit import LinearBaseline, OutputTransform, fit_input_scaling, fit_linear_baseline, fit_output_transform
 from .plan import Network, Plan
 
 

@@ -15,6 +15,9 @@ import copy
 import numpy as np
 from cobaya.tools import is_valid_variable_name
 
+from . import params as P
+from .needs import DerivedNeed
+
 # Wide but finite bounds: the inner model is only evaluated through `loglikes`, which does not
 # look at the prior; Cobaya just needs a proper prior to build the model.
 _WIDE = 1e10
@@ -67,3 +70,66 @@ class InnerModel:
 
     def close(self) -> None:
         self.model.close()
+
+
+class FallbackModels:
+    """Which inner models the Cobaya theory runs as its fallback (``_full``: every requirement;
+    ``_rest``: what no emulator provides), with which requirements and settings; a part of
+    :class:`zelos.cobaya.theory.Zelos` (mixed into it: it reads the theory's plan)."""
+
+    def _inner_requirements(self, needs) -> list:
+        keys = {n.key for n in needs}
+        out = []
+        for name, options in self._raw_requirements:
+            if name in ("Pk_grid", "Pk_interpolator"):
+                hit = any(isinstance(k, tuple) and k[0] == "Pk_grid" for k in keys)
+            elif name == "sigma_R":
+                hit = any(isinstance(k, tuple) and k[0] == "sigma_R" for k in keys)
+            else:
+                hit = name in keys
+            if hit and options is not None:
+                out.append((name, options))
+                if name == "Pk_interpolator":  # zelos reads the code's P(k) as a grid (PkNeed.read)
+                    out.append(("Pk_grid", {k: v for k, v in options.items()
+                                            if k in ("z", "k_max", "nonlinear", "vars_pairs")}))
+        names = [name for n in needs if n.options is None and not isinstance(n.key, tuple)
+                 for name in (_derived(n).code_names() if _derived(n) else [self.translate_param(n.key)])]
+        out += [(name, None) for name in dict.fromkeys(names)]  # S8 and sigma8 both ask for sigma8
+        return out
+
+    def _trained_with_transfer(self) -> bool:
+        """Whether an emulator serving C_l here was trained with CAMB's transfer functions on
+        (its outputs include sigma8 or S8: the driver asks CAMB for them, docs/drivers.md)."""
+        return self._code == "camb" and any(any(o.startswith("dl_") for o in e.outputs) and {"sigma8", "S8"} &
+                                            set(e.outputs) for e in self._usable.values())
+
+    def _build_fallbacks(self):
+        for model in (self._full, self._rest):
+            if model is not None:
+                model.close()
+        self._full = self._rest = None
+        if not self.fallback:
+            return
+        params = list(P.for_code(dict.fromkeys(self._inputs, 0.0), self._code))
+        args = {k: v for k, v in self._settings.items() if k not in params}
+        kw = dict(code=self._code, extra_args=args, params=params, packages_path=self.packages_path,
+                  stop_at_error=bool(self.stop_at_error))
+        full = self._inner_requirements(self._needs)
+        # Asking CAMB for sigma8 turns on its transfer functions, and with them the non-linear
+        # lensing moves the lensed C_l by up to 1e-3 (0.05 in the Planck-lite chi2). Run the
+        # fallback as the emulators were trained, so that it computes what they emulate.
+        if self._trained_with_transfer() and not any(name == "sigma8" for name, _ in full):
+            full.append(("sigma8", None))
+        self._full = InnerModel(requirements=full, name="fallback", **kw)
+        if self._code == "classy" and not self._versions_checked:
+            self._check_versions("classy", self._full.code_version)  # the classy Cobaya loaded
+            self._versions_checked = True
+        if self._rest_needs:
+            self._rest = InnerModel(requirements=self._inner_requirements(self._rest_needs), name="rest", **kw)
+        self._fallback_args = args
+
+
+def _derived(need):
+    """The derived-parameter need behind ``need`` (itself, or the one a RestNeed replaces)."""
+    base = getattr(need, "base", None) or need
+    return base if isinstance(base, DerivedNeed) else None

@@ -82,7 +82,7 @@ def _renames(value) -> bool:
 def _retrain(value) -> bool:
     if value in (None, False):
         return True
-    from ..online import RetrainOptions
+    from ..learning.online import RetrainOptions
 
     try:
         RetrainOptions.parse(value)
@@ -118,7 +118,7 @@ def check(component, values: dict) -> None:
         value = values[key]
         if not ok(value):
             if key == "retrain" and isinstance(value, dict):
-                from ..online import RetrainOptions
+                from ..learning.online import RetrainOptions
 
                 try:
                     RetrainOptions.parse(value)

@@ -13,6 +13,10 @@ served, the requirements are computed from emulated outputs (splines in z, unit 
 otherwise the whole point is computed by the code the emulators were trained with (Cobaya's own
 ``camb`` or ``classy``), through an inner Cobaya model (``fallback.InnerModel``), and logged. A
 point is never given a zero likelihood for being outside a trust region.
+
+The class stays here, where Cobaya finds it (and ``Zelos.yaml`` beside it); its parts with a job
+of their own are mixed in from the modules beside this one: ``fallback`` (the inner models),
+``plan_report`` (the start-up lines), ``start_check``, ``unvaried``, ``spot_check``, ``cl_getters``.
 """
 
 from __future__ import annotations
@@ -24,26 +28,27 @@ import time
 from types import SimpleNamespace
 
 import numpy as np
-from cobaya import mpi
 from cobaya.log import LoggedError
 from cobaya.theories.cosmo import BoltzmannBase
 
 from .. import __version__ as ZELOS_VERSION
-from ..build.report import accuracy_summary
-from ..code_inputs import T_CMB_SETTING
 from ..code_inputs import number as _number
 from ..emulator import get_emulator
-from ..online import online_retrainer
-from ..physics import T_CMB
 from ..routing import EMULATOR_ERROR, REQUIREMENT_NOT_EMULATED, Fallback, first_fallback
 from ..runstats import RunStats
 from ..serving import session
 from ..serving.names import derived_tables
 from . import params as P
-from .fallback import InnerModel
+from .cl_getters import ClGetters
+from .fallback import FallbackModels
 from .needs import DerivedNeed, RestNeed, covering, plan_needs
 from .options import CHECKS as OPTION_CHECKS
 from .options import check as check_options
+from .plan_report import PlanReport
+from .retraining import online_retrainer
+from .spot_check import SpotCheck
+from .start_check import StartUpCheck
+from .unvaried import UnvariedWarning
 
 #: `emulators: all` (the default): every emulator shipped with zelos.
 ALL_SHIPPED = "all"
@@ -51,7 +56,7 @@ ALL_SHIPPED = "all"
 NON_FINITE = "non_finite_input"
 
 
-class Zelos(BoltzmannBase):
+class Zelos(FallbackModels, PlanReport, StartUpCheck, UnvariedWarning, SpotCheck, ClGetters, BoltzmannBase):
     r"""Emulated CAMB or CLASS for Cobaya, with the real code as a fallback outside the trust
     regions.
 
@@ -316,256 +321,6 @@ class Zelos(BoltzmannBase):
         if self.check_at_start and self.fallback:
             self._check_at_start(serving, usable)
 
-    def _inner_requirements(self, needs) -> list:
-        keys = {n.key for n in needs}
-        out = []
-        for name, options in self._raw_requirements:
-            if name in ("Pk_grid", "Pk_interpolator"):
-                hit = any(isinstance(k, tuple) and k[0] == "Pk_grid" for k in keys)
-            elif name == "sigma_R":
-                hit = any(isinstance(k, tuple) and k[0] == "sigma_R" for k in keys)
-            else:
-                hit = name in keys
-            if hit and options is not None:
-                out.append((name, options))
-                if name == "Pk_interpolator":  # zelos reads the code's P(k) as a grid (PkNeed.read)
-                    out.append(("Pk_grid", {k: v for k, v in options.items()
-                                            if k in ("z", "k_max", "nonlinear", "vars_pairs")}))
-        names = [name for n in needs if n.options is None and not isinstance(n.key, tuple)
-                 for name in (_derived(n).code_names() if _derived(n) else [self.translate_param(n.key)])]
-        out += [(name, None) for name in dict.fromkeys(names)]  # S8 and sigma8 both ask for sigma8
-        return out
-
-    def _trained_with_transfer(self) -> bool:
-        """Whether an emulator serving C_l here was trained with CAMB's transfer functions on
-        (its outputs include sigma8 or S8: the driver asks CAMB for them, docs/drivers.md)."""
-        return self._code == "camb" and any(any(o.startswith("dl_") for o in e.outputs) and {"sigma8", "S8"} &
-                                            set(e.outputs) for e in self._usable.values())
-
-    def _build_fallbacks(self):
-        for model in (self._full, self._rest):
-            if model is not None:
-                model.close()
-        self._full = self._rest = None
-        if not self.fallback:
-            return
-        params = list(P.for_code(dict.fromkeys(self._inputs, 0.0), self._code))
-        args = {k: v for k, v in self._settings.items() if k not in params}
-        kw = dict(code=self._code, extra_args=args, params=params, packages_path=self.packages_path,
-                  stop_at_error=bool(self.stop_at_error))
-        full = self._inner_requirements(self._needs)
-        # Asking CAMB for sigma8 turns on its transfer functions, and with them the non-linear
-        # lensing moves the lensed C_l by up to 1e-3 (0.05 in the Planck-lite chi2). Run the
-        # fallback as the emulators were trained, so that it computes what they emulate.
-        if self._trained_with_transfer() and not any(name == "sigma8" for name, _ in full):
-            full.append(("sigma8", None))
-        self._full = InnerModel(requirements=full, name="fallback", **kw)
-        if self._code == "classy" and not self._versions_checked:
-            self._check_versions("classy", self._full.code_version)  # the classy Cobaya loaded
-            self._versions_checked = True
-        if self._rest_needs:
-            self._rest = InnerModel(requirements=self._inner_requirements(self._rest_needs), name="rest", **kw)
-        self._fallback_args = args
-
-    def _report_plan(self, serving):
-        info = self.mpi_info
-        for key, emu in self._emus.items():
-            if key in serving:
-                state = f"over ({', '.join(emu.parameters)}) serves: " + ", ".join(
-                    n.label for n in self._covered if any(key in c for c in n.candidates.values()))
-            elif key in self._excluded:
-                state = f"not used: {self._excluded[key]}"
-            else:
-                state = "not used: answers no requirement"
-            info("emulator %s %s", session.emulator_line(key, emu, accuracy_summary(emu.report)), state)
-        for n in self._covered:
-            src = "; ".join(f"{o} <- {', '.join(keys)}" for o, keys in n.candidates.items())
-            info("%s: emulated (%s)", n.label, src)
-        for n in self._rest_needs:
-            info("%s: NOT emulated (%s): computed by %s at every point", n.label, n.why,
-                 self._code if self.fallback else "nobody")
-            base = getattr(n, "base", None)
-            aside = {k: why for k, why in self._excluded.items()
-                     if base is not None and set(base.outputs) & set(self._emus[k].outputs)}
-            if aside and mpi.is_main_process():  # an emulator that has it was set aside: say why, loudly
-                self.log.warning("%s is computed by %s at every point, not emulated: %s", n.label, self._code,
-                                 "; ".join(f"`{k}` emulates it but is not used: {why}" for k, why in aside.items()))
-        if self.fallback:
-            where = self._point_log and (os.path.join(self.log_dir, "points.HOST.PID.jsonl, one file per MPI process")
-                                         if mpi.more_than_one_process() else self._point_log.path)
-            info("fallback: %s %s, extra_args %s; outside the trust regions points are computed by it%s",
-                 self._code, self._full.code_version if self._full else "", self._fallback_args,
-                 f" and logged to {where}" if self._point_log else " (no point log: set `log`)")
-        else:
-            info("fallback: none (`fallback: false`): a point outside every trust region stops the run")
-        if self.spot_check:
-            info("spot checks: %.3g of the emulated points are also computed by %s", self.spot_check, self._code)
-
-    # -- parameters no emulator varies ------------------------------------------------------------
-    def _warn_unvaried(self, serving, usable) -> None:
-        """A WARNING for each input of the run that varies (or is fixed at another value) while
-        every emulator that could serve one of the needed outputs holds it fixed: then every
-        point is computed by the code (``parameter_not_emulated``). Names the emulators that
-        hold it, and the shipped emulators that vary it, if any."""
-        model = getattr(self.provider, "model", None)
-        try:
-            constants = dict(model.parameterization.constant_params()) if model is not None else {}
-        except Exception:  # noqa: BLE001 -- a warning is never worth a failed start-up
-            constants = {}
-        held = {}  # run input -> {emulator key: (code's name, held value)}
-        for key in serving:
-            fixed = usable[key][1]
-            for name in self.input_params:
-                for target, value in self._code_names(name, constants.get(name)).items():
-                    if target in fixed:
-                        held.setdefault(name, {})[key] = (target, fixed[target], value)
-        for name, by_key in held.items():
-            if name in constants and all(_same(value, h) for _, h, value in by_key.values()):
-                continue  # fixed at the value the emulators were trained with
-            blocked = sorted({o for n in self._covered for o, keys in n.candidates.items()
-                              if keys and all(k in by_key for k in keys)})
-            if not blocked:
-                continue  # another emulator varies it, or it does not concern these outputs
-            if not mpi.is_main_process():  # said once, as the other start-up lines
-                continue
-            target = next(iter(by_key.values()))[0]
-            holders = ", ".join(f"`{k}` holds {t} = {h:g}" for k, (t, h, _) in sorted(by_key.items()))
-            how = (f"is fixed at {constants[name]!r}" if name in constants
-                   else "is sampled (or derived from sampled parameters)")
-            self.log.warning(
-                "`%s` %s, but no emulator in use varies it (%s, as trained): every point where it differs is "
-                "computed by %s (parameter_not_emulated), not emulated (%s); %s", name, how, holders, self._code,
-                ", ".join(blocked), _who_varies(target, self._code, self._emus))
-
-    def _code_names(self, name: str, value=None) -> dict:
-        """Run input ``name`` -> ``{name as the emulators' fixed values spell it: value}``
-        (CAMB's name; canonical CLASS names for classy)."""
-        code_name = self.translate_param(name)
-        v = 1.0 if value is None or _number(value) is None else float(value)
-        if self._code != "classy":
-            return {code_name: value}
-        from .classy_names import canonical
-
-        return {k: (value if value is None else w) for k, w in canonical({code_name: v}).items()}
-
-    # -- the start-up check: each emulator against the fallback code, once -------------------------
-    def _check_at_start(self, serving, usable) -> None:
-        """Compares each serving emulator with the fallback code at the centre of its trust
-        region (one code call each) and refuses (LoggedError) one that differs by more than
-        :data:`CHECK_MARGIN` times the largest held-out relative error its report promises (at
-        least :data:`CHECK_FLOOR`): its archive states other code settings than its weights were
-        trained with, or the installed code computes otherwise."""
-        from ..routing import Router
-
-        base, why = self._base_point()
-        for key in sorted(serving):
-            emu, fixed = usable[key]
-            needs = [n for n in self._covered if n.outputs and all(key in n.candidates.get(o, ()) for o in n.outputs)]
-            if not needs:
-                continue
-            point, view, why_not = self._check_point(emu, fixed, base, why)
-            if point is None:
-                self.log.info("start-up check of %s skipped: %s", key, why_not)
-                continue
-            router = Router()
-            router.add(key, emu, fixed=fixed)
-            outputs = sorted({o for n in needs for o in n.outputs})
-            values, keys, fallbacks = router.evaluate_with_keys(view, outputs)
-            if fallbacks:
-                self.log.info("start-up check of %s skipped: its centre is not its point (%s)", key,
-                              first_fallback(fallbacks).detail)
-                continue
-            mine = {"derived_extra": {}}
-            for n in needs:
-                self._put(mine, n, n.serve(values, keys, self._usable, view))
-            t0 = time.perf_counter()
-            try:
-                ok = self._full.compute(P.for_code(point, self._code))
-            except Exception as e:  # noqa: BLE001 -- stop_at_error: the code's own error, said as ours
-                raise LoggedError(self.log, "start-up check of %s: %s failed at the centre of its trust region "
-                                  "(%s): %s", key, self._code, _point_text(view, emu.parameters), e) from e
-            seconds = time.perf_counter() - t0
-            self._stats.time["check_at_start"] += seconds
-            if not ok:
-                self.log.warning("start-up check of %s not done: %s failed at the centre of its trust region (%s)",
-                                 key, self._code, _point_text(view, emu.parameters))
-                continue
-            found, bad = [], []
-            for n in needs:
-                truth = n.read(self._full.provider)
-                for output, d in _differences(n, self._get(mine, n), truth).items():
-                    allowed, promised = _allowed(emu, output)
-                    label = n.label if output == n.label else f"{n.label} ({output})"
-                    found.append(f"{label} {d:.2g} (allowed {allowed:.2g})")
-                    if d <= allowed:
-                        continue
-                    if promised is None:
-                        why = f"{allowed:.2g} (its report gives no relative error for {output})"
-                    elif allowed == CHECK_CAP:
-                        why = f"the most this check allows (its report promises {promised:.2g})"
-                    elif allowed > CHECK_FLOOR:
-                        why = (f"{CHECK_MARGIN:g} x the held-out maximum relative error {promised:.2g} its report "
-                               "promises")
-                    else:
-                        why = f"the floor {allowed:.2g} (its report promises {promised:.2g})"
-                    bad.append(f"{label} differs by {d:.3g} (relative), more than {allowed:.2g} = {why}")
-            where = _point_text(view, emu.parameters)
-            if bad:
-                raise LoggedError(
-                    self.log, "emulator %s (%s) disagrees with %s %s at the centre of its trust region (%s): %s. Its "
-                    "archive states code settings %s, which the fallback uses: they are not what its weights were "
-                    "trained with, or the installed %s computes otherwise. Refused; fix or rebuild the archive "
-                    "(`zelos build`), or set `check_at_start: false` to skip this check", key,
-                    os.path.basename(emu.path), self._code, self._full.code_version, where, "; ".join(bad),
-                    P.training_settings(emu), self._code)
-            self.mpi_info("start-up check: %s agrees with %s at the centre of its trust region (%s): %s (%.2f s)",
-                          key, self._code, where, ", ".join(found), seconds)
-
-    def _base_point(self) -> tuple:
-        """``({translated input: value}, why)``: the run's inputs at the centre of the prior (the
-        values of inputs no emulator looks at in the start-up check), or ``({}, why not)``."""
-        model = getattr(self.provider, "model", None)
-        if model is None:
-            return {}, "the Cobaya model is not reachable"
-        try:
-            bounds = np.asarray(model.prior.bounds(confidence=0.68), float)
-            sampled = dict(zip(model.parameterization.sampled_params(), bounds.mean(axis=1)))
-            inputs = dict(model.parameterization.to_input(sampled))
-            base = {self.translate_param(p): float(inputs[p]) for p in self.input_params}
-        except Exception as e:  # noqa: BLE001
-            return {}, f"no point of this run's prior to start from ({e})"
-        return base, ""
-
-    def _check_point(self, emu, fixed, base, why) -> tuple:
-        """``(point, view, why_not)``: the run's point (translated inputs) whose view by the
-        emulators is the centre of ``emu``'s trust region, every input it holds at its value."""
-        if not base:
-            return None, None, why
-        region = emu.region
-        centre = region["mean"] if "mean" in region else (np.asarray(region["lower"]) + region["upper"]) / 2
-        centre = dict(zip(emu.parameters, np.asarray(centre, float).tolist()))
-        # parameters the run does not give are where the fallback holds them (_held_by_fallback)
-        centre.update({p: v for p, v in self._held_inputs.items() if p in centre})
-        point = dict(base)
-        for name, value in fixed.items():  # inputs it holds: at the values it was trained with
-            if name in point:
-                point[name] = value
-        for p, v in centre.items():
-            if p in point:
-                point[p] = v
-                continue
-            for (wanted, given), convert in _RESTATED.items():
-                if wanted == p and given in point:
-                    point[given] = convert(v)
-                    break
-        view = P.for_emulators({**self._held_inputs, **point}, self._emu_params, self._code)
-        off = [p for p, v in centre.items()
-               if p not in view or not math.isclose(view[p], v, rel_tol=1e-9, abs_tol=1e-12)]
-        if off:
-            return None, None, (f"its parameter(s) {', '.join(off)} cannot be set from this run's inputs "
-                                f"({', '.join(sorted(point))})")
-        return point, view, ""
-
     # -- one point ----------------------------------------------------------------------------
     def calculate(self, state, want_derived=True, **params_values_dict):
         t0 = time.perf_counter()
@@ -693,103 +448,6 @@ class Zelos(BoltzmannBase):
             return state["derived_extra"][self.translate_param(need.key)]
         return state[need.key]
 
-    # -- spot checks ----------------------------------------------------------------------------
-    def _spot_check(self, state, point, view):
-        t0 = time.perf_counter()
-        stats = self._stats
-        if not self._full.compute(P.for_code(point, self._code)):
-            stats.spot_failed += 1
-            return
-        truth = {"params": state.get("params"), "dependency_params": state.get("dependency_params"),
-                 "derived": None, "derived_extra": {}}
-        for need in self._needs:
-            self._put(truth, need, need.read(self._full.provider))
-        diffs = {n.label: n.difference(self._get(state, n), self._get(truth, n)) for n in self._covered}
-        deltas = self._likelihood_deltas(state, truth)
-        stats.spot += 1
-        for label, d in diffs.items():
-            stats.spot_diff[label] = max(stats.spot_diff[label], d)
-        for like, d in deltas.items():
-            stats.spot_dlogp[like] = max(stats.spot_dlogp[like], abs(d))
-        stats.time["spot_check"] += time.perf_counter() - t0
-        if self._point_log is not None:
-            outputs = {f"max_rel_diff.{k}": np.asarray(v) for k, v in diffs.items()}
-            outputs.update({f"delta_logp.{k}": np.asarray(v) for k, v in deltas.items()})
-            detail = ("emulated - " + self._code + ": " + ", ".join(f"{k} {v:.2g}" for k, v in diffs.items())
-                      + "".join(f"; logp[{k}] {v:+.3g}" for k, v in deltas.items()))
-            self._point_log.log(view, reason="spot_check", detail=detail, outputs=outputs)
-
-    def _likelihood_deltas(self, emulated: dict, truth: dict) -> dict:
-        """logp(emulated) - logp(real code) for each likelihood that reads this theory, at this
-        point's parameters (other theories at their current state)."""
-        model = getattr(self.provider, "model", None)
-        if model is None:
-            return {}
-        deps = getattr(model, "_dependencies", {})
-        out = {}
-        saved = self.__dict__.get("_current_state")
-        try:
-            for name, like in model.likelihood.items():
-                if self not in deps.get(like, ()):
-                    continue
-                try:
-                    params = {p: self.provider.params[p] for p in like.input_params}
-                    values = []
-                    for st in (emulated, truth):
-                        self._current_state = st
-                        values.append(float(like.logp(_derived={}, **params)))
-                    out[name] = values[0] - values[1]
-                except Exception as e:  # noqa: BLE001 -- a spot check never stops a chain
-                    self.log.debug("spot check of %s skipped: %s", name, e)
-        finally:
-            if saved is None:
-                self.__dict__.pop("_current_state", None)
-            else:
-                self._current_state = saved
-        return out
-
-    # -- getters Cobaya's BoltzmannBase leaves to the code ---------------------------------------
-    def _get_Cl(self, key, ell_factor=False, units="FIRASmuK2"):
-        try:
-            raw = self.current_state[key]
-        except KeyError:
-            raise LoggedError(self.log, "No %s computed: did a likelihood request them?", key) from None
-        t_cmb = float(self._settings.get(T_CMB_SETTING[self._code], T_CMB))
-        factor = self._cmb_unit_factor(units, t_cmb)
-        ls = np.asarray(raw["ell"], dtype=np.int64)
-        ells_factor = ls[1:] * (ls[1:] + 1)
-        cls = {"ell": ls}
-        for s in ("tt", "ee", "bb", "te"):
-            if s not in raw:
-                continue
-            c = np.array(raw[s], dtype=float, copy=True)
-            if not ell_factor:  # the same operations, in the same order, as Cobaya's CAMB
-                c[1:] /= ells_factor
-                c[1:] *= (2 * np.pi) * factor**2
-            elif factor != 1:
-                c *= factor**2
-            cls[s] = c
-        if "te" in cls:
-            cls["et"] = cls["te"]
-        if "pp" in raw and key != "unlensed_Cl":
-            pp = np.array(raw["pp"], dtype=float, copy=True)
-            if not ell_factor:
-                pp[1:] /= ells_factor**2 / (2 * np.pi)
-            cls["pp"] = pp
-        return cls
-
-    def get_Cl(self, ell_factor=False, units="FIRASmuK2"):
-        return self._get_Cl("Cl", ell_factor, units)
-
-    def get_unlensed_Cl(self, ell_factor=False, units="FIRASmuK2"):
-        return self._get_Cl("unlensed_Cl", ell_factor, units)
-
-    def get_lensed_scal_Cl(self, ell_factor=False, units="FIRASmuK2"):
-        return self._get_Cl("lensed_scal_Cl", ell_factor, units)
-
-    def get_source_Cl(self):
-        return self.current_state["source_Cl"]
-
     # -- the end ----------------------------------------------------------------------------------
     def summary(self) -> dict:
         """Calls, emulated share, fallbacks by reason, time in each path, spot-check errors, and
@@ -826,87 +484,11 @@ def _non_finite(values: dict) -> dict:
     return bad
 
 
-#: The start-up check refuses an emulator that differs from the code by more than this many
-#: times the held-out maximum relative error of its report, or than CHECK_FLOOR when that is
-#: larger (splines in z and round-off), but never more than CHECK_CAP (a report's maximum can be
-#: huge where a spectrum is near zero: CAMB_LCDM_CMB's dl_ee says 9, which would check
-#: nothing); CHECK_UNKNOWN when its report has none.
-CHECK_MARGIN = 20.0
-CHECK_FLOOR = 1e-4
-CHECK_CAP = 0.05
-CHECK_UNKNOWN = 1e-2
-#: (emulator parameter, run input) -> the run input's value for the parameter's: the names that
-#: restate one quantity (CAMB's logA and As; CLASS's h and H0, ln10^{10}A_s and A_s...).
-_RESTATED = {
-    ("logA", "As"): lambda v: 1e-10 * math.exp(v),
-    ("h", "H0"): lambda v: 100.0 * v,
-    ("H0", "h"): lambda v: v / 100.0,
-    ("ln10^{10}A_s", "A_s"): lambda v: 1e-10 * math.exp(v),
-    ("ln_A_s_1e10", "A_s"): lambda v: 1e-10 * math.exp(v),
-    ("A_s", "ln10^{10}A_s"): lambda v: math.log(1e10 * v),
-    ("A_s", "ln_A_s_1e10"): lambda v: math.log(1e10 * v),
-    ("ln10^{10}A_s", "ln_A_s_1e10"): lambda v: v,
-    ("ln_A_s_1e10", "ln10^{10}A_s"): lambda v: v,
-    ("theta_s_100", "100*theta_s"): lambda v: v,
-    ("100*theta_s", "theta_s_100"): lambda v: v,
-}
-
-
-def _allowed(emu, output: str) -> tuple:
-    """``(allowed relative difference, held-out max relative error of the report or None)``."""
-    try:
-        promised = float(emu.report["accuracy"][output]["rel"]["max"])
-    except (KeyError, TypeError, ValueError):
-        return CHECK_UNKNOWN, None
-    if not math.isfinite(promised):
-        return CHECK_UNKNOWN, None
-    return min(max(CHECK_MARGIN * promised, CHECK_FLOOR), CHECK_CAP), promised
-
-
-def _differences(need, mine, truth) -> dict:
-    """``{emulator output: largest relative difference}`` of one requirement (C_l spectrum by
-    spectrum: each has its own promised accuracy)."""
-    spectra = getattr(need, "spectra", None)
-    if spectra and isinstance(mine, dict):
-        return {f"dl_{s}": need.difference({s: mine[s]}, truth) for s in spectra if s in mine}
-    return {need.outputs[0] if len(need.outputs) == 1 else need.label: need.difference(mine, truth)}
-
-
-def _point_text(view: dict, names) -> str:
-    return ", ".join(f"{p} = {view[p]:.6g}" for p in names if p in view)
-
-
-def _same(a, b) -> bool:
-    x, y = _number(a), _number(b)
-    return x is not None and y is not None and math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12)
-
-
-def _who_varies(name: str, code: str, loaded: dict) -> str:
-    """Words on which emulators vary ``name``: loaded ones not in use, shipped ones."""
-    from ..routing import emulators_varying
-
-    loaded_ones = [k for k, e in loaded.items() if name in e.parameters]
-    shipped = emulators_varying(name, code)
-    if loaded_ones:
-        return (f"loaded but not in use, it varies it: {', '.join(loaded_ones)} (see its `not used` line); "
-                + (f"shipped with zelos: {', '.join(shipped)}" if shipped else "no shipped emulator varies it"))
-    if shipped:
-        return f"emulators shipped with zelos that vary it: {', '.join(shipped)} (add to `emulators`)"
-    return (f"no emulator shipped with zelos varies `{name}`: build one whose spec has it among its parameters "
-            "(docs/build.md), or fix it at the value the emulators hold")
-
-
 def _as_float(value) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
         return float("nan")
-
-
-def _derived(need):
-    """The derived-parameter need behind ``need`` (itself, or the one a RestNeed replaces)."""
-    base = getattr(need, "base", None) or need
-    return base if isinstance(base, DerivedNeed) else None
 
 
 class _Stats(RunStats):

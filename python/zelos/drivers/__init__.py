@@ -21,7 +21,7 @@ def check_settings(code: str, settings: dict, version: str | None = None, parame
     installed at another version than ``version``: names then differ), else None."""
     if code == "camb":
         try:
-            from . import camb as module
+            from . import camb_settings as module
         except ImportError:
             return [], "camb is not installed: its settings were not checked against camb.set_params"
     elif code == "classy":

@@ -298,7 +298,7 @@ def to_camb(physics: dict, native: dict | None = None) -> tuple:
             continue
         target = "As" if key == "logA" else key
         v = math.exp(value) * 1e-10 if key == "logA" else value
-        source = _CAMB_SOURCE.get(target)
+        source = CAMB_SOURCE.get(target)
         if source is not None and any(s in physics for s in source):
             problems[key] = f"`{key}` and CLASS's {' / '.join(f'`{s}`' for s in source)} both given"
         if target in ("H0", "cosmomc_theta", "thetastar"):
@@ -316,7 +316,7 @@ def to_camb(physics: dict, native: dict | None = None) -> tuple:
 
 
 #: CAMB name -> the CLASS inputs that translate to it (both given: ambiguous).
-_CAMB_SOURCE = {"ombh2": ("omega_b", "Omega_b"), "omch2": ("omega_cdm", "Omega_cdm"), "As": ("A_s",),
+CAMB_SOURCE = {"ombh2": ("omega_b", "Omega_b"), "omch2": ("omega_cdm", "Omega_cdm"), "As": ("A_s",),
                 "ns": ("n_s",), "nrun": ("alpha_s",), "tau": ("tau_reio", "z_reio"), "zrei": ("tau_reio", "z_reio"),
                 "H0": ("h", "100*theta_s"), "cosmomc_theta": ("h", "100*theta_s"),
                 "thetastar": ("h", "100*theta_s"), "TCMB": ("T_cmb",), "omk": ("Omega_k",),

@@ -18,6 +18,9 @@ At an emulated point, an accessor no emulator can answer (``Neff``, a redshift b
 needs (``background`` for distances, ``fourier`` for P(k), ``lensing`` for C_l), as classy's
 own accessors do. A fraction ``zelos_spot_check`` of the emulated points is also computed by the
 code, to measure the emulators' error on the chain; the end of the run prints a summary.
+
+classy's accessors (``accessors``) and the code's runs (``code_runs``) are mixed into ``Class``
+from the modules beside this one.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ from __future__ import annotations
 import logging
 import math
 import numbers
-import os
 import sys
 import time
 import weakref
@@ -33,34 +35,20 @@ import weakref
 import numpy as np
 
 from ..physics import T_CMB
-from ..routing import (EMULATOR_ERROR, NO_EMULATORS, NO_USABLE_EMULATOR, REQUIREMENT_NOT_EMULATED, Fallback,
-                       first_fallback)
+from ..routing import EMULATOR_ERROR, NO_EMULATORS, NO_USABLE_EMULATOR, Fallback, first_fallback
 from ..runstats import RunStats
 from ..serving import session
 from ..serving.compare import output_difference
+from .accessors import ClassyAccessors
 from .class_inputs import read_inputs, read_request
-from .emulated import NotServed, Served, SplineMaps
-from .errors import CosmoComputationError, CosmoSevereError, new_real_class, real_classy
+from .code_runs import CodeRuns
+from .emulated import Served, SplineMaps
+from .errors import CosmoComputationError, CosmoSevereError
+from .levels import LEVELS, expand
 from .options import split
 from .outputs import read_outputs
 
 log = logging.getLogger("zelos.montepython")
-
-#: classy 3.4.1's modules in order (``Class._levellist``); a level asks for its module and all before.
-LEVELS = ("input", "background", "thermodynamics", "perturbations", "primordial", "fourier", "transfer",
-          "harmonic", "lensing", "distortions")
-BACKGROUND = {"input", "background", "thermodynamics"}
-
-
-def _expand(level) -> frozenset:
-    if isinstance(level, str):
-        level = [level]
-    out = set()
-    for item in level:
-        if item not in LEVELS:
-            raise CosmoSevereError("Unknown computation level: '{}'".format(item))
-        out.update(LEVELS[:LEVELS.index(item) + 1])
-    return frozenset(out)
 
 
 class _Stdout(logging.StreamHandler):
@@ -97,7 +85,7 @@ class _Point:
         self.seconds = 0.0  # the time of answering it when emulated
 
 
-class Class:
+class Class(ClassyAccessors, CodeRuns):
     """classy's ``Class``, answered from zelos emulators inside their trust regions and by the
     code they were trained with elsewhere. Options: ``zelos_*`` keys of the arguments given to
     :meth:`set` (docs/montepython.md)."""
@@ -171,7 +159,7 @@ class Class:
     def compute(self, level=["distortions"]):  # noqa: B006 -- classy's signature
         """Answers the current parameters: emulated, or computed by the code (see the module
         docstring). A no-op when already done for these parameters."""
-        wanted = _expand(level)
+        wanted = expand(level)
         p = self._point
         if self._computed and p is not None:
             if p.mode != "emulated":
@@ -261,9 +249,9 @@ class Class:
                 continue
             self._said_held.add(name)
             from ..routing import emulators_varying
-            from .class_inputs import _CAMB_SOURCE
+            from .class_inputs import CAMB_SOURCE
 
-            source = _CAMB_SOURCE.get(name, ()) if plan.code == "camb" else ()
+            source = CAMB_SOURCE.get(name, ()) if plan.code == "camb" else ()
             given = [k for k in source if k in p.clean or k in p.inputs.physics]
             origin = ("" if not source else f" (from CLASS's {', '.join(f'`{k}`' for k in source)}: "
                       + (f"given as {', '.join(f'{k} = {p.clean.get(k, p.inputs.physics.get(k))!r}' for k in given)})"
@@ -367,71 +355,6 @@ class Class:
             log.info("%s", self._stats.progress())
         self._stats.save_if_due(options.log, options.report_every)  # for `zelos report`: calls, emulated share
 
-    # -- the code ----------------------------------------------------------------------------------------
-    def _backend(self, code):
-        backend = self._backends.get(code)
-        if backend is None:
-            if code == "camb":
-                from .camb_class import CambClass
-
-                backend = CambClass(self._point.plan.settings, lmax=self._point.plan.cmb_lmax)
-            else:
-                if real_classy() is None:
-                    raise CosmoSevereError("zelos: classy is not installed (pip install classy); it computes what "
-                                           "no emulator answers")
-                backend = new_real_class()
-            self._backends[code] = backend
-        if code == "camb":
-            backend.use_settings(self._point.plan.settings)
-            if backend.lmax != self._point.plan.cmb_lmax:
-                backend.lmax = self._point.plan.cmb_lmax
-                backend.struct_cleanup()
-        return backend
-
-    def _run_code(self, p, level):
-        """Has the code compute point ``p`` to ``level`` (a set of classy modules), once."""
-        if level <= p.live:
-            return self._backends[p.plan.code]
-        backend = self._backend(p.plan.code)
-        if p.plan.code == "camb":
-            backend.run(p.camb_point, p.request, "background" if level <= BACKGROUND else "full")
-        else:
-            if not p.live:
-                backend.empty()
-                backend.set(_for_classy(p.clean))
-            backend.compute([LEVELS[max(LEVELS.index(x) for x in level)]])
-        p.live = p.live | level
-        return backend
-
-    def _rest(self, p, level, reason):
-        """The code at an emulated point, for what the emulators cannot answer."""
-        if level <= p.live:
-            return self._backends[p.plan.code]
-        t0 = time.perf_counter()
-        try:
-            backend = self._run_code(p, level)
-        except CosmoComputationError:
-            self._stats.failed += 1
-            raise
-        stats, seconds = self._stats, time.perf_counter() - t0
-        if p.rest_reason is None:
-            # The code computed part of this point: it is counted (and logged) as computed by
-            # the code, not as emulated (`requirement_not_emulated: WHAT`).
-            p.rest_reason = reason = reason or "not emulated"
-            stats.count["rest"] += 1
-            stats.rest[reason] += 1
-            stats.count["emulated"] -= 1
-            stats.time["emulated"] -= p.seconds
-            stats.add("fallback", p.seconds)
-            stats.fallbacks[f"{REQUIREMENT_NOT_EMULATED}: {reason.split(':', 1)[0]}"] += 1
-            options = p.plan.options
-            if options.log:
-                self._point_log(options).log(p.router_point, reason=REQUIREMENT_NOT_EMULATED,
-                                             detail=f"computed by {p.plan.code}: {reason}")
-        stats.time["rest"] += seconds
-        stats.time["fallback"] += seconds
-        return backend
-
     # -- the point log and spot checks -------------------------------------------------------------------
     def _point_log(self, options):
         from ..routing import PointLog
@@ -473,133 +396,6 @@ class Class:
             detail = f"emulated - {p.plan.code}: " + ", ".join(f"{k} {v:.2g}" for k, v in diffs.items())
             self._point_log(options).log(p.router_point, reason="spot_check", detail=detail,
                                          outputs={f"max_rel_diff.{k}": np.asarray(v) for k, v in diffs.items()})
-
-    # -- answering ---------------------------------------------------------------------------------------
-    def _current(self):
-        if not self._computed or self._point is None:
-            self.compute()
-        return self._point
-
-    def _answer(self, name, level, served, *args):
-        """``served(Served, *args)`` at an emulated point, else the code's ``name(*args)``."""
-        p = self._current()
-        reason = None
-        if p.served is not None:
-            try:
-                return served(p.served, *args)
-            except NotServed as e:
-                reason = f"{name}: {e}"
-        backend = self._rest(p, _expand(level), reason) if p.mode == "emulated" else self._run_code(p, _expand(level))
-        attr = getattr(backend, name)
-        if isinstance(attr, float):  # a classy property (a CallableFloat)
-            return attr
-        return attr(*args)
-
-    def _scalar(self, name, level="thermodynamics"):
-        return self._answer(name, level, lambda s: s.scalar(name))
-
-    # classy's scalar properties (callable too: `cosmo.h()` and `cosmo.h`)
-    h = property(lambda self: self._scalar("h", "background"))
-    H0 = property(lambda self: self._scalar("H0", "background"))
-    Omega_m = property(lambda self: self._scalar("Omega_m", "background"))
-    Omega_b = property(lambda self: self._scalar("Omega_b", "background"))
-    omega_b = property(lambda self: self._scalar("omega_b", "background"))
-    Omega_cdm = property(lambda self: self._scalar("Omega_cdm", "background"))
-    Omega_Lambda = property(lambda self: self._scalar("Omega_Lambda", "background"))
-    Omega_k = property(lambda self: self._scalar("Omega_k", "background"))
-    T_cmb = property(lambda self: self._scalar("T_cmb", "background"))
-    n_s = property(lambda self: self._scalar("n_s", "primordial"))
-    age = property(lambda self: self._scalar("age", "background"))
-    rs_drag = property(lambda self: self._scalar("rs_drag"))
-    z_reio = property(lambda self: self._scalar("z_reio"))
-    tau_reio = property(lambda self: self._scalar("tau_reio"))
-    theta_s_100 = property(lambda self: self._scalar("theta_s_100"))
-    theta_star_100 = property(lambda self: self._scalar("theta_star_100"))
-    sigma8 = property(lambda self: self._scalar("sigma8", "fourier"))
-    S8 = property(lambda self: self._scalar("S8", "fourier"))
-    Neff = property(lambda self: self._answer("Neff", "background", _not_emulated("Neff")))
-
-    def Omega0_m(self):
-        return float(self._answer("Omega0_m", "background", lambda s: s.scalar("Omega0_m")))
-
-    def Omega0_k(self):
-        return float(self._answer("Omega0_k", "background", lambda s: s.scalar("Omega0_k")))
-
-    def Omega0_cdm(self):
-        return float(self._answer("Omega0_cdm", "background", lambda s: s.scalar("Omega0_cdm")))
-
-    def Hubble(self, z):
-        return self._answer("Hubble", "background", Served.Hubble, z)
-
-    def angular_distance(self, z):
-        return self._answer("angular_distance", "background", Served.angular_distance, z)
-
-    def luminosity_distance(self, z):
-        return self._answer("luminosity_distance", "background", Served.luminosity_distance, z)
-
-    def comoving_distance(self, z):
-        return self._answer("comoving_distance", "background", Served.comoving_distance, z)
-
-    def z_of_r(self, z):
-        return self._answer("z_of_r", "background", Served.z_of_r, z)
-
-    def scale_independent_growth_factor(self, z):
-        return self._answer("scale_independent_growth_factor", "background",
-                            _not_emulated("scale_independent_growth_factor"), z)
-
-    def scale_independent_growth_factor_f(self, z):
-        return self._answer("scale_independent_growth_factor_f", "background",
-                            _not_emulated("scale_independent_growth_factor_f"), z)
-
-    def pk(self, k, z):
-        return self._answer("pk", "fourier", Served.pk, k, z)
-
-    def pk_lin(self, k, z):
-        return self._answer("pk_lin", "fourier", Served.pk_lin, k, z)
-
-    def sigma(self, R, z, h_units=False):
-        return self._answer("sigma", "fourier", _not_emulated("sigma"), R, z, h_units)
-
-    def lensed_cl(self, lmax=-1, nofail=False):
-        return self._answer("lensed_cl", "lensing", lambda s, l, n: s.cls(True, int(l), n), lmax, nofail)
-
-    def raw_cl(self, lmax=-1, nofail=False):
-        return self._answer("raw_cl", "harmonic", lambda s, l, n: s.cls(False, int(l), n), lmax, nofail)
-
-    def get_current_derived_parameters(self, names):
-        """classy's derived parameters by name: emulated where an emulator has them (or they are
-        inputs), the rest from the code, in one dict."""
-        if type(names) is not list:
-            raise TypeError("Deprecated")
-        p = self._current()
-        out, rest, reason = {}, [], None
-        for name in names:
-            if p.served is None:
-                rest.append(name)
-                continue
-            try:
-                out[name] = p.served.derived(name)
-            except NotServed as e:
-                rest.append(name)
-                reason = reason or str(e)
-        if reason is not None:  # every derived parameter the code computes, and why the first is not emulated
-            reason = f"derived {', '.join(rest)}: {reason}"
-        if rest:
-            level = _expand("fourier" if {"sigma8", "sigma8_cb"} & set(rest) else "thermodynamics")
-            backend = self._rest(p, level, reason) if p.mode == "emulated" else self._run_code(p, level)
-            out.update(backend.get_current_derived_parameters(rest))
-        return {name: out[name] for name in names}
-
-    def __getattr__(self, name):
-        """Any other classy accessor: the code, at this point, to the level ``compute`` was asked
-        for (classy's other accessors compute what they need themselves)."""
-        if name.startswith("_") or not _code_has(self._code, name):
-            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
-        p = self._current()
-        level = p.level if p.level else _expand("distortions")
-        backend = (self._rest(p, level, f"{name}: not emulated") if p.mode == "emulated"
-                   else self._run_code(p, level))
-        return getattr(backend, name)
 
     # -- the end -------------------------------------------------------------------------------------------
     def summary(self) -> dict:
@@ -666,32 +462,3 @@ def _non_finite(arguments: dict) -> dict:
 
 def _close(a, b) -> bool:
     return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
-
-
-def _for_classy(args: dict) -> dict:
-    """The arguments for the real classy. One change: classy 3.4 reads its BBN table at
-    ``base_path + 'sBBN file'`` (base_path: its package folder), so the absolute path MontePython
-    writes there (``path['cosmo']/external/bbn/sBBN.dat``) would not be found; an absolute path to
-    an existing file is rewritten relative to the package folder (the same file)."""
-    path = args.get("sBBN file")
-    classy = real_classy()
-    if not (isinstance(path, str) and os.path.isabs(path) and os.path.isfile(path) and classy is not None):
-        return args
-    base = os.path.dirname(os.path.abspath(classy.__file__))
-    return {**args, "sBBN file": "/" + os.path.relpath(path, base)}
-
-
-def _code_has(code, name) -> bool:
-    """Whether the code's classy-like class has accessor ``name`` (before computing anything)."""
-    if code == "camb":
-        from .camb_class import CambClass
-
-        return name in dir(CambClass)
-    classy = real_classy()
-    return classy is None or hasattr(classy.Class, name)
-
-
-def _not_emulated(name):
-    def served(s, *args):
-        raise NotServed(f"`{name}` is not emulated")
-    return served

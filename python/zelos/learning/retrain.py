@@ -44,14 +44,15 @@ import re
 import numpy as np
 import yaml
 
-from ._zelos import ZelosError
-from .build import BuildOptions
-from .build.accuracy import relative_error
-from .build.pipeline import build
-from .generate import _points_sha256, _read_layout, _scan, _Store, generate, load_training_set
-from .report import NOT_TRAINING, load_records
+from .._zelos import ZelosError
+from ..build import BuildOptions
+from ..build.accuracy import relative_error
+from ..build.generate import generate
+from ..build.pipeline import build
+from ..build.store import StoreWriter, load_training_set, points_sha256, read_layout, stored_points
+from .records import NOT_TRAINING, emulator_names, load_records
 
-__all__ = ["RetrainError", "TrainingSetNotFound", "derived_version", "emulator_names", "logged_locations", "logged_points", "retrain",
+__all__ = ["RetrainError", "TrainingSetNotFound", "derived_version", "logged_locations", "logged_points", "retrain",
            "screen", "training_set_folder"]
 
 MARGIN = 1e-3
@@ -103,25 +104,13 @@ def _candidates(archive, emulator, workdir=None) -> list:
     return out
 
 
-def _store_points(store_dir: str, with_indices: bool = False):
-    """A store's successful points `[n, p]` in index order (and their indices), as
-    `load_training_set` gives them, without reading the outputs."""
-    layout = _read_layout(store_dir)
-    first = {}
-    for e in _scan(store_dir, layout)[0]:
-        first.setdefault(e["i"], e)  # as load_training_set: a repeated index keeps the first
-    ok = sorted((e for e in first.values() if e["ok"]), key=lambda e: e["i"])
-    points = np.array([e["params"] for e in ok], float).reshape(len(ok), len(layout["names"]))
-    return (points, np.array([e["i"] for e in ok], np.int64)) if with_indices else points
-
-
 def _mismatch(emulator, folder: str) -> str | None:
     """Why ``folder`` does not hold the sets ``emulator`` was built from (None: it does)."""
     stores = [os.path.join(folder, s) for s in ("train", "test")]
     missing = [s for s in stores if not os.path.isfile(os.path.join(s, "layout.json"))]
     if missing:
         return f"no training set there (no {os.path.join(missing[0], 'layout.json')})"
-    layout = _read_layout(stores[0])
+    layout = read_layout(stores[0])
     if list(layout["names"]) != list(emulator.parameters):
         return f"its parameters {layout['names']} are not the archive's {list(emulator.parameters)}"
     shapes = {o["name"]: tuple(o["shape"]) for o in layout["outputs"]}
@@ -133,13 +122,13 @@ def _mismatch(emulator, folder: str) -> str | None:
             return f"it was computed with {key} {driver[key]!r}, the archive's spec says {want!r}"
     # The archive stores the points it was trained on: the surest sign it is this set.
     trained, data = emulator.region.get("points"), emulator.report.get("data") or {}
-    points = _store_points(stores[0])
+    points = stored_points(stores[0])
     if trained is not None and not np.array_equal(np.asarray(trained, float), points):
         return f"its {len(points)} training points are not the {len(trained)} the archive was trained on"
     if trained is None and len(points) != data.get("train", 0) + data.get("validation", 0):
         return (f"it holds {len(points)} training points, the archive's report "
                 f"{data.get('train')} + {data.get('validation')}")
-    n_test = len(_store_points(stores[1]))
+    n_test = len(stored_points(stores[1]))
     if "test" in data and n_test != data["test"]:
         return f"its test set holds {n_test} points, the archive's report {data['test']}"
     return None
@@ -150,7 +139,7 @@ def training_set_folder(archive, emulator=None, workdir=None) -> str:
     if given, else the first of its report's `data.workdir`, `NAME.build` beside it, and
     `STEM/NAME.build` whose sets are the archive's. Raises :class:`TrainingSetNotFound` naming
     every folder tried and why it was not used."""
-    from .emulator import load
+    from ..emulator import load
 
     emulator = emulator or load(os.fspath(archive), out_of_range="ignore")
     tried = []
@@ -173,15 +162,6 @@ def _usable(r: dict, names: list, fixed: dict | None) -> bool:
         return False
     # A point computed with another value of a parameter this emulator holds fixed is not its data.
     return not any(k in r["parameters"] and not np.isclose(r["parameters"][k], v) for k, v in (fixed or {}).items())
-
-
-def emulator_names(record: dict, names) -> dict:
-    """A Cobaya chain logs CAMB's ``As`` (Planck-style chains sample logA and pass As); an
-    emulator that takes ``logA`` gets it back, as the plugin does (cobaya/params.py)."""
-    params = record.get("parameters") or {}
-    if "logA" in names and "logA" not in params and "As" in params:
-        record = dict(record, parameters=dict(params, logA=float(np.log(1e10 * params["As"]))))
-    return record
 
 
 def _kind(r: dict, names: list, outputs: list, fixed: dict | None) -> str:
@@ -243,8 +223,8 @@ def logged_locations(records: list, names: list, outputs: list, fixed: dict | No
 def _write_store(store_dir: str, layout: dict, points: np.ndarray, known: int, params, outputs: dict) -> None:
     """A training-set store for `points` whose first `known` rows are already computed (`params`,
     `outputs`); :func:`_compute_new_points` computes the rest."""
-    layout = {**layout, "n_points": len(points), "points_sha256": _points_sha256(points)}
-    store = _Store(store_dir, layout)
+    layout = {**layout, "n_points": len(points), "points_sha256": points_sha256(points)}
+    store = StoreWriter(store_dir, layout)
     try:
         for i in range(known):
             if i in store.done:
@@ -257,8 +237,8 @@ def _write_store(store_dir: str, layout: dict, points: np.ndarray, known: int, p
 
 def _driver_factory(spec: dict):
     """The driver the build makes from `spec` (the box and trust settings do not enter it)."""
-    from .build.plan import plan as make_plan
-    from .drivers import get_driver
+    from ..build.plan import plan as make_plan
+    from ..drivers import get_driver
 
     code = spec["code"]
     return functools.partial(get_driver, code["name"], code["settings"], make_plan(spec).request,
@@ -270,7 +250,7 @@ def _compute_new_points(workdir: str, spec: dict, sets: dict, names: list, proce
     there yet (logged with other outputs, extra), before the build, which then reuses them: the
     trust region is drawn around the training points that succeeded. Returns how many it computed."""
     todo = {store: points for store, points in sets.items()  # held-out first, as the build
-            if len(_store_points(os.path.join(workdir, store))) < len(points)}
+            if len(stored_points(os.path.join(workdir, store))) < len(points)}
     if not todo:
         return 0
     factory = _driver_factory(spec)
@@ -304,7 +284,7 @@ def _widen_box(spec: dict, names: list, points: np.ndarray) -> dict:
 
 def _mahalanobis(names: list, points: np.ndarray, threshold: dict, box: dict):
     """The Mahalanobis part of the region the build draws around `points` (region_tensors)."""
-    from .routing import TrustRegion
+    from ..routing import TrustRegion
 
     return TrustRegion(names, ["mahalanobis"], lower=[box[p]["new"][0] for p in names],
                        upper=[box[p]["new"][1] for p in names], mean=points.mean(axis=0),
@@ -343,8 +323,8 @@ def _write_spec(path: str, spec: dict, archive: str, parent) -> None:
 
 def _held_out_summary(result, new_workdir: str, parent_test: int, outputs: list, log) -> None:
     """Logs how the new emulator does on the held-out logged points (no training point among them)."""
-    from .emulator import load
-    from .routing import TrustRegion
+    from ..emulator import load
+    from ..routing import TrustRegion
 
     held = load_training_set(os.path.join(new_workdir, "test"))
     logged = held.indices >= parent_test
@@ -365,8 +345,8 @@ def retrain(archive: str, logdirs, extra: int = 0, out_dir: str | None = None, *
             workdir: str | None = None, log=print):
     """Retrains `archive` with the logged points; returns the `BuildResult` of the new archive.
     `workdir`: the parent's build folder, if not one :func:`training_set_folder` finds."""
-    from .emulator import load
-    from .sampling import ellipsoid
+    from ..emulator import load
+    from ..build.sampling import ellipsoid
 
     logdirs = [logdirs] if isinstance(logdirs, (str, os.PathLike)) else list(logdirs)
     parent = load(archive, out_of_range="ignore")
@@ -428,7 +408,7 @@ def retrain(archive: str, logdirs, extra: int = 0, out_dir: str | None = None, *
                                    processes, progress)
 
     # The derived spec: the trust region of the points trained on (held-out ones excluded).
-    trained, trained_idx = _store_points(os.path.join(new_workdir, "train"), with_indices=True)
+    trained, trained_idx = stored_points(os.path.join(new_workdir, "train"), with_indices=True)
     box = _widen_box(spec, names, trained)
     threshold = _widen_threshold(spec, names, trained, trained[trained_idx >= len(train.params)], box)
     spec["version"] = derived_version(parent.spec["version"])

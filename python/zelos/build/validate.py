@@ -16,9 +16,9 @@ import time
 
 import numpy as np
 
-from . import _zelos
-from .emulator import load
-from .reference import read_safetensors
+from .. import _zelos
+from ..emulator import load
+from ..reference import read_safetensors
 
 __all__ = ["held_out_points", "likelihood_accuracy", "write_into_archive"]
 
@@ -29,7 +29,7 @@ PERCENTILES = (50, 95, 99)
 
 def held_out_points(archive: str, n: int | None = None, workdir: str | None = None) -> np.ndarray:
     """The first ``n`` successful test points of the archive's build (its ``workdir``/test store)."""
-    from .generate import load_training_set
+    from .store import load_training_set
 
     emulator = load(archive)
     workdir = workdir or emulator.report.get("data", {}).get("workdir")
@@ -76,7 +76,7 @@ def likelihood_accuracy(archive: str, likelihoods: dict, points, packages_path: 
     code = emulator.spec["code"]
     if code["name"] != "camb":
         raise NotImplementedError(f"{archive}: likelihood validation runs camb; this emulator emulates {code['name']}")
-    from .serving.names import CAMB_COMPOSED as COMPOSED
+    from ..serving.names import CAMB_COMPOSED as COMPOSED
 
     derived = [d for d in DERIVED if d in emulator.outputs]
     # What Cobaya's CAMB cannot give (S8) it is asked the ingredients of, combined below.

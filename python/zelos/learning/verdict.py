@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .build.accuracy import relative_error
-from .generate import load_training_set
+from ..build.accuracy import relative_error
+from ..build.store import load_training_set
 
 __all__ = ["Verdict", "judge", "judge_retrain", "point_errors"]
 
@@ -86,7 +86,7 @@ def judge(old, new, params: np.ndarray, truth: dict, logged: np.ndarray, toleran
     """The verdict on replacing ``old`` by ``new`` (``zelos.Emulator``s, loaded with
     ``out_of_range="ignore"``), from held-out ``params [n, p]`` and their true ``truth``
     (``{output: [n, ...]}``); ``logged [n]`` marks the points of ``L`` (the rest are ``T``)."""
-    from .routing import TrustRegion
+    from ..routing import TrustRegion
 
     logged = np.asarray(logged, bool)
     v = Verdict(False, "", float(tolerance), parent_test=int((~logged).sum()), logged=int(logged.sum()))
@@ -125,8 +125,8 @@ def judge(old, new, params: np.ndarray, truth: dict, logged: np.ndarray, toleran
 def judge_retrain(old_archive, new_archive, tolerance: float = 2.0, workdir=None) -> Verdict:
     """:func:`judge` on the held-out points of a ``zelos retrain`` (the new archive's test store,
     whose first ``lineage.parent_test`` points are the parent's test set). ``workdir``: the new
-    archive's build folder, if not one ``zelos.retrain.training_set_folder`` finds."""
-    from .emulator import load
+    archive's build folder, if not one ``zelos.learning.retrain.training_set_folder`` finds."""
+    from ..emulator import load
     from .retrain import training_set_folder
 
     old, new = (load(os.fspath(a), out_of_range="ignore") for a in (old_archive, new_archive))

@@ -6,7 +6,7 @@ fallback (:meth:`~OnlineRetrainer.notify`). After ``every`` fallbacks outside an
 region it runs ``zelos retrain`` on the point log in a separate, low-priority process (``nice``
 10 by default): the chain goes on at full speed, and nothing that process does (an exception,
 a crash, a kill) can stop it. The process also judges the new emulator against the old one
-(:mod:`zelos.verdict`). When it is done, the next :meth:`~OnlineRetrainer.poll` swaps an
+(:mod:`zelos.learning.verdict`). When it is done, the next :meth:`~OnlineRetrainer.poll` swaps an
 accepted emulator into the router (one atomic swap of the Rust router's table: other calls never
 wait) and logs it; a rejected or failed retrain is logged and the current emulator stays.
 
@@ -15,10 +15,10 @@ Files, per attempt ``K`` (1, 2, ... in this log folder)::
     LOG/retrained/NAME-rK.tar.gz        the retrained archive (spec version e.g. 1.0.0+r1)
     LOG/retrained/NAME-rK/job.json      what the background job was asked to do
     LOG/retrained/NAME-rK/retrain.log   its output
-    LOG/retrained/NAME-rK/verdict.json  the comparison with the old emulator (zelos.verdict)
+    LOG/retrained/NAME-rK/verdict.json  the comparison with the old emulator (zelos.learning.verdict)
     LOG/retrained/NAME-rK/NAME.build/   the merged training set (the next retrain starts there)
 
-Run as ``python -m zelos.online JOB.json``, this module is the background job itself.
+Run as ``python -m zelos.learning.online JOB.json``, this module is the background job itself.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import time
 import weakref
 from dataclasses import dataclass
 
-__all__ = ["OnlineRetrainer", "RetrainOptions", "online_retrainer"]
+__all__ = ["OnlineRetrainer", "RetrainOptions", "why_untrainable"]
 
 #: Niceness of the background job: the chain keeps its share of the cores.
 NICE = 10
@@ -46,7 +46,7 @@ STOPPED = "stopped: the chain ended first"
 class RetrainOptions:
     """The ``retrain`` option: ``every`` (fallbacks outside one emulator's trust region between
     retrains), ``extra`` (new points around the logged ones per retrain, as ``zelos retrain
-    --extra``), ``tolerance`` (see :mod:`zelos.verdict`), ``max_rounds`` (retrains per run,
+    --extra``), ``tolerance`` (see :mod:`zelos.learning.verdict`), ``max_rounds`` (retrains per run,
     None: no limit), ``processes`` (for the code in the job; 0: the job's own process),
     ``nice`` (the job's niceness: 10 leaves the cores to the chain; 0 competes with it)."""
 
@@ -108,7 +108,7 @@ class OnlineRetrainer:
         self.log_dir = os.path.abspath(os.fspath(log_dir))
         self.folder = os.path.join(self.log_dir, "retrained")
         self.point_log = point_log
-        self.logger = logger or logging.getLogger("zelos.online")
+        self.logger = logger or logging.getLogger("zelos.learning.online")
         self.python = python
         entries = {e["key"]: e for e in router.entries()}
         self._current = {k: os.path.abspath(emulators[k].path) for k in entries if k in emulators}
@@ -214,7 +214,7 @@ class OnlineRetrainer:
             json.dump(spec, f, indent=1)
         log_path = os.path.join(job.folder, "retrain.log")
         with open(log_path, "w", encoding="utf-8") as out:
-            proc = subprocess.Popen([self.python, "-m", "zelos.online", os.path.join(job.folder, "job.json")],
+            proc = subprocess.Popen([self.python, "-m", "zelos.learning.online", os.path.join(job.folder, "job.json")],
                                     stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
             self._proc[0] = proc
             if self._closed:  # close() ran while this process started
@@ -230,7 +230,7 @@ class OnlineRetrainer:
         with open(os.path.join(job.folder, "verdict.json"), encoding="utf-8") as f:
             job.verdict = json.load(f)
         if job.verdict["accept"]:
-            from .emulator import load
+            from ..emulator import load
 
             job.emulator = load(job.target, out_of_range="ignore")  # loaded here, not in the chain's thread
 
@@ -320,7 +320,7 @@ def _tail(path: str, lines: int = 3) -> str:
     return " | ".join(text[-lines:]) or "(no output)"
 
 
-def _trainable(emulator) -> str | None:
+def why_untrainable(emulator) -> str | None:
     """Why ``emulator`` cannot be retrained (its training set is not found), or None: the same
     look-up as ``zelos retrain`` (its report's workdir, ``NAME.build`` beside the archive)."""
     from .retrain import TrainingSetNotFound, training_set_folder
@@ -332,39 +332,10 @@ def _trainable(emulator) -> str | None:
     return None
 
 
-def online_retrainer(option, router, emulators: dict, point_log, logger) -> OnlineRetrainer | None:
-    """The Cobaya theory's hook: the retrainer for its ``retrain`` option, or None when off.
-    Errors in the option are Cobaya ``LoggedError``s."""
-    from cobaya.log import LoggedError
-
-    try:
-        options = RetrainOptions.parse(option)
-    except (TypeError, ValueError) as e:
-        raise LoggedError(logger, "%s", e) from e
-    if options is None:
-        return None
-    if point_log is None:
-        raise LoggedError(logger, "`retrain` learns from the point log: set `log` to a folder")
-    keys = [e["key"] for e in router.entries()]
-    usable = {}
-    for key in keys:
-        why = _trainable(emulators[key])
-        if why:
-            logger.warning("online retraining: %s cannot be retrained: %s", key, why)
-        else:
-            usable[key] = emulators[key]
-    if keys and not usable:
-        raise LoggedError(logger, "`retrain`: no emulator in use can be retrained (see the warnings above)")
-    log_dir = os.path.dirname(os.path.abspath(point_log.path))
-    logger.info("online retraining: every %d fallback points outside an emulator's trust region, in the "
-                "background; retrained archives in %s", options.every, os.path.join(log_dir, "retrained"))
-    return OnlineRetrainer(router, usable, log_dir, options, point_log=point_log, logger=logger)
-
-
 # -- the background job ---------------------------------------------------------------------------
 
 def main(argv=None) -> int:
-    """``python -m zelos.online JOB.json``: retrain, judge, and write ``verdict.json`` last."""
+    """``python -m zelos.learning.online JOB.json``: retrain, judge, and write ``verdict.json`` last."""
     from .retrain import retrain
     from .verdict import judge_retrain
 

@@ -195,7 +195,7 @@ def test_every_exception_class_of_zelos_derives_from_zelos_error():
                 found[f"{name}.{attribute}"] = value
     for must in ("zelos.ParameterError", "zelos.learning.retrain.RetrainError",
                  "zelos.learning.retrain.TrainingSetNotFound", "zelos.build.store.StoreError",
-                 "zelos.drivers.ComputationError", "zelos.drivers.VersionMismatch"):
+                 "zelos.drivers.common.ComputationError", "zelos.drivers.common.VersionMismatch"):
         assert must in found
     outside = sorted(name for name, cls in found.items() if not issubclass(cls, zelos.ZelosError))
     assert outside == []

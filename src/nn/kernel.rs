@@ -118,9 +118,9 @@ pub fn tanh_f64(x: &mut [f64]) {
 
 /// `b^x` for `b` = 10 or e, in f64, over a block: `2^n e^r` with `n` the nearest integer to
 /// `x log2(b)`, `r` the remainder (|r| <= ln2 / 2, taken in two parts so that it is exact to an
-/// ulp) and `e^r` by its Taylor series to degree 13 (truncation below 2e-16). Within 3 ulp of
-/// libm, branch-free so that it vectorises; only `|x log2(b)| <= 1020` is in range (the caller
-/// sends the rest to libm).
+/// ulp) and `e^r` by its Taylor series to degree 13 (truncation below 2e-16). Within 1e-15
+/// relative of libm (tested), branch-free so that it vectorises; only `|x log2(b)| <= 1020` is
+/// in range (the caller sends the rest to libm).
 #[inline(always)]
 fn exp_body(x: &mut [f64; EXP_BLOCK], base10: bool, fma: impl Fn(f64, f64, f64) -> f64) {
     // 1.5 * 2^52: adding it rounds to an integer, which then sits in the low bits of the sum.
@@ -199,7 +199,7 @@ fn power_in_place<T: super::Real>(x: &mut [T], base10: bool) {
         if !in_range {
             // Rare: overflow, underflow, NaN, or a block with one of them.
             for (&arg, v) in arguments.iter().zip(chunk.iter_mut()) {
-                if !(arg.abs() <= limit) {
+                if arg.is_nan() || arg.abs() > limit {
                     *v = T::from_f64(if base10 { 10f64.powf(arg) } else { arg.exp() });
                 }
             }

@@ -101,15 +101,17 @@ fn config_json(dict: &Bound<'_, PyDict>) -> PyResult<Value> {
     for (key, value) in dict.iter() {
         let key: String =
             key.extract().map_err(|_| ParameterError::new_err("training config: keys must be strings"))?;
-        object.insert(key, json(&value)?);
+        // No setting nests deeper than a list of numbers.
+        object.insert(key, json(&value, 2)?);
     }
     Ok(Value::Object(object))
 }
 
 /// A Python value as JSON: None, bools, integers (numpy's too), finite floats, strings and
-/// iterables (lists, tuples, numpy arrays). Anything else (NaN, an object) becomes the string of its `repr`, which no setting
-/// accepts, so that the core's error names the key, what it must be and what it got.
-fn json(value: &Bound<'_, PyAny>) -> PyResult<Value> {
+/// iterables (lists, tuples, numpy arrays), nested at most `depth` deep. Anything else (NaN, an
+/// object, deeper nesting) becomes the string of its `repr`, which no setting accepts, so that
+/// the core's error names the key, what it must be and what it got.
+fn json(value: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
     if value.is_none() {
         return Ok(Value::Null);
     }
@@ -132,10 +134,11 @@ fn json(value: &Bound<'_, PyAny>) -> PyResult<Value> {
         if let Some(n) = Number::from_f64(f) {
             return Ok(Value::Number(n));
         }
-    } else if !value.is_instance_of::<PyDict>() {
-        // Lists, tuples, numpy arrays: anything iterable but a mapping.
+    } else if depth > 0 && !value.is_instance_of::<PyDict>() && value.len().is_ok() {
+        // Lists, tuples, numpy arrays: anything sized and iterable but a mapping (a sized
+        // iterable ends; a generator may not).
         if let Ok(items) = value.try_iter() {
-            return items.map(|item| json(&item?)).collect::<PyResult<Vec<_>>>().map(Value::Array);
+            return items.map(|item| json(&item?, depth - 1)).collect::<PyResult<Vec<_>>>().map(Value::Array);
         }
     }
     Ok(Value::String(value.repr()?.extract()?))

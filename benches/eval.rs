@@ -1,8 +1,10 @@
 //! Evaluation speed of the Rust core: single point and batch of 1024, for the two reference
 //! networks of docs/benchmarks.md, next to the machine's measured FMA peak.
 //!
-//! Run: `cargo bench --bench eval` (prints a Markdown table). Inputs vary between calls: a
-//! fixed input flatters tanh and the caches.
+//! Run: `cargo bench --bench eval` (prints Markdown tables); `cargo bench --bench eval -- cmb`
+//! runs only the shipped CMB emulator's table (single point against batches of 1, 64 and 1024,
+//! side by side). Inputs vary between calls: a fixed input flatters tanh and the caches.
+//! `MATMUL_NUM_THREADS=1` holds the batch products to one thread.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -80,11 +82,66 @@ fn fma_peak_f32() -> f64 {
     f64::NAN
 }
 
+/// The shipped `CAMB_LCDM_CMB` emulator (python/zelos/emulators/): per-point time of one point
+/// through `eval` and of batches of 1, 64 and 1024 through `eval_batch`, taking turns round
+/// after round so that a busy machine slows them alike.
+fn shipped_cmb() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/zelos/emulators/CAMB_LCDM_CMB.tar.gz");
+    let emu = zelos::Emulator::load(&path).expect("the shipped CMB emulator loads");
+    let model = emu.model();
+    let (lower, upper) = emu.bounds();
+    let mut rng = SplitMix::new(11);
+    // Points in the middle half of the training box, varied between calls.
+    let points: Vec<f64> = (0..4096)
+        .flat_map(|_| lower.iter().zip(upper).map(|(a, b)| a + (b - a) * (0.25 + 0.5 * rng.uniform())).collect::<Vec<_>>())
+        .collect();
+    let (p, m) = (lower.len(), model.n_outputs());
+    let n_points = points.len() / p;
+    let mut out = vec![0.0; 1024 * m];
+    let sizes = [1usize, 64, 1024];
+    let (mut single, mut batches) = (Vec::new(), vec![Vec::new(); sizes.len()]);
+    let mut offset = 0;
+    for _round in 0..9 {
+        single.push(time(|i| model.eval(black_box(&points[(i % n_points) * p..(i % n_points + 1) * p]), &mut out[..m]), 200, 1));
+        for (k, &n) in sizes.iter().enumerate() {
+            let calls = (2048 / n).max(2);
+            let t = time(
+                |_| {
+                    offset = (offset + n) % (n_points - n + 1);
+                    model.eval_batch(black_box(&points[offset * p..(offset + n) * p]), n, &mut out[..n * m]).unwrap()
+                },
+                calls,
+                1,
+            );
+            batches[k].push(t / n as f64);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[v.len() / 2]
+    };
+    let single = median(&mut single);
+    println!("CAMB_LCDM_CMB ({} outputs, {}), median of 9 rounds:\n", m, model.dtype());
+    println!("| call | us per point | single point / this |");
+    println!("|---|---|---|");
+    println!("| `eval`, one point | {:.1} | 1.00x |", single * 1e6);
+    for (k, &n) in sizes.iter().enumerate() {
+        let t = median(&mut batches[k]);
+        println!("| `eval_batch`, {n} points | {:.1} | {:.2}x |", t * 1e6, single / t);
+    }
+    println!();
+}
+
 fn main() {
-    let peak = fma_peak_f32();
     // matrixmultiply's `threading` feature uses one thread per physical core unless told otherwise.
     let threads = std::env::var("MATMUL_NUM_THREADS").unwrap_or_else(|_| "one per physical core (default)".into());
-    println!("f32 FMA peak, one core: {:.1} GFLOP/s; matrixmultiply threads: {threads}\n", peak / 1e9);
+    println!("matrixmultiply threads: {threads}\n");
+    shipped_cmb();
+    if std::env::args().any(|a| a == "cmb") {
+        return;
+    }
+    let peak = fma_peak_f32();
+    println!("f32 FMA peak, one core: {:.1} GFLOP/s\n", peak / 1e9);
     println!("| network | dtype | single point (us) | batch 1024 (us/point) | batch GFLOP/s | batch / 1-core peak |");
     println!("|---|---|---|---|---|---|");
     let networks = [

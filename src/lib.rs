@@ -19,6 +19,7 @@ pub mod capi;
 pub mod emulator;
 pub mod error;
 pub mod hub;
+mod keywords;
 pub mod model;
 pub mod nn;
 pub mod pointlog;

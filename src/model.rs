@@ -108,6 +108,13 @@ struct Network<T> {
     len: usize,
 }
 
+impl<T: Real> Network<T> {
+    /// The longest vector from the network's raw output to its transformed outputs.
+    fn max_len(&self) -> usize {
+        self.transform.max_len(self.mlp.n_out())
+    }
+}
+
 enum Networks {
     F32(Vec<Network<f32>>),
     F64(Vec<Network<f64>>),
@@ -311,10 +318,18 @@ pub const BATCH_SCRATCH_BYTES: usize = 64 << 20;
 /// Points per chunk so that the scratch of [`eval_batch`] stays near [`BATCH_SCRATCH_BYTES`].
 fn chunk_rows<T: Real>(input: &InputScaling, nets: &[Network<T>]) -> usize {
     let widest = |f: fn(&Network<T>) -> usize| nets.iter().map(f).max().unwrap_or(0);
-    // Per point: scaled inputs, one network's raw outputs, two layer buffers.
-    let values = input.len() + widest(|n| n.mlp.n_out()) + 2 * widest(|n| n.mlp.max_width());
+    // Per point: scaled inputs, two buffers of one network's outputs along its output
+    // transform, two layer buffers.
+    let values = input.len() + 2 * widest(Network::max_len) + 2 * widest(|n| n.mlp.max_width());
     (BATCH_SCRATCH_BYTES / (values.max(1) * std::mem::size_of::<T>())).max(1)
 }
+
+/// A batch of fewer points goes point by point through the single-point path: matrix products
+/// would pack every weight matrix for a handful of rows (for the CMB emulator, 1.5 ms for one
+/// point against 0.5 ms through [`Model::eval`], on a loaded machine), and the results are then
+/// exactly those of [`Model::eval`]. (Chunks of a larger batch always take the matrix products,
+/// whose values for a row do not depend on how many rows come with it.)
+pub const BATCH_MIN_ROWS: usize = 4;
 
 /// An empty vector with room for `len` values, or [`Error::OutOfMemory`].
 fn try_buffer<T>(len: usize, what: &str) -> Result<Vec<T>> {
@@ -326,7 +341,7 @@ fn try_buffer<T>(len: usize, what: &str) -> Result<Vec<T>> {
     Ok(buffer)
 }
 
-fn eval_batch<T: Real>(
+fn eval_batch<T: WithScratch>(
     input: &InputScaling,
     nets: &[Network<T>],
     x: &[f64],
@@ -336,14 +351,19 @@ fn eval_batch<T: Real>(
     rows: usize,
 ) -> Result<()> {
     let p = input.len();
-    let rows = rows.clamp(1, n.max(1));
+    if n < BATCH_MIN_ROWS {
+        for (xrow, orow) in x.chunks_exact(p).zip(out.chunks_exact_mut(width)).take(n) {
+            eval_point(input, nets, xrow, orow);
+        }
+        return Ok(());
+    }
+    let rows = rows.clamp(1, n);
     let what = format!("a batch of {n} points in chunks of {rows}");
     // All scratch up front and fallibly, for one chunk; the loop below then allocates nothing.
-    let max_m = nets.iter().map(|net| net.mlp.n_out()).max().unwrap_or(0);
-    let max_len = nets.iter().map(|net| net.len.max(net.mlp.n_out())).max().unwrap_or(0);
+    let max_len = nets.iter().map(Network::max_len).max().unwrap_or(0);
     let mut xn: Vec<T> = try_buffer(rows.saturating_mul(p), &what)?;
-    let mut y: Vec<T> = try_buffer(rows.saturating_mul(max_m), &what)?;
-    let (mut row_out, mut tmp): (Vec<T>, Vec<T>) = (try_buffer(max_len, &what)?, try_buffer(max_len, &what)?);
+    let mut y: Vec<T> = try_buffer(rows.saturating_mul(max_len), &what)?;
+    let mut tmp: Vec<T> = try_buffer(rows.saturating_mul(max_len), &what)?;
     let mut scratch = BatchScratch::default();
     for net in nets {
         scratch.try_reserve(&net.mlp, rows).map_err(|_| {
@@ -353,23 +373,21 @@ fn eval_batch<T: Real>(
     }
     for start in (0..n).step_by(rows) {
         let count = rows.min(n - start);
+        let out = &mut out[start * width..(start + count) * width];
         xn.clear();
         xn.resize(count * p, T::ZERO);
         for (row, xrow) in xn.chunks_exact_mut(p).zip(x[start * p..(start + count) * p].chunks_exact(p)) {
             input.apply(xrow, row);
         }
-        let out = &mut out[start * width..(start + count) * width];
         for net in nets {
             let m = net.mlp.n_out();
-            y.clear();
+            // Overwritten whole (no zeroing of old contents needed).
             y.resize(count * m, T::ZERO);
             net.mlp.forward_batch_with(&xn, count, &mut y, &mut scratch);
-            for (i, yrow) in y.chunks_exact(m).enumerate() {
-                row_out.clear();
-                row_out.extend_from_slice(yrow);
-                net.transform.apply(&mut row_out, &mut tmp);
-                let dst = &mut out[i * width + net.offset..i * width + net.offset + net.len];
-                for (o, v) in dst.iter_mut().zip(&row_out) {
+            // The output transform on the whole block: PCA as one matrix product.
+            net.transform.apply_batch(&mut y, count, &mut tmp);
+            for (yrow, orow) in y.chunks_exact(net.len).zip(out.chunks_exact_mut(width)) {
+                for (o, v) in orow[net.offset..net.offset + net.len].iter_mut().zip(yrow) {
                     *o = v.to_f64();
                 }
             }

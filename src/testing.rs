@@ -4,29 +4,8 @@ use crate::model::{InputDescription, ModelDescription, NetworkDescription, Outpu
 use crate::nn::{Activation, Real};
 use crate::tensors::{Tensor, TensorSet};
 
-/// SplitMix64: a tiny, good-enough generator so that the library needs no `rand`.
-pub struct SplitMix(u64);
-
-impl SplitMix {
-    pub fn new(seed: u64) -> Self {
-        SplitMix(seed)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    /// Uniform in [-a, a).
-    pub fn symmetric(&mut self, a: f64) -> f64 {
-        a * (2.0 * self.uniform() - 1.0)
-    }
-}
+/// The generator of training, shared so that tests draw from the same seeded stream.
+pub use crate::train::rng::SplitMix;
 
 /// What [`random_model`] builds: `n_params -> hidden x width -> n_out`, optionally followed by
 /// an affine step, a PCA-like linear step to `pca_out` values and `pow10`.

@@ -4,8 +4,11 @@
 //! output steps turns into physical outputs: un-standardising (`affine`), PCA reconstruction
 //! (`linear`) and un-logging (`pow10`, `exp`). Each step also maps tangent vectors, which gives
 //! the analytic Jacobian through the whole chain.
+//!
+//! A batch goes through each step at once, as a `[rows, n]` matrix: the PCA reconstruction is
+//! then one matrix product, and the elementwise steps run over the whole block.
 
-use crate::nn::Real;
+use crate::nn::{exp_in_place, pow10_in_place, Real};
 
 /// `x_n = (x - shift) / scale`, per parameter, in f64 (parameters such as `ombh2` need it).
 #[derive(Debug, Clone, PartialEq)]
@@ -77,11 +80,49 @@ impl<T: Real> OutputStep<T> {
             }
             OutputStep::Pow10 => {
                 y.clear();
-                y.extend(x.iter().map(|&v| T::from_f64(10f64.powf(v.to_f64()))));
+                y.extend_from_slice(x);
+                pow10_in_place(y);
             }
             OutputStep::Exp => {
                 y.clear();
-                y.extend(x.iter().map(|&v| T::from_f64(v.to_f64().exp())));
+                y.extend_from_slice(x);
+                exp_in_place(y);
+            }
+        }
+    }
+
+    /// Applies the step to `rows` points, `x` `[rows, n_in]` row-major: in place for the
+    /// elementwise steps (returns `false`), into `y` `[rows, n_out]` (resized as needed) for
+    /// `linear` (returns `true`). The values are those of [`OutputStep::apply`] on each row (the
+    /// same to rounding: `linear` is a matrix product here, a sum of scaled rows there).
+    pub fn apply_batch(&self, x: &mut [T], rows: usize, y: &mut Vec<T>) -> bool {
+        match self {
+            OutputStep::Affine { scale, shift } => {
+                for row in x.chunks_exact_mut(scale.len()) {
+                    for ((v, &s), &m) in row.iter_mut().zip(scale).zip(shift) {
+                        *v = *v * s + m;
+                    }
+                }
+                false
+            }
+            OutputStep::Linear { matrix, bias, n_in, n_out } => {
+                // The product overwrites `y` (beta = 0): no zeroing of old contents.
+                y.resize(rows * n_out, T::ZERO);
+                T::gemm(rows, *n_in, *n_out, x, matrix, y);
+                for row in y.chunks_exact_mut(*n_out) {
+                    for (v, &b) in row.iter_mut().zip(bias) {
+                        *v += b;
+                    }
+                }
+                true
+            }
+            OutputStep::Pow10 => {
+                pow10_in_place(x);
+                false
+            }
+            OutputStep::Exp => {
+                exp_in_place(x);
+                false
             }
         }
     }
@@ -129,6 +170,27 @@ impl<T: Real> OutputTransform<T> {
         for step in &self.steps {
             step.apply(x, scratch);
             std::mem::swap(x, scratch);
+        }
+    }
+
+    /// The longest vector along the chain for an input of length `n_in` (sizes scratch buffers).
+    pub fn max_len(&self, n_in: usize) -> usize {
+        let mut n = n_in;
+        let mut widest = n;
+        for step in &self.steps {
+            n = step.output_len(n);
+            widest = widest.max(n);
+        }
+        widest
+    }
+
+    /// Applies every step to `rows` points `x` `[rows, n]` in place (resized where a step
+    /// changes length); see [`OutputStep::apply_batch`].
+    pub fn apply_batch(&self, x: &mut Vec<T>, rows: usize, scratch: &mut Vec<T>) {
+        for step in &self.steps {
+            if step.apply_batch(x, rows, scratch) {
+                std::mem::swap(x, scratch);
+            }
         }
     }
 

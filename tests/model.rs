@@ -91,6 +91,34 @@ fn batch_equals_single_points() {
     }
 }
 
+/// In f64 the batch path (matrix products, the output transform on the whole block) gives the
+/// single-point values to 1e-12; batches under `BATCH_MIN_ROWS` points are the single-point path.
+#[test]
+fn f64_batch_equals_single_points_to_1e_12() {
+    for activation in ACTIVATIONS {
+        let spec = small(activation, true, 3);
+        let m = model::<f64>(&spec);
+        let mut rng = SplitMix::new(21);
+        let width = m.n_outputs();
+        for n_points in [1, 2, 3, 4, 64] {
+            let x: Vec<f64> = (0..n_points).flat_map(|_| spec.point(&mut rng)).collect();
+            let mut batch = vec![0.0; n_points * width];
+            m.eval_batch(&x, n_points, &mut batch).unwrap();
+            for i in 0..n_points {
+                let mut single = vec![0.0; width];
+                m.eval(&x[i * spec.n_params..(i + 1) * spec.n_params], &mut single);
+                if n_points < zelos::model::BATCH_MIN_ROWS {
+                    assert_eq!(single, batch[i * width..(i + 1) * width], "{activation:?}: a batch of {n_points}");
+                }
+                for k in 0..width {
+                    let (a, b) = (single[k], batch[i * width + k]);
+                    assert!((a - b).abs() <= 1e-12 * a.abs(), "{activation:?} point {i} of {n_points}, output {k}: {a} vs {b}");
+                }
+            }
+        }
+    }
+}
+
 /// Batches go through the networks in chunks (of bounded scratch memory): any chunk size, a
 /// ragged last chunk included, gives the values of the whole batch at once.
 #[test]

@@ -380,3 +380,59 @@ fn all_cores_and_more_threads_than_points_work() {
         assert!(outcome.best_val_loss.is_finite());
     }
 }
+
+/// The config the Python binding passes, read by the core: every key, and the defaults for
+/// those missing.
+#[test]
+fn a_config_object_is_read_by_the_core() {
+    let read = |text: &str| TrainConfig::from_json(&serde_json::from_str(text).unwrap());
+    assert_eq!(read("{}").unwrap(), TrainConfig::default());
+    let c = read(
+        r#"{"widths": [32, 16], "activation": "cosmopower", "epochs": 5, "batch_size": 8, "lr_initial": 1,
+            "lr_final": 1e-4, "schedule": "plateau", "patience": null, "seed": 9, "threads": 2, "weight_decay": 0.5}"#,
+    )
+    .unwrap();
+    let expected = TrainConfig {
+        widths: vec![32, 16],
+        activation: Activation::Cosmopower,
+        epochs: 5,
+        batch_size: 8,
+        lr_initial: 1.0,
+        lr_final: 1e-4,
+        schedule: Schedule::Plateau,
+        patience: None,
+        seed: 9,
+        threads: 2,
+        weight_decay: 0.5,
+    };
+    assert_eq!(c, expected);
+    assert_eq!(read(r#"{"patience": 7}"#).unwrap().patience, Some(7));
+    for activation in Activation::ALL {
+        assert_eq!(read(&format!(r#"{{"activation": "{activation}"}}"#)).unwrap().activation, *activation);
+    }
+}
+
+/// Each refusal names the key, what it must be and what it got.
+#[test]
+fn a_bad_config_object_names_the_key() {
+    let error = |text: &str| TrainConfig::from_json(&serde_json::from_str(text).unwrap()).unwrap_err().to_string();
+    let cases = [
+        (r#"{"activation": "sigmoidish"}"#, r#"training config: 'activation' must be one of 'tanh', 'relu', 'silu', 'cosmopower', got "sigmoidish""#),
+        (r#"{"schedule": 3}"#, "training config: 'schedule' must be one of 'constant', 'cosine', 'exponential', 'plateau', got 3"),
+        (r#"{"widths": [32, -1]}"#, "training config: 'widths' must be a list of positive integers, got [32,-1]"),
+        (r#"{"epochs": 2.5}"#, "training config: 'epochs' must be a non-negative integer, got 2.5"),
+        (r#"{"epochs": true}"#, "training config: 'epochs' must be a non-negative integer, got true"),
+        (r#"{"lr_initial": "fast"}"#, r#"training config: 'lr_initial' must be a number, got "fast""#),
+        (r#"{"patience": "never"}"#, r#"training config: 'patience' must be a non-negative integer or None, got "never""#),
+        (r#"{"seed": -1}"#, "training config: 'seed' must be a non-negative integer, got -1"),
+        (r#"{"learning_rate": 1}"#, "training config: unknown key 'learning_rate' (allowed: widths, activation, epochs, batch_size, lr_initial, lr_final, schedule, patience, seed, threads, weight_decay)"),
+        (r#"[1, 2]"#, "training config: expected an object of settings, got [1,2]"),
+        // Read, then checked: a well-formed but unusable setting.
+        (r#"{"epochs": 0}"#, "training config: epochs must be at least 1"),
+        (r#"{"widths": [8, 0]}"#, "training config: widths[1] is 0; every hidden layer needs at least one unit"),
+    ];
+    for (text, message) in cases {
+        let got = error(text);
+        assert!(got.ends_with(message), "{text}: {got}");
+    }
+}

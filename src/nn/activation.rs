@@ -1,29 +1,26 @@
 //! Activation functions of hidden layers, their values and their derivatives.
 
-use serde::{Deserialize, Serialize};
-
 use super::Real;
+use crate::keywords::keywords;
 
-/// The activation of a hidden layer (output layers are linear).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Activation {
-    Tanh,
-    Relu,
-    /// `x * sigmoid(x)`.
-    Silu,
-    /// CosmoPower's `(beta + sigmoid(alpha x) (1 - beta)) x`, with trained `alpha`, `beta` per unit.
-    Cosmopower,
+keywords! {
+    /// The activation of a hidden layer (output layers are linear): the one type the spec
+    /// (`emulator.activation`, re-exported as `spec::Activation`), archives (`model.json`) and the
+    /// trainer share. Spelled in lowercase everywhere (`tanh`, `relu`, `silu`, `cosmopower`).
+    pub enum Activation {
+        Tanh = "tanh",
+        Relu = "relu",
+        /// `x * sigmoid(x)`.
+        Silu = "silu",
+        /// CosmoPower's `(beta + sigmoid(alpha x) (1 - beta)) x`, with trained `alpha`, `beta` per unit.
+        Cosmopower = "cosmopower",
+    }
 }
 
 impl Activation {
+    /// The keyword (the same as [`Activation::as_str`]).
     pub fn name(self) -> &'static str {
-        match self {
-            Activation::Tanh => "tanh",
-            Activation::Relu => "relu",
-            Activation::Silu => "silu",
-            Activation::Cosmopower => "cosmopower",
-        }
+        self.as_str()
     }
 
     /// Whether the layer carries trained `alpha` and `beta` vectors.

@@ -166,7 +166,7 @@ impl<T: Real> Mlp<T> {
         let BatchScratch { current, pre } = scratch;
         current.clear();
         current.extend_from_slice(x);
-        pre.clear();
+        // No zeroing of old contents: every product overwrites its block (beta = 0).
         pre.resize(n * width, T::ZERO);
         for layer in &self.layers {
             let pre = &mut pre[..n * layer.n_out];

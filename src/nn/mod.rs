@@ -10,5 +10,6 @@ mod mlp;
 mod real;
 
 pub use activation::Activation;
+pub use kernel::{exp_in_place, pow10_in_place};
 pub use mlp::{BatchScratch, Dense, Mlp, Workspace};
 pub use real::Real;

@@ -9,6 +9,7 @@ use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2,
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use super::arrays;
 use super::errors::to_py;
 use crate::Emulator;
 
@@ -32,14 +33,6 @@ impl PyEmulator {
 pub fn load_emulator(py: Python<'_>, path: PathBuf) -> PyResult<PyEmulator> {
     let emulator = py.detach(|| Emulator::load(&path)).map_err(to_py)?;
     Ok(PyEmulator { inner: Arc::new(emulator) })
-}
-
-/// A contiguous copy-free view of a 1-D array when possible, else a copy.
-fn as_vec(x: &PyReadonlyArray1<'_, f64>) -> Vec<f64> {
-    match x.as_slice() {
-        Ok(s) => s.to_vec(),
-        Err(_) => x.as_array().to_vec(),
-    }
 }
 
 #[pymethods]
@@ -117,14 +110,14 @@ impl PyEmulator {
 
     /// Raises `ParameterError` (wrong length, non-finite) or `OutOfRange` (outside the box).
     fn check_point(&self, x: PyReadonlyArray1<'_, f64>) -> PyResult<()> {
-        self.inner.check_point(&as_vec(&x)).map_err(to_py)
+        self.inner.check_point(&arrays::values(&x)).map_err(to_py)
     }
 
     /// One point (parameter order) -> the flat output vector. With `check`, the point is first
     /// checked as by `check_point` (non-finite: `ParameterError`; outside the box: `OutOfRange`).
     #[pyo3(signature = (x, check=false))]
     fn eval<'py>(&self, py: Python<'py>, x: PyReadonlyArray1<'py, f64>, check: bool) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        let x = as_vec(&x);
+        let x = arrays::values(&x);
         if check {
             self.inner.check_point(&x).map_err(to_py)?;
         }
@@ -139,27 +132,15 @@ impl PyEmulator {
     /// `ZelosError` and a `MemoryError`) naming the batch size and the bytes, never an abort.
     fn eval_batch<'py>(&self, py: Python<'py>, x: PyReadonlyArray2<'py, f64>) -> PyResult<Bound<'py, PyArray2<f64>>> {
         let n = x.shape()[0];
-        let mut copied: Vec<f64> = Vec::new();
-        // `as_slice` also accepts a Fortran-ordered array, whose memory is column by column:
-        // only a C-ordered one is read in place.
-        let in_place = if x.is_c_contiguous() { x.as_slice().ok() } else { None };
-        let flat: &[f64] = match in_place {
-            Some(s) => s,
-            None => {
-                let len = x.len();
-                copied.try_reserve_exact(len).map_err(|_| {
-                    to_py(crate::Error::OutOfMemory(format!(
-                        "{}: a batch of {n} points: {} bytes for a contiguous copy of the input could not be allocated",
-                        self.inner.name(),
-                        len as u128 * 8
-                    )))
-                })?;
-                copied.extend(x.as_array().iter().copied());
-                &copied
-            }
-        };
+        let flat = arrays::try_values(&x).map_err(|_| {
+            to_py(crate::Error::OutOfMemory(format!(
+                "{}: a batch of {n} points: {} bytes for a contiguous copy of the input could not be allocated",
+                self.inner.name(),
+                x.len() as u128 * 8
+            )))
+        })?;
         let inner = &self.inner;
-        let out = py.detach(|| inner.eval_batch(flat, n)).map_err(to_py)?;
+        let out = py.detach(|| inner.eval_batch(&flat, n)).map_err(to_py)?;
         let array = Array2::from_shape_vec((n, self.inner.n_outputs()), out).expect("eval_batch returns n x n_outputs");
         Ok(array.into_pyarray(py))
     }
@@ -170,7 +151,7 @@ impl PyEmulator {
         py: Python<'py>,
         x: PyReadonlyArray1<'py, f64>,
     ) -> PyResult<ValuesAndJacobian<'py>> {
-        let x = as_vec(&x);
+        let x = arrays::values(&x);
         let p = x.len();
         let inner = &self.inner;
         let (out, jac) = py.detach(|| inner.jacobian(&x)).map_err(to_py)?;

@@ -1,6 +1,7 @@
 //! Python bindings (`zelos._zelos`): type conversions only, one file per core module.
 
 mod archive;
+mod arrays;
 mod emulator;
 mod errors;
 mod hub;

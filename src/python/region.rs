@@ -7,6 +7,7 @@ use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2, PyUntyped
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
+use super::arrays;
 use super::emulator::PyEmulator;
 use super::errors::to_py;
 use crate::region::{Decision, RegionData, TrustRegion};
@@ -49,13 +50,6 @@ impl From<Decision> for PyDecision {
 impl PyDecision {
     fn __repr__(&self) -> String {
         format!("Decision(inside={}, distance={}, reason={:?})", if self.inside { "True" } else { "False" }, self.distance, self.reason)
-    }
-}
-
-fn vec1(x: &PyReadonlyArray1<'_, f64>) -> Vec<f64> {
-    match x.as_slice() {
-        Ok(s) => s.to_vec(),
-        Err(_) => x.as_array().to_vec(),
     }
 }
 
@@ -102,7 +96,6 @@ impl PyTrustRegion {
                 return Err(PyValueError::new_err(format!("pico = {f}; expected a fraction in (0, 1]")));
             }
         }
-        let flat2 = |a: &PyReadonlyArray2<'_, f64>| a.as_array().iter().copied().collect::<Vec<f64>>();
         if let Some(c) = &covariance {
             if c.shape() != [parameters.len(), parameters.len()] {
                 return Err(PyValueError::new_err(format!("covariance has shape {:?}; expected {1} x {1}", c.shape(), parameters.len())));
@@ -114,11 +107,11 @@ impl PyTrustRegion {
             }
         }
         let data = RegionData {
-            lower: vec1(&lower),
-            upper: vec1(&upper),
-            mean: mean.as_ref().map(vec1),
-            covariance: covariance.as_ref().map(flat2),
-            points: points.as_ref().map(flat2),
+            lower: arrays::values(&lower).into_owned(),
+            upper: arrays::values(&upper).into_owned(),
+            mean: mean.as_ref().map(|a| arrays::values(a).into_owned()),
+            covariance: covariance.as_ref().map(|a| arrays::values(a).into_owned()),
+            points: points.as_ref().map(|a| arrays::values(a).into_owned()),
         };
         let region = py.detach(|| TrustRegion::new(parameters, &methods, threshold, data, "TrustRegion")).map_err(to_py)?;
         Ok(PyTrustRegion { inner: Arc::new(region) })
@@ -153,13 +146,13 @@ impl PyTrustRegion {
 
     /// One point (parameter order) -> Decision. Wrong length or non-finite: ParameterError.
     fn decide(&self, py: Python<'_>, x: PyReadonlyArray1<'_, f64>) -> PyResult<PyDecision> {
-        let x = vec1(&x);
+        let x = arrays::values(&x);
         let inner = &self.inner;
         Ok(py.detach(|| inner.decide(&x)).map_err(to_py)?.into())
     }
 
     fn contains(&self, py: Python<'_>, x: PyReadonlyArray1<'_, f64>) -> PyResult<bool> {
-        let x = vec1(&x);
+        let x = arrays::values(&x);
         let inner = &self.inner;
         py.detach(|| inner.contains(&x)).map_err(to_py)
     }
@@ -171,7 +164,7 @@ impl PyTrustRegion {
         if x.shape()[1] != p {
             return Err(PyValueError::new_err(format!("points have shape {:?}; expected (n, {p})", x.shape())));
         }
-        let flat: Vec<f64> = x.as_array().iter().copied().collect();
+        let flat = arrays::values(&x);
         let inner = &self.inner;
         let (inside, excess): (Vec<bool>, Vec<f64>) = py
             .detach(|| {

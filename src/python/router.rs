@@ -8,6 +8,7 @@ use numpy::{IntoPyArray, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use super::arrays;
 use super::emulator::PyEmulator;
 use super::errors::to_py;
 use super::region::PyTrustRegion;
@@ -33,13 +34,6 @@ fn fallback_tuple(f: &Fallback) -> FallbackTuple {
         None => (None, None),
     };
     (f.kind().to_string(), f.to_string(), nearest, distance, parameter)
-}
-
-fn vec1(x: &PyReadonlyArray1<'_, f64>) -> Vec<f64> {
-    match x.as_slice() {
-        Ok(s) => s.to_vec(),
-        Err(_) => x.as_array().to_vec(),
-    }
 }
 
 #[pymethods]
@@ -139,7 +133,7 @@ impl PyRouter {
         wanted: Vec<String>,
         covering: Option<Covering>,
     ) -> PyResult<Vec<(String, Option<String>, Option<FallbackTuple>)>> {
-        let values = vec1(&values);
+        let values = arrays::values(&values);
         let inner = &self.inner;
         let routing = py.detach(|| inner.route_covering(&names, &values, &wanted, covering.as_ref())).map_err(to_py)?;
         Ok(routing
@@ -164,7 +158,7 @@ impl PyRouter {
         wanted: Vec<String>,
         covering: Option<Covering>,
     ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>, Vec<(String, FallbackTuple)>)> {
-        let values = vec1(&values);
+        let values = arrays::values(&values);
         let inner = &self.inner;
         let ev = py.detach(|| inner.evaluate_covering(&names, &values, &wanted, covering.as_ref())).map_err(to_py)?;
         let out = PyDict::new(py);

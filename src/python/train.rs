@@ -2,31 +2,16 @@
 //! weights (archive layout), the history and the stop reason out. The GIL is released while
 //! epochs run and taken back for the per-epoch callback and the signal check (Ctrl-C).
 
-use std::borrow::Cow;
-
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString};
+use serde_json::{Map, Number, Value};
 
+use super::arrays;
 use super::errors::{to_py, ParameterError};
-use crate::nn::Activation;
-use crate::train::{EpochReport, Schedule, StopReason, TrainConfig, TrainOutcome};
-
-const CONFIG_KEYS: [&str; 11] = [
-    "widths",
-    "activation",
-    "epochs",
-    "batch_size",
-    "lr_initial",
-    "lr_final",
-    "schedule",
-    "patience",
-    "seed",
-    "threads",
-    "weight_decay",
-];
+use crate::train::{EpochReport, StopReason, TrainConfig, TrainOutcome};
 
 /// Trains an MLP on normalised data: `x [n, d_in]`, `y [n, d_out]`, `x_val`, `y_val` float32.
 ///
@@ -53,7 +38,7 @@ pub fn train_mlp<'py>(
     config: &Bound<'py, PyDict>,
     callback: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let config = parse_config(config)?;
+    let config = TrainConfig::from_json(&config_json(config)?).map_err(to_py)?;
     let (x, y, x_val, y_val) = (array(x, "x")?, array(y, "y")?, array(x_val, "x_val")?, array(y_val, "y_val")?);
     let (n, n_val) = (x.shape()[0], x_val.shape()[0]);
     for (a, b, what) in [(&x, &y, "rows of x and y"), (&x_val, &y_val, "rows of x_val and y_val")] {
@@ -74,7 +59,7 @@ pub fn train_mlp<'py>(
             )));
         }
     }
-    let (xs, ys, xvs, yvs) = (flat(&x), flat(&y), flat(&x_val), flat(&y_val));
+    let (xs, ys, xvs, yvs) = (arrays::values(&x), arrays::values(&y), arrays::values(&x_val), arrays::values(&y_val));
 
     let mut failure: Option<PyErr> = None;
     let outcome = py.detach(|| {
@@ -110,52 +95,53 @@ fn array<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<PyReadonlyArray2<
         .map_err(|_| PyTypeError::new_err(format!("{name} must be a 2-D numpy array of float32")))
 }
 
-/// The array's values in row-major order, without a copy when it is C-contiguous (`as_slice`
-/// alone would also take a Fortran-ordered array's column-major memory as rows).
-fn flat<'a>(a: &'a PyReadonlyArray2<'_, f32>) -> Cow<'a, [f32]> {
-    match a.as_slice() {
-        Ok(s) if a.is_c_contiguous() => Cow::Borrowed(s),
-        _ => Cow::Owned(a.as_array().iter().copied().collect()),
-    }
-}
-
-fn parse_config(dict: &Bound<'_, PyDict>) -> PyResult<TrainConfig> {
-    let mut c = TrainConfig::default();
+/// The config dict as the JSON object [`TrainConfig::from_json`] reads (which checks it).
+fn config_json(dict: &Bound<'_, PyDict>) -> PyResult<Value> {
+    let mut object = Map::new();
     for (key, value) in dict.iter() {
         let key: String =
             key.extract().map_err(|_| ParameterError::new_err("training config: keys must be strings"))?;
-        let bad = |what: &str| ParameterError::new_err(format!("training config: '{key}' must be {what}, got {value}"));
-        match key.as_str() {
-            "widths" => c.widths = value.extract().map_err(|_| bad("a list of positive integers"))?,
-            "activation" => {
-                let name: String = value.extract().map_err(|_| bad("a string"))?;
-                c.activation = [Activation::Tanh, Activation::Relu, Activation::Silu, Activation::Cosmopower]
-                    .into_iter()
-                    .find(|a| a.name() == name)
-                    .ok_or_else(|| bad("one of 'tanh', 'relu', 'silu', 'cosmopower'"))?;
-            }
-            "schedule" => {
-                let name: String = value.extract().map_err(|_| bad("a string"))?;
-                c.schedule = Schedule::from_name(&name)
-                    .ok_or_else(|| bad("one of 'constant', 'cosine', 'exponential', 'plateau'"))?;
-            }
-            "epochs" => c.epochs = value.extract().map_err(|_| bad("a non-negative integer"))?,
-            "batch_size" => c.batch_size = value.extract().map_err(|_| bad("a non-negative integer"))?,
-            "lr_initial" => c.lr_initial = value.extract().map_err(|_| bad("a number"))?,
-            "lr_final" => c.lr_final = value.extract().map_err(|_| bad("a number"))?,
-            "patience" => c.patience = value.extract().map_err(|_| bad("a non-negative integer or None"))?,
-            "seed" => c.seed = value.extract().map_err(|_| bad("a non-negative integer"))?,
-            "threads" => c.threads = value.extract().map_err(|_| bad("a non-negative integer"))?,
-            "weight_decay" => c.weight_decay = value.extract().map_err(|_| bad("a number"))?,
-            _ => {
-                return Err(ParameterError::new_err(format!(
-                    "training config: unknown key '{key}' (allowed: {})",
-                    CONFIG_KEYS.join(", ")
-                )))
-            }
+        // No setting nests deeper than a list of numbers.
+        object.insert(key, json(&value, 2)?);
+    }
+    Ok(Value::Object(object))
+}
+
+/// A Python value as JSON: None, bools, integers (numpy's too), finite floats, strings and
+/// iterables (lists, tuples, numpy arrays), nested at most `depth` deep. Anything else (NaN, an
+/// object, deeper nesting) becomes the string of its `repr`, which no setting accepts, so that
+/// the core's error names the key, what it must be and what it got.
+fn json(value: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
+    if value.is_none() {
+        return Ok(Value::Null);
+    }
+    if let Ok(b) = value.cast::<PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if let Ok(s) = value.cast::<PyString>() {
+        return Ok(Value::String(s.extract()?));
+    }
+    if !value.is_instance_of::<PyFloat>() {
+        // Integers through `__index__` (Python's and numpy's), never a float's truncation.
+        if let Ok(i) = value.extract::<i64>() {
+            return Ok(i.into());
+        }
+        if let Ok(u) = value.extract::<u64>() {
+            return Ok(u.into());
         }
     }
-    Ok(c)
+    if let Ok(f) = value.extract::<f64>() {
+        if let Some(n) = Number::from_f64(f) {
+            return Ok(Value::Number(n));
+        }
+    } else if depth > 0 && !value.is_instance_of::<PyDict>() && value.len().is_ok() {
+        // Lists, tuples, numpy arrays: anything sized and iterable but a mapping (a sized
+        // iterable ends; a generator may not).
+        if let Ok(items) = value.try_iter() {
+            return items.map(|item| json(&item?, depth - 1)).collect::<PyResult<Vec<_>>>().map(Value::Array);
+        }
+    }
+    Ok(Value::String(value.repr()?.extract()?))
 }
 
 fn result<'py>(py: Python<'py>, outcome: TrainOutcome) -> PyResult<Bound<'py, PyDict>> {

@@ -5,7 +5,7 @@ use yaml_serde::Value;
 
 use super::error::{Origin, SpecError};
 use super::forms::strict_string;
-use super::keywords::keywords;
+use crate::keywords::keywords;
 
 keywords! {
     /// The Boltzmann code an emulator reproduces.

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{one_of, Origin, SpecError};
 use super::forms::ordered_map;
-use super::keywords::keywords;
+use crate::keywords::keywords;
 use super::limits::{self, MAX_HIDDEN_LAYERS, MAX_NETWORK_WEIGHTS, MAX_WIDTH};
 use super::transforms::{Baseline, Transforms};
 
@@ -16,17 +16,8 @@ keywords! {
     }
 }
 
-keywords! {
-    /// The activation of the hidden layers.
-    pub enum Activation {
-        Tanh = "tanh",
-        Relu = "relu",
-        /// x · sigmoid(x).
-        Silu = "silu",
-        /// CosmoPower's trainable `(β + sigmoid(α x) (1 − β)) x`, with α, β per neuron.
-        Cosmopower = "cosmopower",
-    }
-}
+/// The activation of the hidden layers: the network's own type, spelled as in the spec.
+pub use crate::nn::Activation;
 
 /// The `emulator` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

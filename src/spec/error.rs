@@ -50,24 +50,11 @@ impl Origin<'_> {
     }
 }
 
-/// Formats a deserialization message that [`from_serde`] splits into found/expected.
-pub(crate) fn mismatch_text(found: impl std::fmt::Display, expected: impl std::fmt::Display) -> String {
-    format!("found {found}; expected {expected}")
-}
+pub(crate) use crate::keywords::{mismatch_text, one_of};
 
 /// A serde error in the found/expected convention.
 pub(crate) fn mismatch<E: serde::de::Error>(found: impl std::fmt::Display, expected: impl std::fmt::Display) -> E {
     E::custom(mismatch_text(found, expected))
-}
-
-/// "one of `a`, `b`, `c`" (or "`a`" when there is a single choice).
-pub(crate) fn one_of<S: AsRef<str>>(allowed: &[S]) -> String {
-    let quoted: Vec<String> = allowed.iter().map(|s| format!("`{}`", s.as_ref())).collect();
-    match quoted.len() {
-        0 => "nothing (no entries are allowed here)".to_string(),
-        1 => quoted[0].clone(),
-        _ => format!("one of {}", quoted.join(", ")),
-    }
 }
 
 /// Translates an error of `yaml_serde::from_str::<Value>`: a syntax error or a duplicate key.

@@ -21,7 +21,6 @@ mod document;
 mod emulator;
 mod error;
 mod forms;
-mod keywords;
 pub mod limits;
 mod outputs;
 mod plain_yaml;

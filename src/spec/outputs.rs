@@ -6,7 +6,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use super::error::{one_of, Origin, SpecError};
-use super::keywords::keywords;
+use crate::keywords::keywords;
 use super::limits::{self, MAX_K_POINTS, MAX_LMAX, MAX_NETWORK_OUTPUTS, MAX_Z_POINTS};
 
 keywords! {

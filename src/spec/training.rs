@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::error::{Origin, SpecError};
-use super::keywords::keywords;
+use crate::keywords::keywords;
 use super::limits::{self, MAX_BATCH_SIZE, MAX_EPOCHS, MAX_POINTS};
 
 keywords! {

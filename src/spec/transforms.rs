@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{one_of, Origin, SpecError};
 use super::forms::{explicit_null, ordered_map};
-use super::keywords::keywords;
+use crate::keywords::keywords;
 use super::limits::{self, MAX_PCA_COMPONENTS};
 use super::outputs::Outputs;
 

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{mismatch_text, one_of, Origin, SpecError};
 use super::forms::one_or_many;
-use super::keywords::keywords;
+use crate::keywords::keywords;
 
 keywords! {
     /// A membership test of the trust region; several must all pass.

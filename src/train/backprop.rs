@@ -6,7 +6,7 @@
 //! on top of the trainer's (it does for `m k + k n >= 2^15`).
 
 use super::gemm::{matmul, matmul_nt, matmul_tn_acc};
-use super::network::Layout;
+use super::layout::Layout;
 use super::simd::vectorized;
 use super::{activation, TrainReal};
 use crate::nn::Activation;

@@ -1,4 +1,7 @@
-//! What a training run is asked to do, and the checks that refuse an unusable request.
+//! What a training run is asked to do, read from a JSON object (what the Python binding passes)
+//! and checked: the checks that refuse an unusable request, each naming the key.
+
+use serde_json::Value;
 
 use crate::nn::Activation;
 use crate::Error;
@@ -17,6 +20,9 @@ pub enum Schedule {
 }
 
 impl Schedule {
+    /// Every schedule, in the order docs/spec.md lists them.
+    pub const ALL: [Schedule; 4] = [Schedule::Constant, Schedule::Cosine, Schedule::Exponential, Schedule::Plateau];
+
     pub fn name(self) -> &'static str {
         match self {
             Schedule::Constant => "constant",
@@ -27,9 +33,7 @@ impl Schedule {
     }
 
     pub fn from_name(name: &str) -> Option<Self> {
-        [Schedule::Constant, Schedule::Cosine, Schedule::Exponential, Schedule::Plateau]
-            .into_iter()
-            .find(|s| s.name() == name)
+        Schedule::ALL.into_iter().find(|s| s.name() == name)
     }
 }
 
@@ -80,6 +84,79 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// The keys of a config object ([`TrainConfig::from_json`]), in the order of the fields.
+    pub const KEYS: [&'static str; 11] = [
+        "widths",
+        "activation",
+        "epochs",
+        "batch_size",
+        "lr_initial",
+        "lr_final",
+        "schedule",
+        "patience",
+        "seed",
+        "threads",
+        "weight_decay",
+    ];
+
+    /// A config from a JSON object whose keys are all optional (the [`Default`] for those
+    /// missing), then [`TrainConfig::check`]ed. An unknown key, a value of the wrong kind or an
+    /// unusable setting is an [`Error::Parameters`] naming the key and what it must be.
+    pub fn from_json(object: &Value) -> Result<TrainConfig, Error> {
+        let Some(object) = object.as_object() else {
+            return Err(Error::Parameters(format!("training config: expected an object of settings, got {object}")));
+        };
+        let mut c = TrainConfig::default();
+        for (key, value) in object {
+            let bad = |what: String| Error::Parameters(format!("training config: '{key}' must be {what}, got {value}"));
+            let count = |v: &Value| v.as_u64().and_then(|u| usize::try_from(u).ok());
+            let natural = || count(value).ok_or_else(|| bad("a non-negative integer".into()));
+            let number = || value.as_f64().ok_or_else(|| bad("a number".into()));
+            match key.as_str() {
+                "widths" => {
+                    c.widths = value
+                        .as_array()
+                        .and_then(|list| list.iter().map(count).collect())
+                        .ok_or_else(|| bad("a list of positive integers".into()))?
+                }
+                "activation" => {
+                    c.activation = Activation::ALL
+                        .iter()
+                        .copied()
+                        .find(|a| value.as_str() == Some(a.as_str()))
+                        .ok_or_else(|| bad(quoted_choices(Activation::ALL.iter().map(|a| a.as_str()))))?
+                }
+                "schedule" => {
+                    c.schedule = Schedule::ALL
+                        .into_iter()
+                        .find(|s| value.as_str() == Some(s.name()))
+                        .ok_or_else(|| bad(quoted_choices(Schedule::ALL.iter().map(|s| s.name()))))?
+                }
+                "epochs" => c.epochs = natural()?,
+                "batch_size" => c.batch_size = natural()?,
+                "lr_initial" => c.lr_initial = number()?,
+                "lr_final" => c.lr_final = number()?,
+                "patience" => {
+                    c.patience = match value {
+                        Value::Null => None,
+                        v => Some(count(v).ok_or_else(|| bad("a non-negative integer or None".into()))?),
+                    }
+                }
+                "seed" => c.seed = value.as_u64().ok_or_else(|| bad("a non-negative integer".into()))?,
+                "threads" => c.threads = natural()?,
+                "weight_decay" => c.weight_decay = number()?,
+                _ => {
+                    return Err(Error::Parameters(format!(
+                        "training config: unknown key '{key}' (allowed: {})",
+                        Self::KEYS.join(", ")
+                    )))
+                }
+            }
+        }
+        c.check()?;
+        Ok(c)
+    }
+
     /// Refuses settings no run can use, naming the setting.
     pub fn check(&self) -> Result<(), Error> {
         let bad = |message: String| Err(Error::Parameters(format!("training config: {message}")));
@@ -121,4 +198,9 @@ impl TrainConfig {
             t => t,
         }
     }
+}
+
+/// "one of 'a', 'b', 'c'".
+fn quoted_choices<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    format!("one of {}", names.map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", "))
 }

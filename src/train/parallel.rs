@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use super::adam::{Adam, AdamStep};
 use super::backprop::{accumulate_gradient, Workspace};
-use super::network::Layout;
+use super::layout::Layout;
 use super::simd::vectorized;
 
 /// What one epoch is asked to do.

@@ -5,12 +5,13 @@ use std::time::Instant;
 
 use super::adam::Adam;
 use super::backprop::{sum_squared_errors, Workspace};
-use super::network::{Layout, Network};
+use super::layout::Layout;
+use super::network::Network;
 use super::parallel::{run_epoch, EpochJob};
+use super::rng::SplitMix;
 use super::schedule::LrScheduler;
 use super::{data, TrainConfig};
 use crate::nn::Mlp;
-use crate::testing::SplitMix;
 use crate::Error;
 
 /// Points per forward/backward block of one worker (and per validation forward pass): the

@@ -1,13 +1,29 @@
-//! Closed sets of keywords (`camb`, `tanh`, `latin_hypercube`, ...) as Rust enums.
+//! Closed sets of keywords (`camb`, `tanh`, `latin_hypercube`, ...) as Rust enums, for the spec
+//! and for the core types it names (the activation of [`crate::nn`]).
 //!
 //! Each enum goes through serde as a plain string, so that a wrong value is always reported as
-//! "found `x`; expected one of `a`, `b`" whatever the YAML held (serde's own enum support in
-//! `yaml_serde` expects YAML tags and reports `a Value::Tagged enum` instead).
+//! "found `x`; expected one of `a`, `b`" whatever the YAML or JSON held (serde's own enum support
+//! in `yaml_serde` expects YAML tags and reports `a Value::Tagged enum` instead).
+
+/// "found {found}; expected {expected}": the convention of every spec error.
+pub(crate) fn mismatch_text(found: impl std::fmt::Display, expected: impl std::fmt::Display) -> String {
+    format!("found {found}; expected {expected}")
+}
+
+/// "one of `a`, `b`, `c`" (or "`a`" when there is a single choice).
+pub(crate) fn one_of<S: AsRef<str>>(allowed: &[S]) -> String {
+    let quoted: Vec<String> = allowed.iter().map(|s| format!("`{}`", s.as_ref())).collect();
+    match quoted.len() {
+        0 => "nothing (no entries are allowed here)".to_string(),
+        1 => quoted[0].clone(),
+        _ => format!("one of {}", quoted.join(", ")),
+    }
+}
 
 /// Declares a keyword enum: the variants, their spelling in the spec, a doc line each.
 ///
 /// Generates `ALL`, `as_str`, `Display`, `TryFrom<String>` (whose error follows the
-/// "found ...; expected ..." convention of [`super::error`]) and `Into<&'static str>`, and
+/// "found ...; expected ..." convention of the spec's errors) and `Into<&'static str>`, and
 /// derives serde through those two conversions.
 macro_rules! keywords {
     (
@@ -40,9 +56,9 @@ macro_rules! keywords {
             fn try_from(text: String) -> Result<Self, String> {
                 Self::ALL.iter().copied().find(|k| k.as_str() == text).ok_or_else(|| {
                     let allowed: Vec<&str> = Self::ALL.iter().map(|k| k.as_str()).collect();
-                    $crate::spec::error::mismatch_text(
+                    $crate::keywords::mismatch_text(
                         format!("`{text}`"),
-                        $crate::spec::error::one_of(&allowed),
+                        $crate::keywords::one_of(&allowed),
                     )
                 })
             }

@@ -114,7 +114,7 @@ def shear_accuracy(archive, point, bins: RedshiftBins, ell=None, z=None, nonline
             "code": truth, "relative_error": ours / truth - 1.0}
 
 
-def plot(results: list, path: str) -> None:
+def plot(results: list, path: str, title: str = "emulated P(k, z)") -> None:
     """One panel per bin pair (a triangle), |relative error| of C_ell against ell at every point."""
     import matplotlib
 
@@ -139,7 +139,7 @@ def plot(results: list, path: str) -> None:
             ax.set_xlabel(r"$\ell$")
         if i == 1:
             ax.set_ylabel(r"$|\Delta C_\ell / C_\ell|$")
-    fig.suptitle("DES Y1 cosmic shear (Limber): emulated P(k, z) against CAMB; dashed: 0.3%")
+    fig.suptitle(f"DES Y1 cosmic shear (Limber): {title} against CAMB, {len(results)} points; dashed: 0.3%")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

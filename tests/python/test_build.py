@@ -62,7 +62,10 @@ def test_report_errors_equal_an_independent_evaluation(built):
 
 def test_rebuilding_reuses_every_computed_point(built, tmp_path):
     out, _ = built
-    again = build(TINY, BuildOptions(out_dir=str(tmp_path), workdir=os.path.join(str(out), "tiny_test.build"), progress=False))
+    # An --out that does not exist yet is made (it once failed at export, after the code had run).
+    again = build(TINY, BuildOptions(out_dir=str(tmp_path / "new" / "folder"),
+                                     workdir=os.path.join(str(out), "tiny_test.build"), progress=False))
+    assert os.path.isfile(again.path)
     assert again.report["data"]["computed"] == 0
     assert again.report["data"]["reused"] == 80
 

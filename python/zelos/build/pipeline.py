@@ -74,6 +74,8 @@ def build(spec_path: str, options: BuildOptions | None = None, log=print, *, poi
     canonical = canonical_yaml(spec_path)
     plan = make_plan(spec)
     name, code = spec["name"], spec["code"]
+    # Made now, not at export: a missing --out must not surface after hours of the code.
+    os.makedirs(options.out_dir, exist_ok=True)
     workdir = options.workdir or os.path.join(options.out_dir, f"{name}.build")
     os.makedirs(workdir, exist_ok=True)
     factory = functools.partial(get_driver, code["name"], code["settings"], plan.request, version=code["version"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from . import ZelosError
@@ -345,16 +346,23 @@ def _validate(args) -> int:
     if args.dense_pk == bool(args.likelihoods):
         raise SystemExit("zelos validate: give either --likelihoods FILE or --dense-pk")
     command = " ".join(["zelos validate", *sys.argv[2:]]) if sys.argv[1:2] == ["validate"] else None
-    points = held_out_points(args.archive, args.points, args.workdir)
     if args.dense_pk:
         from .build import dense_pk
 
+        try:
+            points = held_out_points(args.archive, args.points, args.workdir)
+            origin = "the build's held-out test points"
+        except (FileNotFoundError, ZelosError):  # a shipped or downloaded archive: no build store at hand
+            points = dense_pk.box_points(args.archive, args.points)
+            origin = "points uniform in the box (seed 0): the build's held-out set is not at hand"
         section = dense_pk.dense_pk_accuracy(args.archive, points, nonlinear=args.nonlinear,
                                              processes=args.processes)
-        section["command"] = command
+        section["points_from"], section["command"] = origin, command
         text = dense_pk.markdown(section)
         print(text)
-        if not args.dry_run:
+        if not os.path.isfile(args.archive):
+            print(f"{args.archive} is not an archive file (a shipped or hub name): nothing written")
+        elif not args.dry_run:
             key = "dense_pk_nonlin_accuracy" if args.nonlinear else "dense_pk_accuracy"
             sha = write_into_archive(args.archive, section, key=key, text=text)
             print(f"wrote the result into {args.archive} (sha256 {sha})")
@@ -365,6 +373,7 @@ def _validate(args) -> int:
         raise SystemExit(f"zelos validate: {args.likelihoods}: key `likelihood` must map Cobaya likelihood names "
                          f"to their options, found {type(info.get('likelihood')).__name__}")
     fixed = info.get("params") or {}
+    points = held_out_points(args.archive, args.points, args.workdir)
     section = likelihood_accuracy(args.archive, info["likelihood"], points, args.packages_path, fixed)
     section["command"] = command
     print(markdown(section))

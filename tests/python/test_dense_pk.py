@@ -1,7 +1,5 @@
 """P(k, z) accuracy on a grid dense in k and z (zelos.build.dense_pk), against real CAMB."""
 
-import json
-import shutil
 import subprocess
 import sys
 
@@ -51,3 +49,13 @@ def test_zelos_validate_dense_pk_needs_one_kind_of_check(tmp_path):
                          capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode != 0
     assert "--likelihoods FILE or --dense-pk" in run.stderr
+
+
+def test_zelos_validate_dense_pk_on_a_shipped_name_uses_box_points_and_writes_nothing(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "zelos", "validate", "CAMB_LCDM_linear_Pk", "--dense-pk",
+                          "--points", "2", "--processes", "1"], capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "## P(k, z) accuracy on a dense grid" in run.stdout
+    assert "points uniform in the box (seed 0)" in run.stdout
+    assert "nothing written" in run.stdout
+    assert list(tmp_path.iterdir()) == []

@@ -43,6 +43,15 @@ def dense_grid(k_nodes: np.ndarray, z_nodes: np.ndarray, per_interval: int = 3,
     return k, z
 
 
+def box_points(archive, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` points uniform in the emulator's box (for an archive whose build store is not at hand)."""
+    from .. import get_emulator
+
+    emulator = get_emulator(archive) if isinstance(archive, (str, os.PathLike)) else archive
+    rng = np.random.default_rng(seed)
+    return emulator.lower + (emulator.upper - emulator.lower) * rng.uniform(size=(n, len(emulator.parameters)))
+
+
 def _compute(job):
     code, settings, version, request, names, row = job
     driver = get_driver(code, settings, OutputRequest(**request), version=version, threads=1)
@@ -137,7 +146,8 @@ def markdown(section: dict) -> str:
     lines = [
         "## P(k, z) accuracy on a dense grid",
         "",
-        f"`{section['output']}` against the code at {section['points']} held-out points on {g['n_k']} k from "
+        f"`{section['output']}` against the code at {section['points']} points "
+        f"({section.get('points_from', 'held out')}) on {g['n_k']} k from "
         f"{g['k_min']:.3g} to {g['k_max']:.3g} /Mpc and {len(g['z'])} redshifts ({g['z_between_nodes']} of them "
         "between the emulator's nodes); each point's worst relative error over the grid:",
         "",

@@ -68,3 +68,19 @@ def test_bad_config_and_data_are_refused_clearly():
     bad[3, 1] = np.nan
     with pytest.raises(zelos.ParameterError, match=r"training data: x\[3, 1\] is NaN \(every value must be finite\)"):
         _zelos.train_mlp(bad, y, x, y, CONFIG)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"epochs": True}, "training config: 'epochs' must be a non-negative integer, got true"),
+    ({"epochs": 0}, "training config: epochs must be at least 1"),
+    ({"batch_size": -3}, "training config: 'batch_size' must be a non-negative integer, got -3"),
+    ({"learning_rate": 0.1}, "training config: unknown key 'learning_rate' (allowed: widths, activation, epochs"),
+    ({"activation": "sigmoidish"},
+     "training config: 'activation' must be one of 'tanh', 'relu', 'silu', 'cosmopower', got \"sigmoidish\""),
+])
+def test_the_training_config_is_checked_in_the_core_with_the_key_and_what_was_expected(change, message):
+    # The binding passes the dict to the Rust core's TrainConfig::from_json, which names the key.
+    x, y = smooth_problem(32, 0)
+    with pytest.raises(zelos.ParameterError) as error:
+        _zelos.train_mlp(x, y, x, y, dict(CONFIG, **change))
+    assert str(error.value).startswith(message)

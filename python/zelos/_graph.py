@@ -346,3 +346,67 @@ def k_weights(pieces, tensors: tuple, ln_k, ops: Ops) -> tuple:
     tol = 1e-10 * max(abs(lo), abs(hi), 1.0)
     k = ops.exp(ln_k)
     return weights, (k >= lo - tol) & (k <= hi + tol)
+
+
+# -- the emulator objects the frameworks hand out -------------------------------------------------------
+class Calls:
+    """What calling a framework's emulator means, the same for JAX, PyTorch and TensorFlow:
+    ``f(x)`` gives ``{output name: array}`` (the flat vector of :attr:`flat` cut by :func:`split`),
+    ``f(x, k, z)`` gives P(k, z) through ``pk``. A subclass supplies ``flat``, ``outputs``, ``pk``
+    and ``_as_input`` (parameters as an array or a dict -> the framework's array)."""
+
+    def __call__(self, params, k=None, z=None, *, nonlinear: bool | None = None, k_hunit: bool = False):
+        """``{output name: array}`` at ``params``; with ``k`` and ``z``, P(k, z): see :meth:`pk`."""
+        if k is not None or z is not None:
+            if k is None or z is None:
+                raise _zelos.ParameterError("P(k, z) needs both `k` and `z`")
+            return self.pk(params, k, z, nonlinear=nonlinear, k_hunit=k_hunit)
+        if k_hunit:
+            raise _zelos.ParameterError("k_hunit applies to P(k, z): pass `k` and `z` too")
+        return split(self.flat(self._as_input(params)), self.outputs, self._reshape)
+
+    @staticmethod
+    def _reshape(t, shape: tuple):
+        return t.reshape(t.shape[:-1] + shape)
+
+    def _pk_query(self, k, z, nonlinear, k_hunit):
+        from . import pk_interp
+
+        axes = {name: out_axes for name, (_, _, out_axes) in self.outputs.items()}
+        return pk_interp.query(self.name, axes, self.grids, k, z, nonlinear, k_hunit)
+
+
+class OpsEmulator(Calls):
+    """An archive as a function built from a framework's :class:`Ops` (zelos.torch, zelos.tf):
+    what describes it (:class:`Archive`'s fields), :attr:`flat`, and P(k, z) evaluated eagerly.
+    A subclass supplies ``_numbers`` (k or z as numpy, refusing what cannot be one)."""
+
+    def __init__(self, archive: Archive, ops: Ops):
+        self.parameters, self.outputs, self.grids = archive.parameters, archive.outputs, archive.grids
+        self.lower, self.upper = archive.lower, archive.upper
+        self.name, self.path, self.sha256 = archive.name, archive.path, archive.sha256
+        self._ops = ops
+        #: ``x [..., n_params] -> flat outputs [..., n_outputs]``
+        self.flat = evaluator(archive.graph, ops)
+        self._pk_constants: dict = {}
+
+    def pk(self, params, k, z, nonlinear: bool | None = None, *, k_hunit: bool = False):
+        """P(k, z) [Mpc^3] at ``k`` [1/Mpc] and ``z``: shape ``(len(z), len(k))``, a batch of
+        parameters adding its leading axes; a scalar ``z`` gives a 1-D tensor over k, a scalar ``k``
+        one over z. The same bicubic spline as :meth:`zelos.Emulator.pk`, as matrices
+        (:mod:`zelos.pk_interp`), so differentiable in the parameters; ``k`` and ``z`` are fixed
+        numbers (no gradient flows to them). Outside the grid raises ParameterError.
+        ``nonlinear`` and ``k_hunit`` as in :meth:`zelos.jax.JaxEmulator.pk` (docs/jax.md).
+        """
+        q = self._pk_query(self._numbers(k), self._numbers(z), nonlinear, k_hunit)
+        x = self._as_input(params)
+        return pk(q, self(x), x, self.parameters, self.name, self._ops, self._pk_constants)
+
+    def _as_input(self, params):
+        if isinstance(params, Mapping):
+            return self._ops.stack([self._ops.cast(v) for v in ordered(params, self.parameters, self.name)])
+        return self._ops.cast(params)
+
+    @staticmethod
+    def _numbers(values):
+        return values

@@ -40,7 +40,7 @@ __all__ = ["JaxEmulator", "load"]
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: hashed by identity, as jax.jit wants
-class JaxEmulator:
+class JaxEmulator(_graph.Calls):
     """A pure JAX function of the parameters, with what describes it.
 
     Calling it with ``x`` of shape ``[..., n_params]`` (parameters in :attr:`parameters` order)
@@ -67,17 +67,6 @@ class JaxEmulator:
     #: their matrices as JAX arrays, per precision
     _pk_constants: dict = field(default_factory=dict, repr=False)
 
-    def __call__(self, params, k=None, z=None, *, nonlinear: bool | None = None, k_hunit: bool = False):
-        """``{output name: array}`` at ``params``; with ``k`` and ``z``, P(k, z): see :meth:`pk`."""
-        if k is not None or z is not None:
-            if k is None or z is None:
-                raise _zelos.ParameterError("P(k, z) needs both `k` and `z`")
-            return self.pk(params, k, z, nonlinear=nonlinear, k_hunit=k_hunit)
-        if k_hunit:
-            raise _zelos.ParameterError("k_hunit applies to P(k, z): pass `k` and `z` too")
-        flat = self.flat(self._as_array(params))
-        return _graph.split(flat, self.outputs, lambda t, shape: t.reshape(t.shape[:-1] + shape))
-
     def pk(self, params, k, z, nonlinear: bool | None = None, *, k_hunit: bool = False):
         """P(k, z) [Mpc^3] at ``k`` [1/Mpc] and ``z``: shape ``(len(z), len(k))``, a batch of
         parameters adding its leading axes; a scalar ``z`` gives a 1-D array over k, a scalar ``k``
@@ -94,9 +83,8 @@ class JaxEmulator:
         """
         from . import pk_interp
 
-        axes = {name: out_axes for name, (_, _, out_axes) in self.outputs.items()}
-        q = pk_interp.query(self.name, axes, self.grids, k, z, nonlinear, k_hunit)
-        x = self._as_array(params)
+        q = self._pk_query(k, z, nonlinear, k_hunit)
+        x = self._as_input(params)
         pk, h = self._pk_function(q)(jnp.asarray(x))
         if h is not None and not isinstance(h, jax.core.Tracer):
             pk_interp.check_k_hunit(q, np.asarray(h))  # h known: off the k grid is an error, not NaN
@@ -120,7 +108,7 @@ class JaxEmulator:
         self._pk_functions[key] = run
         return run
 
-    def _as_array(self, params):
+    def _as_input(self, params):
         if isinstance(params, Mapping):
             return jnp.stack([jnp.asarray(v) for v in _graph.ordered(params, self.parameters, self.name)], axis=-1)
         return params

@@ -24,7 +24,6 @@ TensorFlow is an optional dependency: ``pip install tensorflow-cpu`` (or ``tenso
 from __future__ import annotations
 
 import os
-from typing import Mapping
 
 import numpy as np
 
@@ -39,7 +38,7 @@ from . import _graph, _zelos
 __all__ = ["TfEmulator", "load"]
 
 
-class TfEmulator:
+class TfEmulator(_graph.OpsEmulator):
     """A differentiable TensorFlow function of the parameters, with what describes it.
 
     Calling it with ``x`` of shape ``[..., n_params]`` (a tensor, variable, array or list,
@@ -48,53 +47,26 @@ class TfEmulator:
     :attr:`dtype`. :attr:`flat` returns the flat output vector instead. With ``k`` and ``z`` it
     returns P(k, z): see :meth:`pk`. No range check happens here (compare with :attr:`lower` and
     :attr:`upper`).
+
+    P(k, z) inside ``tf.function``: ``k`` and ``z`` must be concrete (numbers, lists, arrays, eager
+    tensors: close over them), and a ``k h`` off the grid (``k_hunit``) gives NaN instead of an
+    error, since h is not known while tracing.
     """
 
     def __init__(self, archive: _graph.Archive, dtype: tf.DType):
-        self.parameters, self.outputs, self.grids = archive.parameters, archive.outputs, archive.grids
-        self.lower, self.upper = archive.lower, archive.upper
-        self.name, self.path, self.sha256 = archive.name, archive.path, archive.sha256
+        super().__init__(archive, _TfOps(dtype))
         self.dtype = dtype
-        self._ops = _TfOps(dtype)
-        #: ``x [..., n_params] -> flat outputs [..., n_outputs]``
-        self.flat = _graph.evaluator(archive.graph, self._ops)
-        self._pk_constants: dict = {}
 
     def __repr__(self):
         return f"TfEmulator({self.name!r}, {len(self.parameters)} parameters, {self.dtype.name})"
 
-    def __call__(self, params, k=None, z=None, *, nonlinear: bool | None = None, k_hunit: bool = False):
-        """``{output name: tensor}`` at ``params``; with ``k`` and ``z``, P(k, z): see :meth:`pk`."""
-        if k is not None or z is not None:
-            if k is None or z is None:
-                raise _zelos.ParameterError("P(k, z) needs both `k` and `z`")
-            return self.pk(params, k, z, nonlinear=nonlinear, k_hunit=k_hunit)
-        if k_hunit:
-            raise _zelos.ParameterError("k_hunit applies to P(k, z): pass `k` and `z` too")
-        return _graph.split(self.flat(self._as_tensor(params)), self.outputs, _reshape)
+    @staticmethod
+    def _reshape(t, shape):
+        return _reshape(t, shape)
 
-    def pk(self, params, k, z, nonlinear: bool | None = None, *, k_hunit: bool = False):
-        """P(k, z) [Mpc^3] at ``k`` [1/Mpc] and ``z``: shape ``(len(z), len(k))``, a batch of
-        parameters adding its leading axes; a scalar ``z`` gives a 1-D tensor over k, a scalar ``k``
-        one over z. The same bicubic spline as :meth:`zelos.Emulator.pk`, as matrices
-        (:mod:`zelos.pk_interp`), so differentiable in the parameters. ``k`` and ``z`` must be
-        concrete (numbers, lists, arrays, eager tensors: inside ``tf.function``, close over them);
-        outside the grid raises ParameterError. ``nonlinear`` and ``k_hunit`` as in
-        :meth:`zelos.jax.JaxEmulator.pk` (docs/jax.md); inside ``tf.function`` a ``k h`` off the
-        grid gives NaN instead of an error (h is not known while tracing).
-        """
-        from . import pk_interp
-
-        axes = {name: out_axes for name, (_, _, out_axes) in self.outputs.items()}
-        q = pk_interp.query(self.name, axes, self.grids, _numbers(k), _numbers(z), nonlinear, k_hunit)
-        x = self._as_tensor(params)
-        return _graph.pk(q, self(x), x, self.parameters, self.name, self._ops, self._pk_constants)
-
-    def _as_tensor(self, params):
-        if isinstance(params, Mapping):
-            values = _graph.ordered(params, self.parameters, self.name)
-            return tf.stack([self._ops.cast(v) for v in values], axis=-1)
-        return self._ops.cast(params)
+    @staticmethod
+    def _numbers(values):
+        return _numbers(values)
 
 
 def _numbers(values):

@@ -20,7 +20,6 @@ PyTorch is an optional dependency: ``pip install torch`` (or ``pip install 'zelo
 from __future__ import annotations
 
 import os
-from typing import Mapping
 
 import numpy as np
 
@@ -35,7 +34,7 @@ from . import _graph, _zelos
 __all__ = ["TorchEmulator", "load"]
 
 
-class TorchEmulator:
+class TorchEmulator(_graph.OpsEmulator):
     """A differentiable PyTorch function of the parameters, with what describes it.
 
     Calling it with ``x`` of shape ``[..., n_params]`` (a tensor, array or list, parameters in
@@ -47,49 +46,15 @@ class TorchEmulator:
     """
 
     def __init__(self, archive: _graph.Archive, dtype: torch.dtype, device: torch.device):
-        self.parameters, self.outputs, self.grids = archive.parameters, archive.outputs, archive.grids
-        self.lower, self.upper = archive.lower, archive.upper
-        self.name, self.path, self.sha256 = archive.name, archive.path, archive.sha256
+        super().__init__(archive, _TorchOps(dtype, device))
         self.dtype, self.device = dtype, device
-        self._ops = _TorchOps(dtype, device)
-        #: ``x [..., n_params] -> flat outputs [..., n_outputs]``
-        self.flat = _graph.evaluator(archive.graph, self._ops)
-        self._pk_constants: dict = {}
 
     def __repr__(self):
         return f"TorchEmulator({self.name!r}, {len(self.parameters)} parameters, {self.dtype}, {self.device})"
 
-    def __call__(self, params, k=None, z=None, *, nonlinear: bool | None = None, k_hunit: bool = False):
-        """``{output name: tensor}`` at ``params``; with ``k`` and ``z``, P(k, z): see :meth:`pk`."""
-        if k is not None or z is not None:
-            if k is None or z is None:
-                raise _zelos.ParameterError("P(k, z) needs both `k` and `z`")
-            return self.pk(params, k, z, nonlinear=nonlinear, k_hunit=k_hunit)
-        if k_hunit:
-            raise _zelos.ParameterError("k_hunit applies to P(k, z): pass `k` and `z` too")
-        flat = self.flat(self._as_tensor(params))
-        return _graph.split(flat, self.outputs, lambda t, shape: t.reshape(t.shape[:-1] + shape))
-
-    def pk(self, params, k, z, nonlinear: bool | None = None, *, k_hunit: bool = False):
-        """P(k, z) [Mpc^3] at ``k`` [1/Mpc] and ``z``: shape ``(len(z), len(k))``, a batch of
-        parameters adding its leading axes; a scalar ``z`` gives a 1-D tensor over k, a scalar ``k``
-        one over z. The same bicubic spline as :meth:`zelos.Emulator.pk`, as matrices
-        (:mod:`zelos.pk_interp`), so differentiable in the parameters; ``k`` and ``z`` are plain
-        numbers (no gradient flows to them). Outside the grid raises ParameterError.
-        ``nonlinear`` and ``k_hunit`` as in :meth:`zelos.jax.JaxEmulator.pk` (docs/jax.md).
-        """
-        from . import pk_interp
-
-        axes = {name: out_axes for name, (_, _, out_axes) in self.outputs.items()}
-        q = pk_interp.query(self.name, axes, self.grids, _numbers(k), _numbers(z), nonlinear, k_hunit)
-        x = self._as_tensor(params)
-        return _graph.pk(q, self(x), x, self.parameters, self.name, self._ops, self._pk_constants)
-
-    def _as_tensor(self, params):
-        if isinstance(params, Mapping):
-            values = _graph.ordered(params, self.parameters, self.name)
-            return torch.stack([self._ops.cast(v) for v in values], dim=-1)
-        return self._ops.cast(params)
+    @staticmethod
+    def _numbers(values):
+        return _numbers(values)
 
 
 def _numbers(values):

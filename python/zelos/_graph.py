@@ -400,7 +400,7 @@ class OpsEmulator(Calls):
         """
         q = self._pk_query(self._numbers(k), self._numbers(z), nonlinear, k_hunit)
         x = self._as_input(params)
-        return pk(q, self(x), x, self.parameters, self.name, self._ops, self._pk_constants)
+        return pk(q, self(x), x, self.parameters, self.name, self._ops, self._pk_constants)  # the module function
 
     def _as_input(self, params):
         if isinstance(params, Mapping):

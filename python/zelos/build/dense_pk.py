@@ -124,20 +124,20 @@ def _run(jobs, processes, progress):
     bar = progress_bar(len(jobs), "dense P(k)", progress)
     try:
         if processes == 1:
-            out = []
-            for job in jobs:
-                out.append(_compute(job))
-                bar.update(1)
-            return out
+            return _collect(map(_compute, jobs), bar)
         # spawn: CAMB's Fortran state is not fork-safe once loaded in the parent.
         with multiprocessing.get_context("spawn").Pool(processes) as pool:
-            out = []
-            for result in pool.imap(_compute, jobs):
-                out.append(result)
-                bar.update(1)
-            return out
+            return _collect(pool.imap(_compute, jobs), bar)
     finally:
         bar.close()
+
+
+def _collect(results, bar) -> list:
+    out = []
+    for result in results:
+        out.append(result)
+        bar.update(1)
+    return out
 
 
 def markdown(section: dict) -> str:

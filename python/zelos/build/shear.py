@@ -18,6 +18,7 @@ kernels vanish) the integrand is left out on both sides.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,7 +89,7 @@ def shear_accuracy(archive, point, bins: RedshiftBins, ell=None, z=None, nonline
 
     from .. import get_emulator
 
-    emulator = get_emulator(archive) if not hasattr(archive, "pk") else archive
+    emulator = get_emulator(archive) if isinstance(archive, (str, os.PathLike)) else archive
     params = point if isinstance(point, dict) else dict(zip(emulator.parameters, np.asarray(point, float)))
     ell = np.geomspace(20, 3000, 40) if ell is None else np.asarray(ell, float)
     z_max = min(float(bins.z[-1]), float(emulator.grids["z_pk"][-1]))

@@ -339,34 +339,15 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _validate(args) -> int:
-    import yaml
-
-    from .build.validate import held_out_points, likelihood_accuracy, markdown, write_into_archive
-
     if args.dense_pk == bool(args.likelihoods):
         raise SystemExit("zelos validate: give either --likelihoods FILE or --dense-pk")
     command = " ".join(["zelos validate", *sys.argv[2:]]) if sys.argv[1:2] == ["validate"] else None
     if args.dense_pk:
-        from .build import dense_pk
+        return _validate_dense_pk(args, command)
+    import yaml
 
-        try:
-            points = held_out_points(args.archive, args.points, args.workdir)
-            origin = "the build's held-out test points"
-        except (FileNotFoundError, ZelosError):  # a shipped or downloaded archive: no build store at hand
-            points = dense_pk.box_points(args.archive, args.points)
-            origin = "points uniform in the box (seed 0): the build's held-out set is not at hand"
-        section = dense_pk.dense_pk_accuracy(args.archive, points, nonlinear=args.nonlinear,
-                                             processes=args.processes)
-        section["points_from"], section["command"] = origin, command
-        text = dense_pk.markdown(section)
-        print(text)
-        if not os.path.isfile(args.archive):
-            print(f"{args.archive} is not an archive file (a shipped or hub name): nothing written")
-        elif not args.dry_run:
-            key = "dense_pk_nonlin_accuracy" if args.nonlinear else "dense_pk_accuracy"
-            sha = write_into_archive(args.archive, section, key=key, text=text)
-            print(f"wrote the result into {args.archive} (sha256 {sha})")
-        return 0
+    from .build.validate import held_out_points, likelihood_accuracy, markdown, write_into_archive
+
     with open(args.likelihoods) as f:
         info = yaml.safe_load(f) or {}
     if not isinstance(info.get("likelihood"), dict):
@@ -379,6 +360,30 @@ def _validate(args) -> int:
     print(markdown(section))
     if not args.dry_run:
         sha = write_into_archive(args.archive, section)
+        print(f"wrote the result into {args.archive} (sha256 {sha})")
+    return 0
+
+
+def _validate_dense_pk(args, command) -> int:
+    from .build import dense_pk
+    from .build.validate import held_out_points, write_into_archive
+
+    try:
+        points = held_out_points(args.archive, args.points, args.workdir)
+        origin = "the build's held-out test points"
+    except (FileNotFoundError, ZelosError):  # a shipped or downloaded archive: no build store at hand
+        points = dense_pk.box_points(args.archive, args.points)
+        origin = "points uniform in the box (seed 0): the build's held-out set is not at hand"
+    section = dense_pk.dense_pk_accuracy(args.archive, points, nonlinear=args.nonlinear,
+                                         processes=args.processes)
+    section["points_from"], section["command"] = origin, command
+    text = dense_pk.markdown(section)
+    print(text)
+    if not os.path.isfile(args.archive):
+        print(f"{args.archive} is not an archive file (a shipped or hub name): nothing written")
+    elif not args.dry_run:
+        key = "dense_pk_nonlin_accuracy" if args.nonlinear else "dense_pk_accuracy"
+        sha = write_into_archive(args.archive, section, key=key, text=text)
         print(f"wrote the result into {args.archive} (sha256 {sha})")
     return 0
 

@@ -28,6 +28,8 @@ pub struct Emulator {
     region: TensorSet,
     lower: Vec<f64>,
     upper: Vec<f64>,
+    /// The spec's `constraints`, resolved once: part of the training region.
+    constraints: Vec<crate::spec::LinearConstraint>,
     report: serde_json::Value,
     report_md: String,
 }
@@ -59,7 +61,20 @@ impl Emulator {
         let report = serde_json::from_slice(archive.require(member::REPORT_JSON)?)
             .map_err(|e| Error::model(&origin, format!("{}: {e}", member::REPORT_JSON)))?;
         let report_md = utf8(archive.require(member::REPORT_MD)?, &origin, member::REPORT_MD)?;
-        Ok(Emulator { origin, sha256: archive.sha256().to_string(), spec, spec_yaml, model, region, lower, upper, report, report_md })
+        let constraints = spec.linear_constraints();
+        Ok(Emulator {
+            origin,
+            sha256: archive.sha256().to_string(),
+            spec,
+            spec_yaml,
+            model,
+            region,
+            lower,
+            upper,
+            constraints,
+            report,
+            report_md,
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -108,7 +123,8 @@ impl Emulator {
     }
 
     /// Checks one point: the right length and finite values (else [`Error::Parameters`]), then
-    /// inside the training box (else [`Error::OutOfRange`], which callers may downgrade).
+    /// inside the training box and its constraints (else [`Error::OutOfRange`], which callers
+    /// may downgrade).
     pub fn check_point(&self, x: &[f64]) -> Result<()> {
         let names = self.parameters();
         if x.len() != names.len() {
@@ -129,6 +145,14 @@ impl Emulator {
             .collect();
         if !outside.is_empty() {
             return Err(Error::OutOfRange(format!("{}: outside the training box: {}", self.name(), outside.join(", "))));
+        }
+        let broken: Vec<String> = self.constraints.iter().filter_map(|c| c.explain(x)).collect();
+        if !broken.is_empty() {
+            return Err(Error::OutOfRange(format!(
+                "{}: outside the training region (spec `constraints`): {}",
+                self.name(),
+                broken.join(", ")
+            )));
         }
         Ok(())
     }

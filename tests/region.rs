@@ -248,6 +248,7 @@ fn check_ellipsoid(d: usize, n_surface: usize) {
         mean: Some(e.mean.clone()),
         covariance: Some(e.covariance()),
         points: Some(surface.concat()),
+        constraints: Vec::new(),
     };
     // Mahalanobis, PICO f = 1: the ellipsoid itself.
     let maha = region(d, &[TrustMethod::Mahalanobis], Threshold::Pico(1.0), data.clone());
@@ -354,7 +355,7 @@ fn chi_square_threshold_gives_its_coverage() {
         let e = Ellipsoid::new(d, 7 * d as u64);
         let (lo, hi) = e.box_bounds();
         for &q in &[0.68, 0.95, 0.999] {
-            let data = RegionData { lower: lo.clone(), upper: hi.clone(), mean: Some(e.mean.clone()), covariance: Some(e.covariance()), points: None };
+            let data = RegionData { lower: lo.clone(), upper: hi.clone(), mean: Some(e.mean.clone()), covariance: Some(e.covariance()), points: None, constraints: Vec::new() };
             let r = region(d, &[TrustMethod::Mahalanobis], Threshold::Chi2Quantile(q), data);
             let mut rng = SplitMix::new(1000 + d as u64);
             let n = 200_000;
@@ -497,4 +498,21 @@ fn hull_decisions_agree_across_threads() {
     for t in threads {
         assert_eq!(t.join().unwrap(), expected);
     }
+}
+
+#[test]
+fn the_box_method_refuses_points_that_break_a_constraint() {
+    use zelos::spec::LinearConstraint;
+    // x0 + x1 <= 0.5 in the unit square.
+    let c = LinearConstraint { coefficients: vec![1.0, 1.0], min: f64::NEG_INFINITY, max: 0.5, text: "p0 + p1".into() };
+    let data = RegionData { constraints: vec![c], ..RegionData::from_box(vec![0.0, 0.0], vec![1.0, 1.0]) };
+    let r = region(2, &[TrustMethod::Box], Threshold::Chi2Quantile(0.999), data);
+    assert!(r.decide(&[0.2, 0.2]).unwrap().inside);
+    let d = r.decide(&[0.4, 0.4]).unwrap();
+    assert!(!d.inside);
+    assert!(d.reason().contains("outside the region's constraints: `p0 + p1` = 0.8 > 0.5"), "{}", d.reason());
+    // Distance: 1 plus the excess in half the sum's range over the box (0.3 / 1).
+    assert!((d.distance() - 1.3).abs() < 1e-12, "{}", d.distance());
+    let both = r.decide(&[1.5, 0.4]).unwrap();
+    assert!(both.reason().contains("outside the box: `p0` = 1.5 > 1") && both.reason().contains("`p0 + p1` = 1.9 > 0.5"), "{}", both.reason());
 }

@@ -1204,3 +1204,47 @@ proptest! {
         prop_assert_eq!(again.to_yaml_string(), canonical);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// constraints
+
+#[test]
+fn constraints_resolve_in_parameter_order_and_round_trip() {
+    let mut doc = base();
+    set(&mut doc, "constraints", "[{terms: {H0: -0.5, omch2: 2.0}, max: 0.0}, {terms: {ombh2: 1.0}, min: 0.021}]");
+    let spec = parse(&doc).unwrap();
+    let c = spec.linear_constraints();
+    assert_eq!(c[0].coefficients, vec![0.0, 2.0, -0.5]);
+    assert_eq!(c[0].text, "2 omch2 - 0.5 H0");
+    assert_eq!((c[0].min, c[0].max), (f64::NEG_INFINITY, 0.0));
+    assert!(c[0].holds(&[0.022, 0.12, 67.0]) && !c[0].holds(&[0.022, 0.12, 0.1]));
+    assert_eq!(c[0].explain(&[0.022, 0.12, 0.1]).unwrap(), "`2 omch2 - 0.5 H0` = 0.19 > 0");
+    assert!(c[1].explain(&[0.020, 0.12, 67.0]).unwrap().contains("< 0.021"));
+    assert_eq!(Spec::from_yaml_str(&spec.to_yaml_string(), "again").unwrap(), spec);
+    // No constraints: the key stays out of the canonical YAML.
+    assert!(!parse(&base()).unwrap().to_yaml_string().contains("constraints"));
+}
+
+#[test]
+fn a_constraint_on_an_unknown_parameter_names_the_parameters() {
+    let e = refused("constraints", "[{terms: {w: 1.0}, max: 0.0}]");
+    check(&e, "constraints[0].terms.w", "not a parameter", "ombh2, omch2, H0");
+}
+
+#[test]
+fn a_constraint_needs_a_bound_a_coefficient_and_part_of_the_box() {
+    check(&refused("constraints", "[{terms: {H0: 1.0}}]"), "constraints[0]", "neither", "at least one bound");
+    check(&refused("constraints", "[{terms: {}, max: 1.0}]"), "constraints[0].terms", "empty", "coefficient");
+    check(&refused("constraints", "[{terms: {H0: 0.0}, max: 1.0}]"), "constraints[0].terms.H0", "0", "non-zero");
+    check(&refused("constraints", "[{terms: {H0: 1.0}, min: 70.0, max: 65.0}]"), "constraints[0]", ">=", "min < max");
+    // H0 in [60, 80]: H0 <= 50 leaves nothing of the box.
+    check(&refused("constraints", "[{terms: {H0: 1.0}, max: 50.0}]"), "constraints[0]", "[60, 80]", "part of the box");
+    check(&refused("constraints", "[{terms: {H0: 1.0}, max: 70.0, lower: 1}]"), "constraints[0].lower", "lower", "`terms`");
+}
+
+#[test]
+fn sobol_is_a_design() {
+    let mut doc = base();
+    set(&mut doc, "sampling.design", "sobol");
+    assert_eq!(parse(&doc).unwrap().sampling.design, Design::Sobol);
+}

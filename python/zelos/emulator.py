@@ -271,11 +271,21 @@ class Emulator:
         return _real_array(params, lambda index: self.parameters[index[-1]], self.name,
                            point=(lambda index: index[0]) if len(shape) == 2 else None)
 
+    @cached_property
+    def _constraints(self) -> tuple:
+        """The spec's linear `constraints` as `(coefficients, min, max)` in parameter order."""
+        out = []
+        for c in self.spec.get("constraints") or []:
+            coef = np.array([float(c["terms"].get(p, 0.0)) for p in self.parameters])
+            out.append((coef, c.get("min", -np.inf), c.get("max", np.inf)))
+        return tuple(out)
+
     def _check_range(self, rows: np.ndarray) -> None:
         if self.out_of_range == "ignore":
             return
         outside = (rows < self.lower) | (rows > self.upper)
         if not outside.any():
+            self._check_constraints(rows)
             return
         i = int(np.argwhere(outside.any(axis=1))[0, 0])
         # The same words as the Rust core's check (one message, whichever path raised it).
@@ -288,6 +298,28 @@ class Emulator:
         if self.out_of_range == "error":
             raise OutOfRange(message)
         warnings.warn(message, RuntimeWarning, stacklevel=4)
+
+    def _check_constraints(self, rows: np.ndarray) -> None:
+        """Inside the box: the spec's constraints too (the message is the Rust core's)."""
+        if not self._constraints:
+            return
+        broken = np.zeros(len(rows), dtype=bool)
+        for coef, lo, hi in self._constraints:
+            v = rows @ coef
+            broken |= ~((v >= lo) & (v <= hi))
+        if not broken.any():
+            return
+        i = int(np.flatnonzero(broken)[0])
+        try:
+            self._core.check_point(np.ascontiguousarray(rows[i], dtype=np.float64))
+            return  # pragma: no cover - the core agrees with the numpy check
+        except OutOfRange as e:
+            message = str(e)
+        if len(rows) > 1:
+            message += f" (point {i}; {int(broken.sum())} of {len(rows)} points outside)"
+        if self.out_of_range == "error":
+            raise OutOfRange(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=5)
 
     def _split(self, flat: np.ndarray, batched: bool) -> dict:
         """Flat outputs -> named views (no copies)."""

@@ -24,7 +24,7 @@ LCDM = {
 }
 
 
-def spec_yaml(name: str, ranges: dict, lmax: int, derived=(), cmb: bool = True) -> str:
+def spec_yaml(name: str, ranges: dict, lmax: int, derived=(), cmb: bool = True, constraints=None) -> str:
     params = "\n".join(f"  {p}: [{lo!r}, {hi!r}]" for p, (lo, hi) in ranges.items())
     outputs = ""
     if cmb:
@@ -36,6 +36,7 @@ def spec_yaml(name: str, ranges: dict, lmax: int, derived=(), cmb: bool = True) 
         "description: random weights, for tests and benchmarks only\n"
         'code:\n  name: camb\n  version: "2.0.5"\n  settings: {lens_potential_accuracy: 1}\n'
         f"parameters:\n{params}\noutputs:\n{outputs}"
+        + (f"constraints: {json.dumps(constraints)}\n" if constraints else "")
     )
 
 
@@ -53,10 +54,11 @@ def random_archive(
     skip: bool = False,
     name: str = "random_tt",
     report: dict | None = None,
+    constraints: list | None = None,
 ) -> str:
     """Writes an archive of a random network ``6 -> hidden x width -> n_out`` emulating a TT
     spectrum of ``n_out`` multipoles (or ``pca`` -> ``n_out`` with a PCA step), with a linear skip
-    connection if ``skip``. Returns its sha256.
+    connection if ``skip``; ``constraints`` go into its spec as written. Returns its sha256.
     """
     rng = np.random.default_rng(seed)
     params = list(LCDM)
@@ -107,7 +109,7 @@ def random_archive(
     report = report if report is not None else {"note": "random weights", "accuracy": {}}
     return _zelos.write_emulator_archive(
         os.fspath(path),
-        spec_yaml(name, LCDM, lmax),
+        spec_yaml(name, LCDM, lmax, constraints=constraints),
         json.dumps(model),
         tensors,
         region,

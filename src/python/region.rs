@@ -112,6 +112,7 @@ impl PyTrustRegion {
             mean: mean.as_ref().map(|a| arrays::values(a).into_owned()),
             covariance: covariance.as_ref().map(|a| arrays::values(a).into_owned()),
             points: points.as_ref().map(|a| arrays::values(a).into_owned()),
+            constraints: Vec::new(),
         };
         let region = py.detach(|| TrustRegion::new(parameters, &methods, threshold, data, "TrustRegion")).map_err(to_py)?;
         Ok(PyTrustRegion { inner: Arc::new(region) })

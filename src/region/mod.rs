@@ -47,6 +47,8 @@ pub struct RegionData {
     pub covariance: Option<Vec<f64>>,
     /// Row-major `[n, p]`.
     pub points: Option<Vec<f64>>,
+    /// The spec's linear constraints on the box (from the spec, not the tensors).
+    pub constraints: Vec<crate::spec::LinearConstraint>,
 }
 
 impl RegionData {
@@ -82,6 +84,7 @@ impl RegionData {
             mean: opt("mean")?,
             covariance: opt("covariance")?,
             points: opt("points")?,
+            constraints: Vec::new(),
         })
     }
 
@@ -231,7 +234,8 @@ impl TrustRegion {
     pub fn from_emulator(emulator: &Emulator) -> Result<TrustRegion> {
         let names = emulator.parameters().to_vec();
         let origin = format!("{}: region.safetensors", emulator.origin());
-        let data = RegionData::from_tensors(emulator.region(), names.len(), &origin)?;
+        let mut data = RegionData::from_tensors(emulator.region(), names.len(), &origin)?;
+        data.constraints = emulator.spec().linear_constraints();
         let trust = &emulator.spec().trust;
         TrustRegion::new(names, &trust.method, trust.threshold, data, &origin)
     }
@@ -279,7 +283,9 @@ impl TrustRegion {
         let mut built = Vec::with_capacity(methods.len());
         for &m in methods {
             built.push(match m {
-                TrustMethod::Box => Method::Box(BoxRegion::new(data.lower.clone(), data.upper.clone())),
+                TrustMethod::Box => {
+                    Method::Box(BoxRegion::new(data.lower.clone(), data.upper.clone()).with_constraints(data.constraints.clone()))
+                }
                 TrustMethod::Mahalanobis => match &whitening {
                     None => Method::Skipped(m, "mahalanobis not checked: the archive holds no training mean and covariance (nor points)".into()),
                     Some((mean, w)) => match Mahalanobis::threshold_distance(threshold, p, w, mean, data.points.as_deref()) {

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::code::CodeSpec;
+use super::constraints::{self, Constraint};
 use super::emulator::NetworkSpec;
 use super::error::{Origin, SpecError};
 use super::forms::strict_string;
@@ -34,6 +35,8 @@ pub struct Document {
     code: CodeSpec,
     #[serde(with = "parameters::as_map")]
     parameters: Vec<Parameter>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    constraints: Vec<Constraint>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     reference: Option<ReferenceDoc>,
     outputs: Outputs,
@@ -57,6 +60,7 @@ impl Document {
         check_filled(&self.author, "author", "the author's name", origin)?;
         check_spec_version(&self.version, origin)?;
         parameters::validate(&self.parameters, origin)?;
+        constraints::validate(&self.constraints, &self.parameters, origin)?;
         let names: Vec<&str> = self.parameters.iter().map(|p| p.name.as_str()).collect();
         self.code.validate(&names, origin)?;
         let reference = self.reference.map(|r| r.resolve(&self.parameters, origin)).transpose()?;
@@ -75,6 +79,7 @@ impl Document {
             description: self.description,
             code: self.code,
             parameters: self.parameters,
+            constraints: self.constraints,
             reference,
             outputs: self.outputs,
             emulator: self.emulator,
@@ -97,6 +102,7 @@ impl From<Spec> for Document {
             description: spec.description,
             code: spec.code,
             parameters: spec.parameters,
+            constraints: spec.constraints,
             reference,
             outputs: spec.outputs,
             emulator: spec.emulator,

@@ -16,6 +16,7 @@
 //! the same `Spec`. The keys are documented in `docs/spec.md`.
 
 mod code;
+mod constraints;
 mod covmat;
 mod document;
 mod emulator;
@@ -35,6 +36,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use code::{Code, CodeSpec, Settings};
+pub use constraints::{Constraint, LinearConstraint, MAX_CONSTRAINTS};
 pub use emulator::{Activation, Layout, NetworkKind, NetworkOverride, NetworkSpec};
 pub use error::SpecError;
 pub use outputs::{
@@ -69,6 +71,8 @@ pub struct Spec {
     pub code: CodeSpec,
     /// The inputs, in input order, each with its range.
     pub parameters: Vec<Parameter>,
+    /// Linear inequalities that cut the parameter box (`constraints`; empty: the box).
+    pub constraints: Vec<Constraint>,
     /// A reference Gaussian of the region of interest (e.g. a posterior).
     pub reference: Option<Reference>,
     pub outputs: Outputs,
@@ -105,6 +109,11 @@ impl Spec {
     /// The parameter names, in input order.
     pub fn parameter_names(&self) -> Vec<&str> {
         self.parameters.iter().map(|p| p.name.as_str()).collect()
+    }
+
+    /// The constraints resolved against the parameter order, for region checks.
+    pub fn linear_constraints(&self) -> Vec<LinearConstraint> {
+        self.constraints.iter().map(|c| c.resolve(&self.parameters)).collect()
     }
 
     /// The output networks in their fixed order: the CMB spectra (`tt`, `te`, `ee`, `bb`,

@@ -38,6 +38,10 @@ keywords! {
         /// Uniform inside the ellipsoid `sigmas` standard deviations around `reference`,
         /// within the parameter box.
         Ellipsoid = "ellipsoid",
+        /// A scrambled Sobol sequence in the parameter box (and its `constraints`):
+        /// space-filling, and prefix-stable, so a generation stopped early keeps an exact
+        /// design of its own size.
+        Sobol = "sobol",
         /// Points read from `file` (one point a line, parameter order; e.g. an MCMC chain).
         File = "file",
     }

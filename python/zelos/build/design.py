@@ -18,25 +18,72 @@ TEST_SEED_OFFSET = 1_000_003
 
 
 def draw(plan: Plan, spec_dir: str) -> tuple[np.ndarray, np.ndarray]:
-    """`(train_points, test_points)`, each `[n, n_params]` in spec parameter order."""
+    """`(train_points, test_points)`, each `[n, n_params]` in spec parameter order, inside the
+    box and the spec's `constraints`."""
     s = plan.spec["sampling"]
     n, n_test, seed = s["points"], s.get("test_points") or max(1, -(-s["points"] // 10)), s.get("seed", 2)
     design = s["design"]
     lo, hi = plan.lower, plan.upper
+    accept = constraint_filter(plan.parameters, plan.spec.get("constraints") or [])
+    if design == "sobol":
+        return (sampling.sobol(lo, hi, n, seed, accept),
+                sampling.sobol(lo, hi, n_test, seed + TEST_SEED_OFFSET, accept))
     if design == "latin_hypercube":
-        return (sampling.latin_hypercube(lo, hi, n, seed),
-                sampling.latin_hypercube(lo, hi, n_test, seed + TEST_SEED_OFFSET))
+        lhs = lambda m, sd: sampling.latin_hypercube(lo, hi, m, sd)  # noqa: E731
+        return _enough(lhs, n, seed, accept), _enough(lhs, n_test, seed + TEST_SEED_OFFSET, accept)
     if design == "ellipsoid":
         ref = plan.spec["reference"]
         center = np.array([ref["center"][p] for p in plan.parameters])
         cov = np.array(ref["covariance"]["matrix"])
         sigmas = s.get("sigmas", 5.0)
-        return (sampling.ellipsoid(center, cov, sigmas, n, seed, lower=lo, upper=hi),
-                sampling.ellipsoid(center, cov, sigmas, n_test, seed + TEST_SEED_OFFSET, lower=lo, upper=hi))
+        ell = lambda m, sd: sampling.ellipsoid(center, cov, sigmas, m, sd, lower=lo, upper=hi)  # noqa: E731
+        return _enough(ell, n, seed, accept), _enough(ell, n_test, seed + TEST_SEED_OFFSET, accept)
     if design == "file":
         path = s["file"] if os.path.isabs(s["file"]) else os.path.join(spec_dir, s["file"])
         points = sampling.from_file(path, plan.parameters, n=n + n_test, seed=seed)
         inside = np.all((points >= lo) & (points <= hi), axis=1)
+        if accept is not None:
+            inside &= accept(points)
         points = points[inside]
         return points[:n], points[n:]
     raise ValueError(f"sampling.design: unknown design {design!r}")
+
+
+def _enough(draw_m, n: int, seed: int, accept) -> np.ndarray:
+    """`n` points of a design that knows no constraints: drawn larger by the fraction it keeps
+    (the Latin hypercube's strata then hold the kept points nearly evenly)."""
+    if accept is None:
+        return draw_m(n, seed)
+    m = n
+    for _ in range(20):
+        points = draw_m(m, seed)
+        kept = points[accept(points)]
+        if len(kept) >= n:
+            return kept[:n]
+        m = int(np.ceil(m * 1.1 * n / max(len(kept), 1)))
+    raise ValueError(f"sampling: only {len(kept)} of {m} design points satisfy the spec's constraints")
+
+
+def constraint_filter(parameters: list, constraints: list):
+    """Which rows of an ``(m, d)`` array satisfy the spec's linear ``constraints``
+    (``min <= sum of coefficient * parameter <= max``), as a function; None without constraints."""
+    if not constraints:
+        return None
+    rows = []
+    for c in constraints:
+        coef = np.zeros(len(parameters))
+        for name, value in c["terms"].items():
+            coef[parameters.index(name)] = float(value)
+        rows.append((coef, c.get("min"), c.get("max")))
+
+    def accept(x: np.ndarray) -> np.ndarray:
+        ok = np.ones(len(x), dtype=bool)
+        for coef, lo, hi in rows:
+            v = x @ coef
+            if lo is not None:
+                ok &= v >= lo
+            if hi is not None:
+                ok &= v <= hi
+        return ok
+
+    return accept

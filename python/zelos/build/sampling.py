@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 
-__all__ = ["ellipsoid", "from_file", "latin_hypercube"]
+__all__ = ["ellipsoid", "from_file", "latin_hypercube", "sobol"]
 
 
 def latin_hypercube(lower, upper, n: int, seed: int | None) -> np.ndarray:
@@ -77,6 +77,41 @@ def ellipsoid(center, covariance, sigmas: float, n: int, seed: int | None,
         if have < n and drawn >= max_draws:
             raise ValueError(f"ellipsoid: only {have} of {drawn} draws fell inside the bounds; the box "
                              f"excludes almost all of the {sigmas}-sigma ellipsoid")
+    return np.concatenate(kept)[:n]
+
+
+#: Draws per block of the Sobol design (a power of two keeps the sequence balanced).
+SOBOL_BLOCK = 256
+
+
+def sobol(lower, upper, n: int, seed: int | None, accept=None, max_draws: int | None = None) -> np.ndarray:
+    """A scrambled Sobol sequence in the box ``[lower, upper]``: space-filling like a Latin
+    hypercube, and prefix-stable like the ellipsoid design (the first ``m`` points for ``n``
+    are the points for ``n = m``), so a generation of hours can stop early and keep an exact
+    design of its own size.
+
+    ``accept``: a function of an ``(m, d)`` array returning which rows are kept (the region's
+    linear constraints); rejected points are skipped and drawing goes on until there are ``n``
+    (at most ``max_draws`` draws, default 1000 n, then a clear error).
+    """
+    from scipy.stats import qmc
+
+    lower, upper = _box(lower, upper)
+    if not (np.isfinite(lower).all() and np.isfinite(upper).all()):
+        raise ValueError("sobol: bounds must be finite")
+    n = _count(n)
+    engine = qmc.Sobol(d=lower.size, scramble=True, seed=np.random.default_rng(seed))
+    max_draws = 1000 * n if max_draws is None else max_draws
+    kept, drawn, have = [], 0, 0
+    while have < n:
+        x = lower + engine.random(SOBOL_BLOCK) * (upper - lower)
+        drawn += SOBOL_BLOCK
+        if accept is not None:
+            x = x[np.asarray(accept(x), dtype=bool)]
+        kept.append(x)
+        have += len(x)
+        if have < n and drawn >= max_draws:
+            raise ValueError(f"sobol: only {have} of {drawn} draws satisfy the region's constraints")
     return np.concatenate(kept)[:n]
 
 

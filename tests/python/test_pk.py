@@ -98,3 +98,26 @@ def test_outside_the_emulated_range_is_refused(emulator):
 def test_jacobian_of_a_constant_network_is_zero(emulator):
     jac = emulator.jacobian(PARAMS)["pk_lin"]
     assert jac.shape == (9, 80, 2) and not jac.any()
+
+
+def test_a_repeated_query_is_remembered_by_value_not_by_array(emulator):
+    """The checked query and its matrices are cached by the bytes of k and z: an array changed
+    in place after a call is a new query, checked again (never the stale one)."""
+    from zelos.interpolate import pk_spline
+
+    k = np.logspace(-2.9, -0.05, 57)
+    z = np.array([0.13, 0.61, 1.37])
+    first = emulator.pk(PARAMS, k, z)
+    assert np.array_equal(emulator.pk(PARAMS, k, z), first)
+    k *= 1.01  # still inside [1e-3, 1]
+    moved = emulator.pk(PARAMS, k, z)
+    np.testing.assert_allclose(moved, true_pk(k, z), rtol=1e-6)
+    # The matrix path is the spline fitted per call (zelos.interpolate.pk_spline), to rounding.
+    grid = emulator(PARAMS)["pk_lin"]
+    np.testing.assert_allclose(moved, pk_spline(grid_values(Z), k_values(K), grid)(z, k), rtol=1e-12)
+    z[0] = 3.0  # off the grid now: refused, though the same array passed before
+    with pytest.raises(zelos.ParameterError, match=r"`z` must lie in the emulated range"):
+        emulator.pk(PARAMS, k, z)
+    batch = emulator.pk({"omch2": [0.11, 0.13], "ns": [0.95, 0.97]}, k[:5], [0.5, 1.0])
+    for i, point in enumerate(({"omch2": 0.11, "ns": 0.95}, {"omch2": 0.13, "ns": 0.97})):
+        np.testing.assert_allclose(batch[i], emulator.pk(point, k[:5], [0.5, 1.0]), rtol=1e-13)

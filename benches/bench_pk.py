@@ -1,0 +1,85 @@
+"""P(k, z) on a user's grid (200 k x 30 z) from the shipped P(k) emulators, one point and batches,
+side by side with the spline fitted per call that `Emulator.pk` used before (docs/benchmarks.md).
+
+Run: `OPENBLAS_NUM_THREADS=1 .venv/bin/python benches/bench_pk.py`.
+Parameters vary between calls (drawn in the training box); k and z are the same each call, as
+in a loop over a chain's points.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+import zelos
+from zelos import pk_interp
+from zelos.interpolate import pk_spline
+from zelos.shipped import shipped_names
+
+N_K, N_Z = 200, 30
+
+
+def per_call(fn, inputs, repeats=7, min_time=0.3):
+    """Median seconds per call over `repeats` rounds, cycling through `inputs`."""
+    calls = 1
+    while True:
+        t0 = time.perf_counter()
+        for i in range(calls):
+            fn(inputs[i % len(inputs)])
+        if time.perf_counter() - t0 > min_time / repeats:
+            break
+        calls *= 2
+    rounds = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for i in range(calls):
+            fn(inputs[i % len(inputs)])
+        rounds.append((time.perf_counter() - t0) / calls)
+    return float(np.median(rounds))
+
+
+def spline_per_call(emulator, k, z):
+    """The previous numpy path: a bicubic spline fitted to ln P at every call (P returned)."""
+    def pk(params):
+        grid = emulator(params)["pk_lin"]
+        spline = pk_spline(emulator.grids["z_pk"], emulator.grids["k"], grid)
+        return spline(z, k)
+    return pk
+
+
+def main():
+    rows = []
+    for name in [n for n in ("CAMB_LCDM_linear_Pk", "CAMB_linear_matter_power") if n in shipped_names()]:
+        e = zelos.get_emulator(name)
+        k_grid, z_grid = e.grids["k"], e.grids["z_pk"]
+        k = np.geomspace(k_grid[0] * 1.01, k_grid[-1] * 0.99, N_K)
+        z = np.linspace(z_grid[0], min(z_grid[-1], 3.0), N_Z)
+        rng = np.random.default_rng(0)
+        points = [dict(zip(e.parameters, rng.uniform(e.lower, e.upper))) for _ in range(64)]
+        points = [p for p in points if _inside(e, p)]
+        np.testing.assert_allclose(e.pk(points[0], k, z), spline_per_call(e, k, z)(points[0]), rtol=1e-10)
+        t_eval = per_call(e, points)
+        t_pk = per_call(lambda p: e.pk(p, k, z), points)
+        t_old = per_call(spline_per_call(e, k, z), points)
+        batch = np.array([[p[n] for n in e.parameters] for p in points])
+        t_batch = per_call(lambda b: e.pk(b, k, z), [batch]) / len(batch)
+        rows.append((name, len(z_grid), len(k_grid), t_eval, t_pk, t_old, t_batch))
+    print(f"| emulator (grid z x k) | networks only, 1 point | `emu.pk(params, k, z)`, 1 point | spline fitted per call | "
+          f"speed-up | `emu.pk` batch of 64, per point |")
+    print("|---|---|---|---|---|---|")
+    for name, nz, nk, t_eval, t_pk, t_old, t_batch in rows:
+        print(f"| {name} ({nz} x {nk}) | {t_eval * 1e6:.0f} us | {t_pk * 1e6:.0f} us | {t_old * 1e6:.0f} us | "
+              f"{t_old / t_pk:.1f}x | {t_batch * 1e6:.0f} us |")
+
+
+def _inside(e, p) -> bool:
+    try:
+        e(p)
+        return True
+    except zelos.OutOfRange:
+        return False
+
+
+if __name__ == "__main__":
+    main()

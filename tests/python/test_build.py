@@ -129,3 +129,31 @@ def test_cli_info_prints_the_report(built):
     proc = subprocess.run([sys.executable, "-m", "zelos", "info", result.path, "--json"], capture_output=True, text=True, check=True)
     info = json.loads(proc.stdout)
     assert info["name"] == "tiny_test" and info["outputs"]["H"] == [8]
+
+
+def test_a_sobol_build_inside_constraints_shrinks_and_grows_without_recomputing(tmp_path):
+    """A long build over several sittings: `sampling.points` lowered to what a stopped
+    generation finished keeps those points; raised later, only the new ones are computed. The
+    region's `constraints` hold for every point and travel in the archive."""
+    def spec(points):
+        return _spec_with(tmp_path, "sampling:\n  design: latin_hypercube\n  points: 64",
+                          "constraints:\n  - {terms: {ombh2: 1.0, omch2: 1.0}, max: 0.15}\n\n"
+                          f"sampling:\n  design: sobol\n  points: {points}")
+
+    work = str(tmp_path / "work")
+    options = BuildOptions(out_dir=str(tmp_path / "out"), workdir=work, progress=False, plots=False, processes=0)
+    logged = []
+    first = build(spec(40), options)
+    assert first.report["data"]["computed"] == 40 + 16
+    train = load_training_set(os.path.join(work, "train"))
+    assert np.all(train.params[:, 0] + train.params[:, 1] <= 0.15)
+    shrunk = build(spec(24), options, log=lambda *a, **k: logged.append(" ".join(map(str, a))))
+    assert shrunk.report["data"]["computed"] == 0 and shrunk.report["data"]["reused"] == 24 + 16
+    assert any("made for 40 points of this `sobol` design, now 24: kept the 24 finished" in m for m in logged)
+    grown = build(spec(48), options)
+    assert grown.report["data"]["computed"] == 24 and grown.report["data"]["reused"] == 24 + 16
+    np.testing.assert_array_equal(load_training_set(os.path.join(work, "train")).params[:40], train.params)
+    emu = zelos.load(grown.path)
+    assert emu.spec["constraints"] == [{"terms": {"ombh2": 1.0, "omch2": 1.0}, "max": 0.15}]
+    with pytest.raises(zelos.OutOfRange, match=r"`ombh2 \+ omch2` = 0\.16"):
+        emu({"ombh2": 0.024, "omch2": 0.136, "H0": 70.0})

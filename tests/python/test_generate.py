@@ -15,7 +15,7 @@ pytest.importorskip("camb", reason="generation tests run the CAMB driver (pip in
 
 from zelos.build.generate import generate  # noqa: E402
 from zelos.build.sampling import latin_hypercube  # noqa: E402
-from zelos.build.store import StoreError, load_training_set, scan, trim_store  # noqa: E402
+from zelos.build.store import StoreError, load_training_set, resize_store, scan  # noqa: E402
 from zelos.drivers import OutputRequest  # noqa: E402
 from zelos.drivers.camb import CambDriver  # noqa: E402
 
@@ -241,7 +241,7 @@ def test_dask_cluster_gives_the_local_results(tmp_path, points12):
         np.testing.assert_allclose(mine.outputs["D_V"], local.outputs["D_V"][:4], rtol=1e-6)
 
 
-def test_trimmed_store_keeps_the_prefix_and_resumes_without_recomputing(tmp_path):
+def test_resized_store_keeps_the_prefix_and_resumes_without_recomputing(tmp_path):
     # A prefix-stable design stopped early: the spec then asks for fewer points, and the store
     # is trimmed to them instead of being recomputed.
     from zelos.build.sampling import ellipsoid
@@ -251,7 +251,7 @@ def test_trimmed_store_keeps_the_prefix_and_resumes_without_recomputing(tmp_path
     store = tmp_path / "set"
     full = generate(factory(), long, NAMES, store, processes=0, progress=False)
     short = ellipsoid(center, cov, 3.0, 6, seed=3, lower=LOWER, upper=UPPER)
-    assert trim_store(str(store), short) == 6
+    assert resize_store(str(store), short) == 6
     again = generate(factory(), short, NAMES, store, processes=0, progress=False)
     assert again.stats.computed == 0 and again.stats.already_done == 6
     np.testing.assert_array_equal(again.params, full.params[:6])
@@ -259,8 +259,14 @@ def test_trimmed_store_keeps_the_prefix_and_resumes_without_recomputing(tmp_path
         np.testing.assert_array_equal(again.outputs[name], full.outputs[name][:6])
     # a design that is not a prefix is refused, and the store is left as it was
     with pytest.raises(StoreError, match="not a prefix"):
-        trim_store(str(store), latin_hypercube(LOWER, UPPER, 4, seed=9))
+        resize_store(str(store), latin_hypercube(LOWER, UPPER, 4, seed=9))
     assert len(load_training_set(str(store))) == 6 and not os.path.exists(str(store) + ".trimming")
+    # Grown again (a later sitting asks for more): the six are kept, only the new ones computed.
+    longer = ellipsoid(center, cov, 3.0, 12, seed=3, lower=LOWER, upper=UPPER)
+    assert resize_store(str(store), longer) == 6
+    grown = generate(factory(), longer, NAMES, store, processes=0, progress=False)
+    assert grown.stats.already_done == 6 and grown.stats.computed == 6
+    np.testing.assert_array_equal(grown.outputs["D_V"][:10], full.outputs["D_V"])
 
 
 def children_of(pid: int) -> list:

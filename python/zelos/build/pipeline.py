@@ -14,7 +14,7 @@ import numpy as np
 from .. import _zelos
 from ..drivers import get_driver
 from ..spec import canonical_yaml, load_spec
-from . import accuracy, assemble, design, report
+from . import accuracy, assemble, design, report, store
 from .generate import generate
 from .plan import plan as make_plan
 from .train import train_all
@@ -93,6 +93,9 @@ def build(spec_path: str, options: BuildOptions | None = None, log=print, *, poi
         run = functools.partial(generate, factory, names=plan.parameters, processes=options.processes,
                                 scheduler=options.scheduler, progress=options.progress)
         # Held-out points first: a long generation stopped early can still be validated.
+        for points_, sub in ((test_points, "test"), (train_points, "train")):
+            if points is None:
+                fit_store_to_design(os.path.join(workdir, sub), points_, spec["sampling"]["design"], log)
         test_set = run(points=test_points, store_dir=os.path.join(workdir, "test"))
         train_set = run(points=train_points, store_dir=os.path.join(workdir, "train"))
         generation_seconds = time.perf_counter() - t0
@@ -162,6 +165,24 @@ def build(spec_path: str, options: BuildOptions | None = None, log=print, *, poi
     log(f"Exporting emulator to {path}")
     sha = _write(path, canonical, model, tensors, region, rep, md, extra)
     return BuildResult(path=path, sha256=sha, report=rep)
+
+
+#: Designs whose first m points for n are the points for m: their stores can shrink or grow.
+PREFIX_STABLE = ("sobol", "ellipsoid")
+
+
+def fit_store_to_design(store_dir: str, points, design_name: str, log) -> None:
+    """A store made for another number of points of a prefix-stable design is rewritten for
+    `points` (its finished points kept): `sampling.points` lowered to what a long generation
+    finished, or raised in a later sitting. Anything else is left to generate()'s own check."""
+    if design_name not in PREFIX_STABLE or not os.path.exists(os.path.join(store_dir, store.LAYOUT)):
+        return
+    old = store.read_layout(store_dir)
+    if old["n_points"] == len(points):
+        return
+    kept = store.resize_store(store_dir, points)
+    log(f"    {store_dir}: made for {old['n_points']} points of this `{design_name}` design, now {len(points)}: "
+        f"kept the {kept} finished")
 
 
 def _write(path, canonical, model, tensors, region, rep, md, extra=None) -> str:

@@ -25,7 +25,7 @@ except ImportError:  # Windows: no advisory lock, the rest works
     fcntl = None
 
 __all__ = ["GenerationStats", "StoreError", "StoreWriter", "TrainingSet", "load_training_set", "points_sha256",
-           "read_layout", "scan", "stored_points", "trim_store"]
+           "read_layout", "resize_store", "scan", "stored_points"]
 
 FORMAT = "zelos-training-set"
 FORMAT_VERSION = 1
@@ -228,18 +228,17 @@ def _clip(x, n: int = 200) -> str:
     return s if len(s) <= n else s[:n] + "..."
 
 
-def trim_store(store_dir: str, points) -> int:
-    """Rewrites ``store_dir`` for ``points``, a prefix of the design it was made for: a long
-    generation stopped early, whose spec now asks for the points it finished (the ellipsoid and
-    chain-file designs are prefix-stable). Finished points with an index below ``len(points)``
-    are kept, the rest dropped; returns how many were kept. Refuses if ``points`` is not a
-    prefix of the stored points, or if another run holds the store."""
+def resize_store(store_dir: str, points) -> int:
+    """Rewrites ``store_dir`` for ``points``, a design of another size whose points agree with
+    the stored ones where both have them (the `sobol` and `ellipsoid` designs are prefix-stable):
+    fewer points, for a long generation stopped early whose spec now asks for what finished; more,
+    for a build grown over several sittings. Finished points with an index below ``len(points)``
+    are kept, the rest dropped; returns how many were kept. Refuses if a finished point differs
+    from ``points`` at its index, or if another run holds the store; the store is untouched then."""
     import shutil
 
     points = np.asarray(points, dtype=np.float64)
     old = read_layout(store_dir)
-    if len(points) > old["n_points"]:
-        raise StoreError(f"{store_dir}: made for {old['n_points']} points, cannot be trimmed to {len(points)}")
     entries, _, _ = scan(store_dir, old)
     rec_bytes = 4 * _record_floats(old)
     with open(os.path.join(store_dir, LOCK), "a") as lock:
@@ -260,8 +259,9 @@ def trim_store(store_dir: str, points) -> int:
                     if i >= len(points):
                         continue
                     if list(map(float, points[i])) != e["params"]:
-                        raise StoreError(f"{store_dir}: point {i} differs from the stored one; the new design "
-                                         "is not a prefix of the old (a Latin hypercube is never one)")
+                        raise StoreError(f"{store_dir}: point {i} differs from the stored one; one design is not "
+                                         "a prefix of the other (a Latin hypercube is never one; another seed or "
+                                         "box neither)")
                     if e["ok"]:
                         out.seek(e["rec"] * rec_bytes)
                         payload = out.read(rec_bytes)

@@ -57,6 +57,8 @@ def _info(args) -> int:
     print(f"  emulates   {emu.spec['code']['name']} {emu.spec['code']['version']}")
     for p, lo, hi in zip(emu.parameters, emu.lower, emu.upper):
         print(f"  parameter  {p:<16} [{lo:g}, {hi:g}]")
+    for c in emu.spec.get("constraints") or []:
+        print(f"  constraint {_describe_constraint(c, emu.parameters)}")
     for o in emu.outputs.values():
         print(f"  output     {o.name:<16} shape {o.shape} on {', '.join(o.axes) or '-'}")
     for axis, values in emu.grids.items():
@@ -64,6 +66,19 @@ def _info(args) -> int:
     print()
     print(emu.report_markdown)
     return 0
+
+
+def _describe_constraint(c: dict, parameters) -> str:
+    """`{terms: {w: 1, wa: 1}, max: -0.7}` -> "w + wa <= -0.7" (terms in parameter order)."""
+    text = ""
+    for p in parameters:
+        if p not in c["terms"]:
+            continue
+        v = float(c["terms"][p])
+        sign = "-" if v < 0 else "+"
+        text += (f" {sign} " if text else ("-" if v < 0 else "")) + (f"{abs(v):g} " if abs(v) != 1 else "") + p
+    bounds = [f"{c['min']:g} <= " if "min" in c else "", text, f" <= {c['max']:g}" if "max" in c else ""]
+    return "".join(bounds)
 
 
 def _describe_grid(values) -> str:

@@ -116,3 +116,12 @@ def test_trust_region_and_router_send_the_cut_corner_to_the_code(cut_emulator):
     assert served == {} and "ombh2 + omch2" in fallbacks["dl_tt"].detail
     served, fallbacks = router.evaluate(INSIDE, ["dl_tt"])
     assert set(served) == {"dl_tt"} and not fallbacks
+
+
+def test_zelos_info_prints_the_constraints(cut_emulator):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "zelos", "info", str(cut_emulator)], capture_output=True, text=True,
+                         check=True).stdout
+    assert "  constraint ombh2 + omch2 <= 0.14" in out

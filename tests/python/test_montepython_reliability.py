@@ -116,6 +116,18 @@ def test_an_accessor_no_emulator_answers_makes_the_point_computed_by_camb_and_lo
     assert record["parameters"]["H0"] == pytest.approx(68.0)
 
 
+def test_a_spot_checked_point_whose_accessor_the_code_answers_is_not_emulated():
+    """A spot check computed the point already: an accessor no emulator answers then reads the
+    code's run, and the point still counts as computed by the code, not as emulated."""
+    z = new_class(dict(BG, zelos_spot_check=1.0, zelos_spot_check_seed=0))
+    assert z.summary()["spot_checks"] == 1 and z.summary()["emulated"] == 1
+    z.age()
+    s = z.summary()
+    assert s["emulated"] == 0 and s["fallback"] == 1 and s["rest"] == 1
+    assert s["fallbacks_by_reason"] == {"requirement_not_emulated: age": 1}
+    z.close()
+
+
 # -- 4. an input no emulator varies -------------------------------------------------------------------------------
 def test_classs_massless_default_against_an_emulator_trained_with_a_massive_neutrino_is_a_warning(caplog):
     caplog.set_level(logging.INFO, logger="zelos.montepython")

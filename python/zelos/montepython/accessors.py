@@ -23,13 +23,14 @@ class ClassyAccessors:
     def _answer(self, name, level, served, *args):
         """``served(Served, *args)`` at an emulated point, else the code's ``name(*args)``."""
         p = self._current()
-        reason = None
+        reason = fallback = output = None
         if p.served is not None:
             try:
                 return served(p.served, *args)
             except NotServed as e:
-                reason = f"{name}: {e}"
-        backend = self._rest(p, expand(level), reason) if p.mode == "emulated" else self._run_code(p, expand(level))
+                reason, fallback, output = _why(name, e)
+        backend = (self._rest(p, expand(level), reason, fallback, output) if p.mode == "emulated"
+                   else self._run_code(p, expand(level)))
         attr = getattr(backend, name)
         if isinstance(attr, float):  # a classy property (a CallableFloat)
             return attr
@@ -112,7 +113,7 @@ class ClassyAccessors:
         if type(names) is not list:
             raise TypeError("Deprecated")
         p = self._current()
-        out, rest, reason = {}, [], None
+        out, rest, first = {}, [], None
         for name in names:
             if p.served is None:
                 rest.append(name)
@@ -121,12 +122,14 @@ class ClassyAccessors:
                 out[name] = p.served.derived(name)
             except NotServed as e:
                 rest.append(name)
-                reason = reason or str(e)
-        if reason is not None:  # every derived parameter the code computes, and why the first is not emulated
-            reason = f"derived {', '.join(rest)}: {reason}"
+                first = first or e
+        reason = fallback = output = None
+        if first is not None:  # every derived parameter the code computes, and why the first is not emulated
+            reason, fallback, output = _why(f"derived {', '.join(rest)}", first)
         if rest:
             level = expand("fourier" if {"sigma8", "sigma8_cb"} & set(rest) else "thermodynamics")
-            backend = self._rest(p, level, reason) if p.mode == "emulated" else self._run_code(p, level)
+            backend = (self._rest(p, level, reason, fallback, output) if p.mode == "emulated"
+                       else self._run_code(p, level))
             out.update(backend.get_current_derived_parameters(rest))
         return {name: out[name] for name in names}
 
@@ -140,6 +143,15 @@ class ClassyAccessors:
         backend = (self._rest(p, level, f"{name}: not emulated") if p.mode == "emulated"
                    else self._run_code(p, level))
         return getattr(backend, name)
+
+
+def _why(what, e: NotServed) -> tuple:
+    """``(reason, fallback, output)`` of a call the emulators could not answer: the output and
+    the router's reason when a loaded emulator has the output but none covers the point (the
+    same words at every such point), else the call and the message."""
+    if e.fallback is not None:
+        return f"{e.output}: {e.fallback.kind}", e.fallback, e.output
+    return f"{what}: {e}", None, None
 
 
 def _code_has(code, name) -> bool:

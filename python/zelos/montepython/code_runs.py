@@ -4,14 +4,18 @@ answers), each module once per point."""
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
+from ..physics import T_CMB
 from ..routing import REQUIREMENT_NOT_EMULATED
 from .errors import CosmoComputationError, CosmoSevereError, new_real_class, real_classy
 from .levels import BACKGROUND, LEVELS
 
 __all__ = ["CodeRuns"]
+
+_log = logging.getLogger("zelos.montepython")
 
 
 class CodeRuns:
@@ -53,34 +57,73 @@ class CodeRuns:
         p.live = p.live | level
         return backend
 
-    def _rest(self, p, level, reason):
-        """The code at an emulated point, for what the emulators cannot answer."""
-        if level <= p.live:
-            return self._backends[p.plan.code]
+    def _rest(self, p, level, reason, fallback=None, output=None):
+        """The code at an emulated point, for what the emulators cannot answer: ``reason``;
+        ``fallback``/``output``: the router's reason when a loaded emulator has ``output`` but
+        none covers this point. The first time, the point is counted (and logged) as computed by
+        the code, not as emulated, even when the code had already computed it (a spot check)."""
         t0 = time.perf_counter()
-        try:
-            backend = self._run_code(p, level)
-        except CosmoComputationError:
-            self._stats.failed += 1
-            raise
+        if level <= p.live:
+            backend = self._backends[p.plan.code]
+        else:
+            try:
+                backend = self._run_code(p, level)
+            except CosmoComputationError:
+                self._stats.failed += 1
+                raise
         stats, seconds = self._stats, time.perf_counter() - t0
         if p.rest_reason is None:
             # The code computed part of this point: it is counted (and logged) as computed by
-            # the code, not as emulated (`requirement_not_emulated: WHAT`).
+            # the code, not as emulated: with the router's reason (`parameter_not_emulated`...)
+            # when an emulator has the output but none covers the point, else
+            # `requirement_not_emulated: WHAT`.
             p.rest_reason = reason = reason or "not emulated"
             stats.count["rest"] += 1
             stats.rest[reason] += 1
             stats.count["emulated"] -= 1
             stats.time["emulated"] -= p.seconds
             stats.add("fallback", p.seconds)
-            stats.fallbacks[f"{REQUIREMENT_NOT_EMULATED}: {reason.split(':', 1)[0]}"] += 1
+            kind = fallback.kind if fallback is not None else f"{REQUIREMENT_NOT_EMULATED}: {reason.split(':', 1)[0]}"
+            stats.fallbacks[kind] += 1
             options = p.plan.options
-            if options.log:
+            if fallback is not None:
+                self._say_uncovered(p, output, fallback)
+                if options.log:
+                    self._log_uncovered(p, backend, output, fallback, options)
+            elif options.log:
                 self._point_log(options).log(p.router_point, reason=REQUIREMENT_NOT_EMULATED,
                                              detail=f"computed by {p.plan.code}: {reason}")
         stats.time["rest"] += seconds
         stats.time["fallback"] += seconds
         return backend
+
+    def _say_uncovered(self, p, output, fallback):
+        """Once per run and (output, reason, parameter): which output the code computes at points
+        that no emulator covers for it, and why."""
+        key = (output, fallback.kind, fallback.parameter or fallback.nearest)
+        if key in self._said_uncovered:
+            return
+        self._said_uncovered.add(key)
+        _log.info("no loaded emulator covers `%s` at this point (%s: %s): %s computes such a point once for it, "
+                  "when a likelihood reads it (inside compute() once the run has read it); these points count as "
+                  "computed by %s, and the outputs an emulator covers there stay emulated", output, fallback.kind,
+                  fallback.detail, p.plan.code, p.plan.code)
+
+    def _log_uncovered(self, p, backend, output, fallback, options):
+        """The point log record of a point computed in part for ``output``: the router's reason,
+        and the code's outputs in the emulators' schema, those the code's run gave (no further
+        computation for the log)."""
+        from .emulated import output_level
+        from .levels import expand
+        from .outputs import read_outputs
+
+        t = p.inputs.physics.get("T_cmb")
+        live = p.live
+        outputs, _ = read_outputs(backend, p.plan.serving, t if isinstance(t, float) else T_CMB, partial=True,
+                                  only=lambda name: expand(output_level(name)) <= live)
+        self._point_log(options).log(p.router_point, reason=fallback.kind,
+                                     detail=f"computed by {p.plan.code} for `{output}`: {fallback.detail}",
+                                     distance=fallback.distance, nearest=fallback.nearest, outputs=outputs)
 
 
 def _for_classy(args: dict) -> dict:

@@ -7,11 +7,17 @@ MontePython makes one ``Class()`` for the run and, per point, calls ``struct_cle
 
 1. reads the ``zelos_*`` options from a copy of the arguments (``options.split``) and plans the
    run once (``plan.Plan``: which emulators can answer it, for which outputs);
-2. translates the point to the emulators' names and routes it (``zelos.routing.Router``): if
-   every wanted output is served, the point is *emulated*; otherwise, by default, the whole
-   point is computed by the code the emulators were trained with (CLASS through the real
-   classy, or CAMB through ``camb_class.CambClass``) and logged (``zelos_log``), so a point never
-   mixes emulated and computed values of an emulated quantity.
+2. translates the point to the emulators' names and routes it (``zelos.routing.Router``): each
+   wanted output comes from the most accurate emulator that covers the point. If an emulator
+   covers it for some wanted output, the point is *emulated*: an output that none covers there
+   (``sigma8`` at a w0wa point, beside an emulator that varies w0wa for the background) is left
+   to the code the emulators were trained with (CLASS through the real classy, or CAMB through
+   ``camb_class.CambClass``), which computes the point when a call reads that output, once, and
+   the point then counts as computed, with the router's reason; an output the run's calls read
+   at an earlier point is computed so inside ``compute()`` (``Plan.use``). If no emulator covers
+   the point for any wanted output, by default the whole point is computed by the code and
+   logged (``zelos_log``). One accessor never mixes emulated and computed values (a C_l dict
+   is the code's when one of its spectra is).
 
 At an emulated point, an accessor no emulator can answer (``Neff``, a redshift beyond the grid,
 ``sigma`` when no emulator has P(k)...) runs the code for that point, once, to the module it
@@ -42,7 +48,7 @@ from ..serving.compare import output_difference
 from .accessors import ClassyAccessors
 from .class_inputs import read_inputs, read_request
 from .code_runs import CodeRuns
-from .emulated import Served, SplineMaps
+from .emulated import Served, SplineMaps, output_level
 from .errors import CosmoComputationError, CosmoSevereError
 from .levels import LEVELS, expand
 from .options import split
@@ -82,6 +88,7 @@ class _Point:
         self.values = self.keys = None
         self.live = frozenset()  # classy modules the code has computed for this point
         self.rest_reason = None
+        self.unserved = {}  # wanted outputs no emulator covers at this emulated point: {output: Fallback}
         self.seconds = 0.0  # the time of answering it when emulated
 
 
@@ -105,6 +112,7 @@ class Class(ClassyAccessors, CodeRuns):
         self._rng = None
         self._said = set()
         self._said_held = set()  # inputs warned about: every serving emulator holds another value
+        self._said_uncovered = set()  # (output, reason, parameter) said once: the code computes it
         self._code = None
         self._end = _End(self._stats, self._logs)
         # the summary is printed when the object goes, or at interpreter exit, whichever is first
@@ -191,7 +199,8 @@ class Class(ClassyAccessors, CodeRuns):
                 self._computed = True
                 p.seconds = time.perf_counter() - t0
                 stats.add("emulated", p.seconds)
-                if options.spot_check and self._draw(options) < options.spot_check:
+                self._compute_used(p)
+                if p.rest_reason is None and options.spot_check and self._draw(options) < options.spot_check:
                     self._spot_check(p)
                 self._progress(options)
                 return
@@ -271,12 +280,33 @@ class Class(ClassyAccessors, CodeRuns):
             values, keys, fallbacks = plan.router.evaluate_with_keys(p.router_point, plan.outputs, plan.covering())
         except Exception as e:  # noqa: BLE001 -- a bad point goes to the code, never to a zero likelihood
             return Fallback(EMULATOR_ERROR, f"the router failed: {e}")
-        if fallbacks:
+        if fallbacks and (not values or options.out_of_range != "compute"):
             return first_fallback(fallbacks)
-        p.mode, p.values, p.keys = "emulated", values, keys
+        # served in part: what no emulator covers here is the code's when a call reads it
+        p.mode, p.values, p.keys, p.unserved = "emulated", values, keys, fallbacks
         p.served = Served(values, keys, plan.serving, p.inputs.physics, p.request, plan.code, self._maps,
-                          options.missing_cl, asked=plan.asked)
+                          options.missing_cl, asked=plan.asked, unserved=fallbacks, used=plan.use)
         return None
+
+    def _compute_used(self, p):
+        """At an emulated point, the code computes now, inside ``compute()``, the outputs no
+        emulator covers here that the run's calls have read before (so a failure of the code is a
+        failed point for MontePython, as with CLASS); the point then counts as computed."""
+        used = [o for o in sorted(p.unserved) if o in p.plan.used]
+        if not used:
+            return
+        level = expand([output_level(o) for o in used])
+        output, fb = used[0], p.unserved[used[0]]
+        try:
+            self._rest(p, level, f"{output}: {fb.kind}", fb, output)
+        except Exception:
+            stats = self._stats
+            if p.rest_reason is None:  # counted neither emulated nor computed: failed
+                stats.count["emulated"] -= 1
+                stats.time["emulated"] -= p.seconds
+            self._point = None
+            self._computed = False
+            raise
 
     def _plan(self, options, clean, inputs, request):
         """The plan for these options and this shape of inputs (cached: made once per run)."""

@@ -38,7 +38,24 @@ from .errors import CosmoSevereError
 
 
 class NotServed(Exception):
-    """The emulators cannot answer this call; the message says why."""
+    """The emulators cannot answer this call; the message says why. ``output``/``fallback``: when
+    the call needs an output that some loaded emulator has but none covers at this point, that
+    output and the router's reason (``zelos.routing.Fallback``)."""
+
+    def __init__(self, message, output=None, fallback=None):
+        super().__init__(message)
+        self.output, self.fallback = output, fallback
+
+
+#: The classy module an emulator output needs, when the code computes it instead.
+FOURIER_OUTPUTS = frozenset({"pk_lin", "pk_nonlin", "sigma8", "S8", "sigma8_z", "fsigma8"})
+
+
+def output_level(name: str) -> str:
+    """The classy level the code must reach to give emulator output ``name``."""
+    if name.startswith("dl_"):
+        return "lensing"
+    return "fourier" if name in FOURIER_OUTPUTS else "thermodynamics"
 
 
 class ClDict(dict):
@@ -64,15 +81,19 @@ def _like(z, values):
 
 class Served:
     """One emulated point. ``values``/``keys``: the router's served outputs and the key of the
-    emulator serving each; ``physics``: the run's CLASS inputs (canonical names); ``request``:
-    what the run's CLASS output asks for; ``code``: the emulators' code."""
+    emulator serving each; ``unserved``: ``{output: Fallback}``, the wanted outputs no emulator
+    covers at this point (a call needing one raises NotServed with the fallback: the code answers
+    it); ``physics``: the run's CLASS inputs (canonical names); ``request``: what the run's CLASS
+    output asks for; ``code``: the emulators' code."""
 
     def __init__(self, values: dict, keys: dict, emulators: dict, physics: dict, request, code: str,
-                 maps: SplineMaps, missing_cl: str = "omit", asked=None):
+                 maps: SplineMaps, missing_cl: str = "omit", asked=None, unserved=None, used=None):
         self.values, self.keys, self.emulators = values, keys, emulators
+        self.unserved = unserved or {}
         self.physics, self.request, self.code = physics, request, code
         self.maps, self.missing_cl = maps, missing_cl
         self.asked = asked  # asked(output, z_max): the plan learns how far the run reaches (Plan.asked)
+        self.used = used  # used(output): the plan learns which outputs the run's calls read (Plan.used)
         self._pk = {}
 
     # -- inputs ------------------------------------------------------------------------------------
@@ -86,8 +107,8 @@ class Served:
         h = self.physics.get("h")
         if isinstance(h, float):
             return h
-        if "H0" in self.values:
-            return float(self.values["H0"]) / 100.0
+        if "H0" in self.values or "H0" in self.unserved:
+            return float(self._output("H0")) / 100.0
         if "100*theta_s" not in self.physics:
             return CLASS_DEFAULTS["h"]
         raise NotServed("h is solved from 100*theta_s and no emulator emulates H0")
@@ -99,9 +120,26 @@ class Served:
             return None
 
     def _output(self, name):
+        """An emulated output; NotServed when no emulator has it, or none covers this point
+        (then with the output and the router's fallback)."""
+        if self.used is not None and (name in self.values or name in self.unserved):
+            self.used(name)
+        fb = self.unserved.get(name)
+        if fb is not None:
+            raise NotServed(f"no loaded emulator covers `{name}` at this point: {fb.detail}", output=name,
+                            fallback=fb)
         if name not in self.values:
             raise NotServed(f"no emulator emulates `{name}`")
         return self.values[name]
+
+    def _distance_output(self) -> str:
+        """D_M, else D_A: the served one first, then one no emulator covers here (NotServed)."""
+        for have in (self.values, self.unserved):
+            for output in ("D_M", "D_A"):
+                if output in have:
+                    self._output(output)
+                    return output
+        raise NotServed("no emulator emulates D_M or D_A")
 
     # -- scalars -------------------------------------------------------------------------------------
     def scalar(self, name: str) -> CallableFloat:
@@ -123,7 +161,7 @@ class Served:
                 raise CosmoSevereError(f"No power spectrum computed. In order to get {name}, you must add mPk to the "
                                        "list of outputs.")
             if name == "S8" and "S8" in v:
-                return float(v["S8"])
+                return float(self._output("S8"))
             sigma8 = float(self._output("sigma8"))
             return sigma8 if name == "sigma8" else s8(sigma8, float(self._output("omegam")))
         if name == "age":
@@ -158,6 +196,7 @@ class Served:
 
     # -- background functions of z ---------------------------------------------------------------------
     def _grid(self, output):
+        self._output(output)
         key = self.keys[output]
         emu = self.emulators[key]
         return key, emu.grids[emu.outputs[output].axes[0]]
@@ -184,9 +223,7 @@ class Served:
 
     def comoving_transverse(self, z: np.ndarray) -> np.ndarray:
         """D_M(z) [Mpc] from an emulated D_M or D_A."""
-        output = "D_M" if "D_M" in self.values else "D_A" if "D_A" in self.values else None
-        if output is None:
-            raise NotServed("no emulator emulates D_M or D_A")
+        output = self._distance_output()
         h0 = self._h0_or_none()
         key, grid, w, below = self._on_grid(output, z, None if h0 is None else C_KM_S / h0)
         return background.transverse_distance(output, self.values[output], grid, z, w, h0, below)
@@ -194,7 +231,7 @@ class Served:
     def _flat(self) -> bool:
         """True when the emulator serving distances holds the curvature at zero (then the
         comoving distance equals D_M)."""
-        output = "D_M" if "D_M" in self.values else "D_A"
+        output = self._distance_output()
         emu = self.emulators[self.keys[output]]
         name = "omk" if self.code == "camb" else "Omega_k"
         settings = emu.spec["code"].get("settings") or {}
@@ -264,6 +301,9 @@ class Served:
         t_cmb = self._input("T_cmb")
         ell = np.arange(lmax + 1)
         out, missing = ClDict(), []
+        for s in keys:  # a spectrum no emulator covers here: the code computes the whole dict
+            if f"dl_{s}" in self.unserved:
+                self._output(f"dl_{s}")
         for s in keys:
             name = f"dl_{s}"
             if name not in self.values:
@@ -274,6 +314,7 @@ class Served:
                 # left out as if no emulator had it, nor a dict holding only C_l^phiphi)
                 raise NotServed(f"`{self.keys[name]}` emulates {'unlensed' if lensed else 'lensed'} C_l^{s}; "
                                 f"{'lensed_cl' if lensed else 'raw_cl'} asks for the other")
+            self._output(name)
             key = self.keys[name]
             emu = self.emulators[key]
             grid = emu.grids[emu.outputs[name].axes[0]].astype(np.int64)

@@ -55,14 +55,17 @@ def read_output(cosmo, emulator, name: str, t_cmb: float, partial: bool = False)
     return np.asarray(float(cosmo.get_current_derived_parameters([DERIVED_NAMES[name]])[DERIVED_NAMES[name]]))
 
 
-def read_outputs(cosmo, emulators: dict, t_cmb: float, partial: bool = False) -> tuple:
+def read_outputs(cosmo, emulators: dict, t_cmb: float, partial: bool = False, only=None) -> tuple:
     """``({name: array}, {name: why not})`` for every output of ``emulators`` (``{key:
     Emulator}``); an output the computation cannot give (an ell or k beyond what the run
     computed) is left out with the reason. An output name that two emulators share is read for
-    the first under its name and for the others as ``KEY:name`` (their grids may differ)."""
+    the first under its name and for the others as ``KEY:name`` (their grids may differ).
+    ``only(name)``: when given, the outputs it refuses are not read."""
     out, missing = {}, {}
     for key, emu in emulators.items():
         for name in emu.outputs:
+            if only is not None and not only(name):
+                continue
             label = f"{key}:{name}" if name in out or name in missing else name
             try:
                 out[label] = read_output(cosmo, emu, name, t_cmb, partial)

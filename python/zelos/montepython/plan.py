@@ -13,7 +13,15 @@ names, a non-numeric setting or a ``zelos_*`` option changes, which MontePython 
    input may be unknown to zelos. Emulators that fail are set aside for the run, with the reason.
 3. The outputs wanted at every point are those of the usable emulators that the run's
    ``output`` asks CLASS for (C_l with ``tCl``/``pCl``/``lCl``, P(k) with ``mPk``; background and
-   derived quantities always). A point is emulated only if every wanted output is served.
+   derived quantities always). MontePython never says which of them its likelihoods read, so a
+   point is emulated when an emulator covers it for some of them: each output comes from the
+   emulator that covers the point, and one that none covers is computed by the code only when a
+   call reads it (the point then counts as computed). The plan learns which outputs the run's
+   calls read (:meth:`Plan.use`): from then on, a point that no emulator covers for one of them
+   is computed by the code for it inside ``compute()``, where MontePython expects the code to
+   run (and catches its failures). A point no emulator covers for any wanted output is computed
+   whole, as is every point that is not fully covered under ``zelos_out_of_range`` 'error' or
+   'reject'.
 4. MontePython's likelihoods say which redshifts they need only by calling classy's accessors,
    after the point was routed: the plan learns how far they reach (:meth:`Plan.asked`) and from
    then on tells the router which emulators' grids cover that (:meth:`Plan.covering`), so a
@@ -69,6 +77,7 @@ class Plan:
         for key in set(self.usable) - set(self.serving):
             self.excluded[key] = "answers nothing this run's CLASS output asks for"
         self.reach = {}  # output -> the largest redshift the run asked of it (asked)
+        self.used = set()  # the outputs the run's calls have read, served or not (use)
         self._covering = None
         self.router = None
         if self.serving:
@@ -175,6 +184,11 @@ class Plan:
         if z_max > self.reach.get(output, -math.inf):
             self.reach[output] = z_max
             self._covering = None
+
+    def use(self, output: str) -> None:
+        """Notes that a call of the run read ``output`` (served, or computed by the code because
+        no emulator covered the point)."""
+        self.used.add(output)
 
     def covering(self) -> dict | None:
         """``{output: keys}`` for the router: for each output the run asked beyond some serving

@@ -375,7 +375,7 @@ def retrain(archive: str, logdirs, extra: int = 0, out_dir: str | None = None, *
     train, test = (load_training_set(os.path.join(parent_workdir, s)) for s in ("train", "test"))
     names = list(parent.parameters)
     outputs = [o["name"] for o in train.layout["outputs"]]
-    fixed = {k: v for k, v in spec["code"].get("settings", {}).items() if isinstance(v, (int, float))}
+    fixed = parent.fixed_settings  # a point logged with another value of one is not this emulator's data
     records = [emulator_names(r, names) for r in load_records(logdirs)]
     x_out, outs, x_loc, dropped = screen(records, names, outputs, fixed, parent.grids)
     # Outputs of the archive's names but not its shapes (another grid): the points only.

@@ -50,7 +50,8 @@ pub struct Entry {
 
 impl Entry {
     /// The emulator with the trust region its spec asks for, its validated accuracy and, as
-    /// fixed parameters, the numeric values of its spec's `code.settings`.
+    /// fixed parameters, the numeric values of its spec's `code.settings`
+    /// ([`crate::spec::CodeSpec::fixed_parameters`]).
     pub fn new(key: impl Into<String>, emulator: Arc<Emulator>) -> Result<Entry> {
         let region = TrustRegion::from_emulator(&emulator)?;
         Ok(Entry::with_region(key, emulator, region))
@@ -59,14 +60,7 @@ impl Entry {
     /// The emulator with a trust region of the caller's making.
     pub fn with_region(key: impl Into<String>, emulator: Arc<Emulator>, region: TrustRegion) -> Entry {
         let accuracy = accuracy_of(emulator.report());
-        let fixed = emulator
-            .spec()
-            .code
-            .settings
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_f64()?)))
-            .filter(|(k, _)| !emulator.parameters().contains(k))
-            .collect();
+        let fixed = emulator.spec().code.fixed_parameters(emulator.parameters());
         let outputs = emulator.outputs().iter().map(|o| o.name.clone()).collect();
         Entry { key: key.into(), emulator, region, accuracy, fixed, outputs }
     }

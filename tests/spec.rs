@@ -284,6 +284,25 @@ fn settings_keep_their_order_and_types() {
 }
 
 #[test]
+fn the_numeric_settings_are_the_fixed_parameters() {
+    // Numbers, and strings that read as finite numbers, in the order written; booleans, lists,
+    // mappings, other strings and nulls are not numbers; a varied parameter is never fixed.
+    let mut doc = base();
+    set(
+        &mut doc,
+        "code.settings",
+        "{nnu: 3.044, num_massive_neutrinos: 1, N_ur: ' 2.0328 ', flag: true, model: ppf, list: [1, 2], \
+          nested: {x: 1}, none: null, big: '1e400'}",
+    );
+    let spec = parse(&doc).unwrap();
+    let fixed = spec.code.fixed_parameters(&[]);
+    let want = [("nnu", 3.044), ("num_massive_neutrinos", 1.0), ("N_ur", 2.0328)];
+    assert_eq!(fixed, want.map(|(k, v)| (k.to_string(), v)));
+    let varied = spec.code.fixed_parameters(&["nnu".to_string()]);
+    assert_eq!(varied, want[1..].iter().map(|(k, v)| (k.to_string(), *v)).collect::<Vec<_>>());
+}
+
+#[test]
 fn ellipsoid_design_defaults_to_five_sigmas() {
     let mut doc = base();
     set(&mut doc, "sampling.design", "ellipsoid");

@@ -203,21 +203,20 @@ def fixed_values(emulator, run_inputs, aliases=()) -> tuple:
     run). ``aliases``: names that only restate one of the emulator's parameters (``logA`` for
     ``As``; ``H0`` for ``h``), never compared.
 
-    ``fixed``: ``{name: number}``: the numeric settings of the spec that can change its outputs
-    (not a linear-P(k) emulator's tau), plus, for each numeric run input that concerns the
-    emulator but that it neither takes nor sets, the code's default.
+    ``fixed``: ``{name: number}``: the parameters the spec's settings hold fixed
+    (``emulator.fixed_settings``, the core's one definition) that can change its outputs (not
+    a linear-P(k) emulator's tau), plus, for each numeric run input that concerns the emulator
+    but that it neither takes nor sets, the code's default.
     ``blockers``: ``{name: why}``: run inputs that concern the emulator and either have no value
     to compare with, or are not numbers and differ from the value it holds. The emulator can
     serve no point of such a run.
     """
     code = emulator.spec["code"]["name"]
-    settings = emulator.spec["code"].get("settings") or {}
     params = set(emulator.parameters)
     # settings that cannot change the emulator's outputs (a linear-P(k) emulator's tau) are not
     # compared either: a run that sets them otherwise is still the emulator's to answer
     irrelevant = irrelevant_inputs(emulator.outputs, code) | irrelevant_settings(emulator, code)
-    fixed = {k: number(v) for k, v in settings.items()
-             if number(v) is not None and k not in params and k not in irrelevant}
+    fixed = {k: v for k, v in emulator.fixed_settings.items() if k not in irrelevant}
     blockers = {}
     skip = irrelevant | params | set(aliases)
     items = run_inputs.items() if isinstance(run_inputs, dict) else ((n, PER_POINT) for n in run_inputs)

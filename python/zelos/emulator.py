@@ -70,6 +70,15 @@ class Emulator:
         return self._core.sha256
 
     @property
+    def fixed_settings(self) -> dict:
+        """``{name: value}``: the parameters its spec's ``code.settings`` hold fixed (each setting
+        whose value is a finite number, or a string that reads as one, that is not a varied
+        parameter). A point that sets one to another value is not this emulator's to answer: the
+        router, the plugins' plans and ``zelos retrain`` all use this one definition (the Rust
+        core's ``CodeSpec::fixed_parameters``)."""
+        return dict(self._core.fixed_settings)
+
+    @property
     def path(self) -> str:
         return self._core.origin
 

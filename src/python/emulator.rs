@@ -80,6 +80,12 @@ impl PyEmulator {
         let (lo, hi) = self.inner.bounds();
         (lo.to_vec().into_pyarray(py), hi.to_vec().into_pyarray(py))
     }
+    /// `[(name, value)]`: the parameters the spec's `code.settings` hold fixed
+    /// (`CodeSpec::fixed_parameters`: numeric settings, not varied parameters).
+    #[getter]
+    fn fixed_settings(&self) -> Vec<(String, f64)> {
+        self.inner.spec().code.fixed_parameters(self.inner.parameters())
+    }
     #[getter]
     fn spec_yaml(&self) -> &str {
         self.inner.spec_yaml()

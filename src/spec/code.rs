@@ -78,6 +78,32 @@ impl CodeSpec {
     }
 }
 
+impl CodeSpec {
+    /// The parameters these settings hold fixed, in the order written: each setting whose value
+    /// is a finite number, or a string that reads as one (CLASS takes `N_ur: "3.044"` as 3.044),
+    /// and that is not one of the varied `parameters`. Booleans, lists, mappings and other
+    /// strings are not numbers. A point that sets one of them to another value is not the
+    /// emulator's to answer (the router's fixed parameters, the plugins' plans, `zelos retrain`'s
+    /// screen of logged points): the one definition of "numeric settings are fixed parameters".
+    pub fn fixed_parameters(&self, parameters: &[String]) -> Vec<(String, f64)> {
+        self.settings
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str()?.to_string(), setting_number(v)?)))
+            .filter(|(k, _)| !parameters.contains(k))
+            .collect()
+    }
+}
+
+/// A setting's value as a finite number, if it is one (a number, or a string that reads as one).
+fn setting_number(value: &Value) -> Option<f64> {
+    let x = match value {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    x.is_finite().then_some(x)
+}
+
 /// An exact version: digits first, then letters, digits, `.`, `+`, `-` (`2.0.5`, `3.2.0rc1`);
 /// no ranges or wildcards.
 fn check_version(version: &str, key: &str, origin: &Origin) -> Result<(), SpecError> {

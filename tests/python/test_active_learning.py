@@ -114,9 +114,11 @@ def test_a_second_chain_falls_back_less_after_retraining(narrow, tmp_path, capsy
     lineage = result.report["lineage"]
     assert lineage["parent_sha256"] == parent.sha256 and lineage["parent_version"] == "1.0.0"
     assert lineage["version"] == result.report["version"] == "1.0.0+r1"
-    # A Cobaya log holds what the likelihoods asked for (H at the DESI redshifts...), not the
-    # archive's grid: every logged point was computed again for the archive's outputs.
-    assert lineage["recomputed"] == lineage["added_points"] == first["fallback"]
+    # A Cobaya log holds each fallback point in the schema of the emulator that would serve it
+    # (its H and D_M on its grid, rdrag...), from the CAMB run that served the likelihoods: every
+    # logged point is trained on as logged, none computed again.
+    assert lineage["reused"] == lineage["added_points"] == first["fallback"]
+    assert lineage["recomputed"] == 0 and lineage["computed"] == 0
     verdict = judge_retrain(narrow, result.path)
 
     s2, th2 = chain(result.path, tmp_path / "log2", 200)

@@ -158,6 +158,16 @@ def test_outside_the_box_zelos_is_cobayas_classy_and_the_point_is_logged(models)
     assert "`h` = 0.8" in record["detail"]
     assert record["outputs"]["rdrag"] == pytest.approx(dc[0], rel=1e-12)
     assert record["outputs"]["Hubble"].shape == record["outputs"]["Hubble.z"].shape
+    # and in the emulator's own schema, from the same classy run: what its driver computes there
+    from zelos.build.plan import plan as make_plan
+    from zelos.drivers import get_driver
+
+    emu = mz.theory["zelos"]._usable["CLASS_tiny_background"]
+    driver = get_driver("classy", emu.spec["code"]["settings"], make_plan(emu.spec).request)
+    truth = driver.compute({p: record["parameters"][p] for p in emu.parameters})
+    for name in emu.outputs:
+        np.testing.assert_allclose(record["outputs"][name], truth[name], rtol=1e-6, err_msg=name)
+    np.testing.assert_array_equal(record["outputs"]["grid.z_bg"], emu.grids["z_bg"])
 
 
 @needs_data

@@ -233,3 +233,34 @@ def test_threads_setting_reaches_camb():
         assert camb.config.ThreadNum == 1
     finally:
         camb.config.ThreadNum = before
+
+
+def test_read_run_takes_outputs_from_a_run_made_elsewhere_only_where_it_computed_them_as_the_driver():
+    request = OutputRequest(spectra=("tt",), lmax=300, pk_linear=True, k=np.geomspace(1e-3, 0.5, 12),
+                            z_pk=[0.0, 1.0], background=("H", "D_M"), z_bg=[0.5, 1.5], derived=("rdrag", "sigma8"))
+    driver = CambDriver({"mnu": 0.06}, request)
+    point = dict(ombh2=0.0224, omch2=0.12, H0=68.0, As=2.1e-9, ns=0.965)
+    truth = driver.compute(point)
+    # The driver's own run: every output, exactly.
+    same = camb.get_results(camb.set_params(**driver.camb_kwargs(point)))
+    out, missing = driver.read_run(same, point)
+    assert missing == {} and list(out) == list(truth)
+    for name in truth:
+        np.testing.assert_array_equal(out[name], truth[name])
+    # A background run of the same point (as Cobaya's CAMB for a BAO likelihood): the background
+    # and thermal outputs (rdrag to 2e-8: CAMB's thermal history with and without perturbations);
+    # C_l, P(k) and sigma8 left out, naming what differs.
+    background = camb.get_background(camb.set_params(ombh2=0.0224, omch2=0.12, H0=68.0, mnu=0.06))
+    out, missing = driver.read_run(background, point)
+    assert sorted(out) == ["D_M", "H", "rdrag"] and sorted(missing) == ["dl_tt", "pk_lin", "sigma8"]
+    assert all("the run's CAMB settings differ from this driver's" in why for why in missing.values())
+    for name in out:
+        np.testing.assert_allclose(out[name], truth[name], rtol=1e-7)
+    # A run with another lmax: its C_l are not the driver's (CAMB's lensing depends on it).
+    other = camb.get_results(camb.set_params(**{**driver.camb_kwargs(point), "lmax": 400}))
+    assert "dl_tt" in driver.read_run(other, point)[1]
+    # Another point, or another neutrino mass: nothing.
+    for kw in (dict(H0=70.0), dict(mnu=0.1)):
+        run = camb.get_background(camb.set_params(**{**dict(ombh2=0.0224, omch2=0.12, H0=68.0, mnu=0.06), **kw}))
+        out, missing = driver.read_run(run, point)
+        assert out == {} and sorted(missing) == sorted(truth), kw

@@ -244,6 +244,80 @@ def test_retrain_keeps_each_good_logged_point_once(narrow, driver, tmp_path):
     np.testing.assert_allclose(store.outputs["H"][row], _outputs(driver, pe)["H"], rtol=1e-6)
 
 
+def test_a_record_on_other_grids_is_computed_again(narrow, driver, tmp_path):
+    # Outputs logged in another emulator's schema (same names and shapes, its own z grid) are not
+    # this archive's: the point is kept, its outputs computed again; on the archive's grid, reused.
+    grid = {f"grid.{axis}": np.asarray(g, float) for axis, g in zelos.load(narrow.path).grids.items()}
+    other = {k: v * 1.01 for k, v in grid.items()}
+    pa, pb = ({"ombh2": 0.0226, "omch2": 0.121, "H0": 74.0 + i} for i in range(2))
+    log = _write_log(tmp_path / "log", [(pa, "outside_every_region", {**_outputs(driver, pa), **grid}),
+                                        (pb, "outside_every_region", {**_outputs(driver, pb), **other})])
+    lines = []
+    result = retrain(narrow.path, [log], out_dir=str(tmp_path / "v2"), processes=0, progress=False,
+                     log=lambda *a, **k: lines.append(" ".join(map(str, a))))
+    lineage = result.report["lineage"]
+    assert lineage["reused"] == 1 and lineage["recomputed"] == 1 and lineage["computed"] == 1
+    assert any("1 with the archive's outputs, reused as logged; 1 without them" in line for line in lines), lines
+
+
+def _theory_likelihood(_self=None):
+    """A likelihood of the background alone: H at two redshifts and rdrag (Cobaya's external form)."""
+    h = _self.provider.get_Hubble([0.5, 1.2])
+    return float(-0.5 * ((h[0] - 90.0) ** 2 + (h[1] - 130.0) ** 2) / 100.0 - (_self.provider.get_param("rdrag")
+                                                                                - 147.0) ** 2 / 2.0)
+
+
+def test_cobaya_logs_fallback_points_in_the_emulators_schema_and_retrain_reuses_them(narrow, driver, tmp_path,
+                                                                                     monkeypatch):
+    pytest.importorskip("cobaya")
+    from cobaya.model import get_model
+    from zelos.drivers.camb import CambDriver
+
+    logdir = tmp_path / "log"
+    info = {"theory": {"zelos": {"emulators": [narrow.path], "log": str(logdir), "check_at_start": False}},
+            "likelihood": {"bg": {"external": _theory_likelihood, "requires": {"Hubble": {"z": [0.5, 1.2]},
+                                                                                "rdrag": None}}},
+            "params": {p: {"prior": {"min": lo - 5 * (hi - lo), "max": hi + 5 * (hi - lo)}} for p, (lo, hi)
+                       in NARROW.items()}}
+    outside = [{"ombh2": 0.0226, "omch2": 0.121, "H0": 75.0}, {"ombh2": 0.0221, "omch2": 0.135, "H0": 62.5}]
+    model = get_model(info)
+    try:
+        for point in outside:
+            assert np.isfinite(model.loglikes(point)[0]).all()
+        assert model.theory["zelos"].summary()["fallbacks_by_reason"] == {"outside_every_region": 2}
+    finally:
+        model.close()
+    records = zelos.read_point_log(str(logdir))
+    assert len(records) == 2
+    emu = zelos.load(narrow.path)
+    for point, record in zip(outside, records):
+        assert record["parameters"] == point
+        truth = driver.compute(point)  # the emulator's own driver, run again here to compare
+        for name in OUTPUTS:
+            np.testing.assert_allclose(record["outputs"][name], truth[name], rtol=1e-6, err_msg=name)
+            assert record["outputs"][name].shape == emu.outputs[name].shape
+        for axis, grid in emu.grids.items():
+            np.testing.assert_array_equal(record["outputs"][f"grid.{axis}"], grid)
+        assert record["outputs"]["Hubble"].shape == (2,)  # and what the likelihood asked for, as before
+
+    calls = []
+    original = CambDriver.compute
+    monkeypatch.setattr(CambDriver, "compute", lambda self, params: calls.append(params) or original(self, params))
+    lines = []
+    result = retrain(narrow.path, [str(logdir)], out_dir=str(tmp_path / "v2"), processes=0, progress=False,
+                     log=lambda *a, **k: lines.append(" ".join(map(str, a))))
+    lineage = result.report["lineage"]
+    assert calls == []  # CAMB never ran: the logged outputs were trained on as they are
+    assert lineage["reused"] == lineage["added_points"] == 2
+    assert lineage["recomputed"] == lineage["computed"] == 0 and result.report["data"]["computed"] == 0
+    assert any("2 with the archive's outputs, reused as logged; 0 without them" in line for line in lines), lines
+    train, test = (load_training_set(os.path.join(result.report["data"]["workdir"], s)) for s in ("train", "test"))
+    for point, record in zip(outside, records):
+        x = [point[n] for n in NARROW]
+        [(store, row)] = [(st, r) for st in (train, test) for r in np.flatnonzero((st.params == x).all(axis=1))]
+        np.testing.assert_allclose(store.outputs["H"][row], record["outputs"]["H"], rtol=1e-6)
+
+
 @pytest.fixture(scope="module")
 def moved(tmp_path_factory):
     """A cheap parent built in one folder, which was then moved with its build folder (the path

@@ -20,7 +20,7 @@ PARAMS = list(LCDM)
 CENTRE = {k: (lo + hi) / 2 for k, (lo, hi) in LCDM.items()}
 
 
-def archive(path, *, seed=0, ranges=LCDM, n_points=400, accuracy=None, trust=None, name="tt"):
+def archive(path, *, seed=0, ranges=LCDM, n_points=400, accuracy=None, trust=None, name="tt", settings=None):
     """A small random TT emulator whose region holds training points (uniform in the box)."""
     rng = np.random.default_rng(seed)
     params = list(ranges)
@@ -45,6 +45,8 @@ def archive(path, *, seed=0, ranges=LCDM, n_points=400, accuracy=None, trust=Non
         region["points"] = lo + (hi - lo) * rng.uniform(size=(n_points, p))
     report = {"summary": {"max_relative_error": accuracy}} if accuracy is not None else {"note": "none"}
     yaml = spec_yaml(name, ranges, n_out + 1) + (f"trust:\n{textwrap.indent(trust, '  ')}\n" if trust else "")
+    if settings is not None:
+        yaml = yaml.replace("settings: {lens_potential_accuracy: 1}", f"settings: {settings}")
     _zelos.write_emulator_archive(os.fspath(path), yaml, json.dumps(model), tensors, region, json.dumps(report), "# t\n")
     return zelos.load(path)
 
@@ -161,6 +163,25 @@ def test_fallback_reasons(two):
     router.add("narrow", narrow, fixed={"mnu": 0.06})
     assert router.route({**CENTRE, "mnu": 0.06}, ["dl_tt"])["dl_tt"].key == "narrow"
     assert router.route({**CENTRE, "mnu": 0.1}, ["dl_tt"])["dl_tt"].key == "broad"
+
+
+def test_one_definition_of_the_parameters_the_settings_hold_fixed(tmp_path):
+    # Numbers and strings that read as numbers (CLASS's `N_ur: "2.0328"`) are fixed parameters;
+    # booleans, words and lists are not. The router, the plugins' plans (code_inputs) and
+    # `zelos retrain` read the one list the core makes (Emulator.fixed_settings).
+    from zelos import code_inputs
+
+    emu = archive(tmp_path / "s.tar.gz", settings="{mnu: 0.06, N_ur: '2.0328', lens_potential_accuracy: 1, "
+                  "share_delta_neff: true, dark_energy_model: ppf, redshifts_list: [1, 2]}")
+    want = {"mnu": 0.06, "N_ur": 2.0328, "lens_potential_accuracy": 1.0}
+    assert emu.fixed_settings == want and list(emu.fixed_settings) == list(want)
+    router = Router({"s": emu})
+    assert dict(router.entries()[0]["fixed"]) == want
+    assert code_inputs.fixed_values(emu, [])[0] == want  # nothing in its outputs makes them irrelevant
+    for name, value in (("N_ur", 3.0), ("mnu", 0.1)):
+        fb = router.route({**CENTRE, name: value}, ["dl_tt"])["dl_tt"].fallback
+        assert fb.kind == "parameter_not_emulated" and fb.parameter == name
+    assert router.route({**CENTRE, "N_ur": 2.0328, "share_delta_neff": 0.0}, ["dl_tt"])["dl_tt"].served
 
 
 def test_swap_while_threads_route(tmp_path, two):

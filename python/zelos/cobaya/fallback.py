@@ -16,6 +16,7 @@ import numpy as np
 from cobaya.tools import is_valid_variable_name
 
 from . import params as P
+from ..serving.schema import logged_emulator
 from .needs import DerivedNeed
 
 # Wide but finite bounds: the inner model is only evaluated through `loglikes`, which does not
@@ -33,6 +34,7 @@ class InnerModel:
         from cobaya.model import Model
 
         self.name = name
+        self.code = code
         self.params = list(params)
         # Cobaya samples only names that are Python identifiers; a CLASS input such as
         # `ln10^{10}A_s` is fed from a sampled stand-in (Cobaya's own advice)
@@ -65,8 +67,23 @@ class InnerModel:
         """Computes every requirement at ``point``; False when the code fails there (Cobaya's CAMB
         then gives a zero likelihood too), unless ``stop_at_error``: then the code's error is raised."""
         values = {s: float(point[p]) for p, s in self._sampled.items()}
+        self._last = {p: float(point[p]) for p in self.params}
         logl = self.model.loglikes(values, return_derived=False)
         return bool(np.all(np.isfinite(logl)))
+
+    def run(self):
+        """The code's own computed object at the last point :meth:`compute` computed: CAMB's
+        ``CAMBdata`` (the one Cobaya's CAMB read the requirements from), or classy's ``Class``."""
+        if self.code == "camb":
+            return self.provider.get_CAMB_transfers()[1]
+        cosmo = self.model.theory[self.code].classy
+        # One Class object serves every state Cobaya caches: it must hold this point's run.
+        pars = getattr(cosmo, "pars", {})
+        stale = [p for p, v in getattr(self, "_last", {}).items() if p in pars and not np.isclose(float(pars[p]), v,
+                                                                                                rtol=1e-12, atol=0)]
+        if stale or not getattr(self, "_last", None):
+            raise ValueError(f"classy holds another point's run ({', '.join(stale) or 'no point computed'})")
+        return cosmo
 
     def close(self) -> None:
         self.model.close()
@@ -76,6 +93,24 @@ class FallbackModels:
     """Which inner models the Cobaya theory runs as its fallback (``_full``: every requirement;
     ``_rest``: what no emulator provides), with which requirements and settings; a part of
     :class:`zelos.cobaya.theory.Zelos` (mixed into it: it reads the theory's plan)."""
+
+    def _schema_outputs(self, view: dict, fallbacks: dict) -> dict:
+        """A fallback point's outputs in the schema of the emulator that would serve it
+        (:func:`zelos.serving.schema.logged_emulator`), read from the run of ``_full`` that
+        served the likelihoods (no second run), with its grids; ``{}`` when none can be read.
+        ``zelos retrain`` trains on them as they are."""
+        key = logged_emulator(fallbacks, self._router.entries())
+        if key is None:
+            return {}
+        try:
+            run = self._full.run()
+        except Exception as e:  # noqa: BLE001 -- the point is logged without them, never lost
+            self.log.debug("no emulator-schema outputs for the point log: %s", e)
+            return {}
+        outputs, missing = self._schema.read(self._usable[key], run, {**self._held_inputs, **view})
+        if missing:
+            self.log.debug("point log: %s outputs left out: %s", key, missing)
+        return outputs
 
     def _inner_requirements(self, needs) -> list:
         keys = {n.key for n in needs}

@@ -38,6 +38,7 @@ from ..routing import EMULATOR_ERROR, REQUIREMENT_NOT_EMULATED, Fallback, first_
 from ..runstats import RunStats
 from ..serving import session
 from ..serving.names import derived_tables
+from ..serving.schema import SchemaOutputs
 from . import params as P
 from .cl_getters import ClGetters
 from .fallback import FallbackModels
@@ -138,6 +139,7 @@ class Zelos(FallbackModels, PlanReport, StartUpCheck, UnvariedWarning, SpotCheck
         self._full = self._rest = None
         self._router = None
         self._needs = []
+        self._schema = SchemaOutputs()
 
     def _load_emulators(self) -> dict:
         entries = self.emulators
@@ -350,6 +352,9 @@ class Zelos(FallbackModels, PlanReport, StartUpCheck, UnvariedWarning, SpotCheck
                 outputs = {}
                 for need in self._needs:
                     outputs.update(need.log_outputs(self._get(state, need)))
+                # and in the schema of the emulator that would serve it, which `zelos retrain`
+                # trains on as they are
+                outputs.update(self._schema_outputs(view, fallbacks))
                 # as the router saw it: the emulators' names, which `zelos retrain` reads
                 self._point_log.log(view, reason=fb.kind, detail=fb.detail, distance=fb.distance,
                                     nearest=fb.nearest, outputs=outputs)

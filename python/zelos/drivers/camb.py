@@ -136,14 +136,69 @@ class CambDriver:
 
     __call__ = compute
 
-    def _collect(self, pars, results) -> dict:
-        r = self.request
+    def read_run(self, results, params: dict) -> tuple:
+        """``({output: float64 array}, {output: why not})``: this driver's outputs at ``params``
+        read from a CAMB run made elsewhere (``results``: its ``camb.CAMBdata``, e.g. Cobaya's
+        CAMB at a fallback point), without running CAMB again. What the background and thermal
+        history alone determine is read whatever else the run computed; C_l, P(k), growth and
+        sigma8 only when the run's CAMBparams are those :meth:`compute` would use (else they
+        would differ from this driver's in their l and k ranges, redshifts or accuracy) and
+        give the reason otherwise. Outputs that are not finite are left out too."""
+        first, rest = self.request.split()
+        out, missing = {}, {}
+        if first is not None:
+            why = self._run_differs(results.Params, params, BACKGROUND_FIELDS)
+            if why is None:
+                try:
+                    out.update(self._collect(results.Params, results, first))
+                except (CAMBError, CAMBValueError, CAMBFortranError, ValueError) as e:
+                    why = f"CAMB could not give it from the run: {e}"
+            if why is not None:
+                missing.update(dict.fromkeys(first.names(), why))
+        if rest is not None:
+            why = self._run_differs(results.Params, params)
+            if why is None:
+                try:
+                    out.update(self._collect(results.Params, results, rest))
+                except (CAMBError, CAMBValueError, CAMBFortranError, ValueError) as e:
+                    why = f"CAMB could not give it from the run: {e}"
+            if why is not None:
+                missing.update(dict.fromkeys(rest.names(), why))
+        for name in [n for n, v in out.items() if not np.all(np.isfinite(v))]:
+            missing[name] = "not finite"
+            del out[name]
+        return {n: out[n] for n in self.request.names() if n in out}, missing
+
+    def _run_differs(self, run_params, params: dict, only: tuple | None = None) -> str | None:
+        """Why a run with ``run_params`` (CAMBparams after the run) did not compute what
+        :meth:`compute` would at ``params`` (None: it did): every field compared, or those whose
+        dotted names start with one of ``only``. CAMB changes a few fields while it runs
+        (:data:`RUN_SET_FIELDS`); the run's ``kmax`` must be at least the one asked for here."""
+        mine = camb.set_params(**self.camb_kwargs(params))
+        if self.request.pk_nonlinear:
+            lensing = mine.NonLinear in (camb.model.NonLinear_lens, camb.model.NonLinear_both)
+            mine.NonLinear = camb.model.NonLinear_both if lensing else camb.model.NonLinear_pk
+        theirs, ours = _fields(run_params), _fields(mine)
+        keys = sorted(set(theirs) | set(ours))
+        if only is not None:
+            keys = [k for k in keys if k.startswith(only)]
+        differ = [k for k in keys if theirs.get(k) != ours.get(k)]
+        if differ:
+            k = differ[0]
+            return (f"the run's CAMB settings differ from this driver's ({len(differ)} field"
+                    f"{'s' * (len(differ) > 1)}, e.g. {k}: {theirs.get(k)} against {ours.get(k)})")
+        if only is None and mine.WantTransfer and run_params.Transfer.kmax < mine.Transfer.kmax:
+            return f"the run computed P(k) to kmax {run_params.Transfer.kmax:.4g}, this driver to {mine.Transfer.kmax:.4g}"
+        return None
+
+    def _collect(self, pars, results, r: OutputRequest | None = None) -> dict:
+        r = r or self.request
         out = {}
         if r.spectra:
-            out.update(self._cmb(pars, results))
+            out.update(self._cmb(results, r))
         for nonlinear, name in ((False, "pk_lin"), (True, "pk_nonlin")):
             if (r.pk_nonlinear if nonlinear else r.pk_linear):
-                out[name] = self._pk(results, nonlinear)
+                out[name] = self._pk(results, nonlinear, r)
         if r.background:
             z = r.z_bg
             H = results.hubble_parameter(z)
@@ -151,14 +206,13 @@ class CambDriver:
             D_M = (1 + z) * D_A
             funcs = {"H": H, "D_A": D_A, "D_M": D_M, "D_V": np.cbrt(z * D_M**2 * C_KM_S / H)}
             if r.growth:
-                funcs.update(self._growth(results))
+                funcs.update(self._growth(results, r))
             out.update({b: np.asarray(funcs[b], dtype=np.float64) for b in r.background})
         if r.derived:
-            out.update(self._derived(pars, results))
+            out.update(self._derived(results, r))
         return {name: out[name] for name in r.names()}
 
-    def _cmb(self, pars, results) -> dict:
-        r = self.request
+    def _cmb(self, results, r: OutputRequest) -> dict:
         which = "total" if r.lensed else "unlensed_total"
         wanted = [which] + ["lens_potential"] * ("pp" in r.spectra)
         # No `pars` here: given params, CAMB recomputes everything (it doubled the time per point).
@@ -171,10 +225,9 @@ class CambDriver:
             out[f"dl_{s}"] = np.array(table[sl, 0 if s == "pp" else column[s]], dtype=np.float64)
         return out
 
-    def _pk(self, results, nonlinear: bool) -> np.ndarray:
+    def _pk(self, results, nonlinear: bool, r: OutputRequest) -> np.ndarray:
         # CAMB's own k nodes, then a cubic spline of ln P in ln k onto the requested grid (what
         # CAMB's interpolator does); the requested redshifts were given to CAMB, so no z interpolation.
-        r = self.request
         k, z, pk = results.get_linear_matter_power_spectrum(
             var1="delta_tot", var2="delta_tot", hubble_units=False, k_hunit=False, nonlinear=nonlinear)
         rows = [int(np.argmin(np.abs(z - zi))) for zi in r.z_pk]
@@ -191,19 +244,19 @@ class CambDriver:
                 res[:, mask] = lnp[:, [a]] + slope[:, None] * (want[mask] - lnk[a])
         return np.exp(res)
 
-    def _growth(self, results) -> dict:
+    def _growth(self, results, r: OutputRequest) -> dict:
         # CAMB computes sigma8 and f sigma8 at its transfer redshifts (the z_bg grid was added to
         # them), latest time last, as Cobaya's CAMB reads them.
         z = np.array(results.Params.Transfer.PK_redshifts[:results.Params.Transfer.PK_num_redshifts])
-        rows = [int(np.argmin(np.abs(z - zi))) for zi in self.request.z_bg]
+        rows = [int(np.argmin(np.abs(z - zi))) for zi in r.z_bg]
         return {"sigma8_z": results.get_sigma8()[rows], "fsigma8": results.get_fsigma8()[rows]}
 
-    def _derived(self, pars, results) -> dict:
+    def _derived(self, results, r: OutputRequest) -> dict:
         d = results.get_derived_params()  # theta values there are already x100
         values = {"H0": results.Params.H0, "rdrag": d["rdrag"], "thetastar": d["thetastar"],
                   "zdrag": d["zdrag"], "zstar": d["zstar"], "rstar": d["rstar"], "age": d["age"],
                   "omegam": results.Params.omegam, "omegal": results.omega_de}
-        want = set(self.request.derived)
+        want = set(r.derived)
         if want & {"sigma8", "S8"}:
             values["sigma8"] = results.get_sigma8_0()
             values["S8"] = s8(values["sigma8"], values["omegam"])
@@ -211,7 +264,35 @@ class CambDriver:
             # Only a CMB run fills Reion.redshift from tau; ask CAMB's own solver otherwise.
             reion = results.Params.Reion
             values["zre"] = reion.get_zre(results.Params) if hasattr(reion, "get_zre") else reion.redshift
-        return {name: np.array(float(values[name]), dtype=np.float64) for name in self.request.derived}
+        return {name: np.array(float(values[name]), dtype=np.float64) for name in r.derived}
+
+
+#: CAMBparams fields CAMB itself sets while it runs (the reionization fraction and redshift, the
+#: Limber switch, kmax raised for accuracy), left out when a run's settings are compared.
+RUN_SET_FIELDS = frozenset({"Transfer.kmax", "Reion.fraction", "Reion.redshift", "SourceTerms.limber_windows"})
+#: The CAMBparams fields the background and thermal history depend on (the cosmology, the
+#: neutrinos, dark energy, recombination, reionization): compared when only those are read.
+BACKGROUND_FIELDS = ("ombh2", "omch2", "omk", "omnuh2", "H0", "TCMB", "YHe", "num_nu_massless", "num_nu_massive",
+                     "nu_mass_", "share_delta_neff", "DarkEnergy.", "Recomb.", "Reion.")
+
+
+def _fields(pars) -> dict:
+    """``{dotted field: value text}`` of a CAMBparams' own dump (its ``str``), but :data:`RUN_SET_FIELDS`."""
+    out, stack, name = {}, [], None
+    for line in str(pars).splitlines()[1:]:
+        key, eq, value = line.strip().partition(" = ")
+        if not eq and not key.endswith(">"):  # a long value's next line
+            if name is not None:
+                out[name] += "\n" + line.strip()
+            continue
+        stack[max(0, (len(line) - len(line.lstrip(" ")) - 1) // 2):] = []
+        if not eq:  # a section: `Transfer: <TransferParams>`
+            stack.append(key.split(":")[0])
+            name = None
+            continue
+        name = ".".join(stack + [key])
+        out[name] = value
+    return {k: v for k, v in out.items() if k not in RUN_SET_FIELDS}
 
 
 def _request_kwargs(r: OutputRequest) -> dict:

@@ -141,8 +141,38 @@ class ClassyDriver:
 
     __call__ = compute
 
-    def _collect(self, c) -> dict:
-        r = self.request
+    def read_run(self, cosmo, params: dict) -> tuple:
+        """``({output: float64 array}, {output: why not})``: this driver's outputs at ``params``
+        read from a CLASS run made elsewhere (``cosmo``: a computed ``classy.Class``, e.g.
+        Cobaya's classy at a fallback point), without running CLASS again. The caller vouches
+        that the run is of ``params`` (a run may name them otherwise: ``H0`` for ``h``); its
+        inputs must hold this driver's settings, and ``params`` where it names them alike. What
+        the background and thermal history alone determine is then read whatever else it
+        computed; C_l, P(k), growth and sigma8 only when its inputs are exactly those
+        :meth:`compute` would give."""
+        first, rest = self.request.split()
+        ours = self.class_args(params)
+        theirs = dict(getattr(cosmo, "pars", None) or {})
+        physical = {k: v for k, v in ours.items() if k not in RESERVED and (k in self.settings or k in theirs)}
+        why_all = _args_differ({k: theirs.get(k) for k in physical}, physical)
+        out, missing = {}, {}
+        for part, why in ((first, why_all), (rest, why_all or _args_differ(theirs, ours))):
+            if part is None:
+                continue
+            if why is None:
+                try:
+                    out.update(self._collect(cosmo, part))
+                except Exception as e:  # noqa: BLE001 -- classy's errors: what the run did not compute
+                    why = f"CLASS could not give it from the run: {str(e).strip()}"
+            if why is not None:
+                missing.update(dict.fromkeys(part.names(), why))
+        for name in [n for n, v in out.items() if not np.all(np.isfinite(v))]:
+            missing[name] = "not finite"
+            del out[name]
+        return {n: out[n] for n in self.request.names() if n in out}, missing
+
+    def _collect(self, c, r: OutputRequest | None = None) -> dict:
+        r = r or self.request
         out = {}
         if r.spectra:
             cl = c.lensed_cl(r.lmax) if r.lensed else c.raw_cl(r.lmax)
@@ -185,6 +215,23 @@ class ClassyDriver:
                     v = c.Omega_Lambda() + c.Omega_fld()
                 out[name] = np.array(float(v))
         return {name: np.asarray(out[name], dtype=np.float64) for name in r.names()}
+
+
+def _args_differ(theirs: dict, ours: dict) -> str | None:
+    """Why CLASS inputs ``theirs`` (a run's) are not ``ours`` (None: they are); numbers compared
+    to 1e-12, ``output`` as a set of words, anything else as text."""
+    for key in sorted(set(theirs) | set(ours)):
+        a, b = theirs.get(key), ours.get(key)
+        if key == "output" and a is not None and b is not None:
+            same = set(str(a).replace(",", " ").split()) == set(str(b).replace(",", " ").split())
+        else:
+            try:
+                same = np.isclose(float(a), float(b), rtol=1e-12, atol=0.0)
+            except (TypeError, ValueError):
+                same = str(a).strip() == str(b).strip()
+        if not same:
+            return f"the run's CLASS input `{key}` is {a!r}, this driver's {b!r}"
+    return None
 
 
 def _request_args(r: OutputRequest) -> dict:

@@ -14,6 +14,8 @@ GROWTH = ("sigma8_z", "fsigma8")
 BACKGROUND = ("H", "D_A", "D_M", "D_V") + GROWTH
 DERIVED = ("H0", "sigma8", "S8", "rdrag", "thetastar", "zdrag", "zstar", "rstar", "age",
            "omegam", "omegal", "zre")
+# The derived parameters that need the code's perturbations (its matter power).
+PERTURBED_DERIVED = ("sigma8", "S8")
 
 
 try:  # the base of every zelos error (a stand-in where the Rust extension is not built)
@@ -149,6 +151,24 @@ class OutputRequest:
         out = [f"dl_{s}" for s in SPECTRA if s in self.spectra]
         out += ["pk_lin"] * self.pk_linear + ["pk_nonlin"] * self.pk_nonlinear
         return out + list(self.background) + list(self.derived)
+
+    def split(self) -> tuple:
+        """``(background part, rest)``: the request of what the code's background and thermal
+        history alone determine (background functions but the growth ones, derived parameters but
+        sigma8 and S8), whatever else the run computed, and the request of the rest (C_l, P(k),
+        growth, sigma8: they depend on how the perturbations were computed: l and k ranges,
+        redshifts, accuracy). Either is None when empty."""
+        import dataclasses
+
+        bg = tuple(b for b in self.background if b not in GROWTH)
+        derived = tuple(d for d in self.derived if d not in PERTURBED_DERIVED)
+        empty = dict(spectra=(), pk_linear=False, pk_nonlinear=False)
+        first = dataclasses.replace(self, **empty, background=bg, derived=derived) if bg or derived else None
+        rest_bg = tuple(b for b in self.background if b in GROWTH)
+        rest_derived = tuple(d for d in self.derived if d in PERTURBED_DERIVED)
+        has_rest = self.spectra or self.pk_linear or self.pk_nonlinear or rest_bg or rest_derived
+        rest = dataclasses.replace(self, background=rest_bg, derived=rest_derived) if has_rest else None
+        return first, rest
 
     def to_dict(self) -> dict:
         """JSON-able form (stored with training sets to refuse resuming with another request)."""

@@ -11,11 +11,14 @@ the parent's training set plus the points a chain logged outside it (see docs/ac
 2. Logged fallback records that give every parameter of the archive are kept; spot checks,
    records computed with another value of a parameter the spec holds fixed, failed (non-finite)
    ones, duplicates and points already in the parent's sets are dropped and counted
-   (:func:`screen`). Records that also carry every output of the archive (as the router's own
-   log does) are used as they are; records that carry other outputs (a Cobaya chain logs what
-   its likelihoods asked for, e.g. `Hubble` at the DESI redshifts, not the archive's grid) give
-   their points only, and the archive's outputs there are computed with the spec's driver. A
-   fraction (`holdout`, at least one) goes to the held-out test set, the rest to training.
+   (:func:`screen`). Records that also carry every output of the archive on its grids (the
+   router's own log; MontePython's; a Cobaya chain's, whose fallback points are logged in the
+   schema of the emulator that would serve them, with its grids as `grid.AXIS`:
+   :mod:`zelos.serving.schema`) are used as they are (`reused`); records that carry other
+   outputs (Cobaya logs written before that carry only what the likelihoods asked for, e.g.
+   `Hubble` at the DESI redshifts, or another emulator's grids) give their points only, and the
+   archive's outputs there are computed with the spec's driver (`recomputed`). A fraction
+   (`holdout`, at least one) goes to the held-out test set, the rest to training.
 3. `extra` new points are drawn uniformly in the ellipsoid of `sigmas` standard deviations of
    the logged points' mean and covariance (CONNECT-style) and computed with the spec's driver.
 4. The new trust region is that of the points the network trains on (parent's training points,
@@ -27,8 +30,8 @@ the parent's training set plus the points a chain logged outside it (see docs/ac
    written as `OUT/NAME.retrain.yaml`, and the emulator is rebuilt from the merged points with
    `zelos.build.build(..., points=...)` into `OUT/NAME.tar.gz`. Its report records
    `lineage: {parent_sha256, parent_name, parent_version, version, logs, training_set,
-   added_points, logged_train, logged_test, recomputed, extra, computed, failed, parent_test,
-   dropped, box, threshold}` (the new points are computed before the build, so its
+   added_points, logged_train, logged_test, reused, recomputed, extra, computed, failed,
+   parent_test, dropped, box, threshold}` (the new points are computed before the build, so its
    `data.computed` is 0 and `lineage.computed` counts them); its build folder `OUT/NAME.build`
    holds the merged sets, so retrains chain.
 """
@@ -50,6 +53,7 @@ from ..build.accuracy import relative_error
 from ..build.generate import generate
 from ..build.pipeline import build
 from ..build.store import StoreWriter, load_training_set, points_sha256, read_layout, stored_points
+from ..serving.schema import GRID_PREFIX
 from .records import NOT_TRAINING, emulator_names, load_records
 
 __all__ = ["RetrainError", "TrainingSetNotFound", "derived_version", "logged_locations", "logged_points", "retrain",
@@ -164,24 +168,38 @@ def _usable(r: dict, names: list, fixed: dict | None) -> bool:
     return not any(k in r["parameters"] and not np.isclose(r["parameters"][k], v) for k, v in (fixed or {}).items())
 
 
-def _kind(r: dict, names: list, outputs: list, fixed: dict | None) -> str:
+def _on_grids(r: dict, grids: dict | None) -> bool:
+    """Whether the grids a record names (``grid.AXIS``: outputs logged in an emulator's schema,
+    :mod:`zelos.serving.schema`) are the archive's ``grids``; a record naming none is taken to be
+    on them (the router's and MontePython's logs), as its output shapes are checked."""
+    named = {k[len(GRID_PREFIX):]: v for k, v in (r.get("outputs") or {}).items() if k.startswith(GRID_PREFIX)}
+    if not named or grids is None:
+        return True
+    return all(axis in named and np.shape(named[axis]) == np.shape(g) and np.allclose(named[axis], g, rtol=1e-9,
+                                                                                      atol=0.0)
+               for axis, g in grids.items())
+
+
+def _kind(r: dict, names: list, outputs: list, fixed: dict | None, grids: dict | None = None) -> str:
     """``unusable`` (spot check, a parameter missing or another fixed value), ``failed``
-    (non-finite), ``outputs`` (carries every output of the archive) or ``location``."""
+    (non-finite), ``outputs`` (carries every output of the archive, on its ``grids`` where the
+    record names its grids) or ``location``."""
     if not _usable(r, names, fixed):
         return "unusable"
     if not all(np.isfinite(float(r["parameters"][n])) for n in names):
         return "failed"
-    if not all(o in r["outputs"] for o in outputs):
+    if not all(o in r["outputs"] for o in outputs) or not _on_grids(r, grids):
         return "location"
     return "outputs" if all(np.all(np.isfinite(r["outputs"][o])) for o in outputs) else "failed"
 
 
-def screen(records: list, names: list, outputs: list, fixed: dict | None = None) -> tuple:
+def screen(records: list, names: list, outputs: list, fixed: dict | None = None, grids: dict | None = None) -> tuple:
     """`(x_out [n, p], {output: [n arrays]}, x_loc [m, p], dropped)`: the distinct usable logged
-    points that carry every output of the archive, those that do not (their outputs are
-    computed by the spec's driver), and how many records were dropped, by why
-    (`unusable`, `failed`, `duplicate`)."""
-    kinds = [_kind(r, names, outputs, fixed) for r in records]
+    points that carry every output of the archive (on its `grids`, `{axis: values}`, where a
+    record names the grids of its outputs), those that do not (their outputs are computed by
+    the spec's driver), and how many records were dropped, by why (`unusable`, `failed`,
+    `duplicate`)."""
+    kinds = [_kind(r, names, outputs, fixed, grids) for r in records]
     dropped = collections.Counter({"unusable": 0, "failed": 0, "duplicate": 0})
     dropped.update(k for k in kinds if k in ("unusable", "failed"))
     seen, xs, outs, locs = set(), [], {o: [] for o in outputs}, []
@@ -205,17 +223,19 @@ def screen(records: list, names: list, outputs: list, fixed: dict | None = None)
     return np.array(xs, float).reshape(len(xs), p), outs, np.array(locs, float).reshape(len(locs), p), dict(dropped)
 
 
-def logged_points(records: list, names: list, outputs: list, fixed: dict | None = None) -> tuple:
+def logged_points(records: list, names: list, outputs: list, fixed: dict | None = None,
+                  grids: dict | None = None) -> tuple:
     """`(x [n, p], {output: [n, ...]})`: the usable, deduplicated logged points that carry every
     output of the archive (:func:`screen`)."""
-    x, outs, _, _ = screen(records, names, outputs, fixed)
+    x, outs, _, _ = screen(records, names, outputs, fixed, grids)
     return x, outs
 
 
-def logged_locations(records: list, names: list, outputs: list, fixed: dict | None = None) -> np.ndarray:
+def logged_locations(records: list, names: list, outputs: list, fixed: dict | None = None,
+                     grids: dict | None = None) -> np.ndarray:
     """`x [n, p]`: the usable, deduplicated logged points that lack some output of the archive
     (their outputs are computed by the spec's driver), none of them among :func:`logged_points`'."""
-    return screen(records, names, outputs, fixed)[2]
+    return screen(records, names, outputs, fixed, grids)[2]
 
 
 # -- the new sets -----------------------------------------------------------------------------------
@@ -355,9 +375,9 @@ def retrain(archive: str, logdirs, extra: int = 0, out_dir: str | None = None, *
     train, test = (load_training_set(os.path.join(parent_workdir, s)) for s in ("train", "test"))
     names = list(parent.parameters)
     outputs = [o["name"] for o in train.layout["outputs"]]
-    fixed = {k: v for k, v in spec["code"].get("settings", {}).items() if isinstance(v, (int, float))}
+    fixed = parent.fixed_settings  # a point logged with another value of one is not this emulator's data
     records = [emulator_names(r, names) for r in load_records(logdirs)]
-    x_out, outs, x_loc, dropped = screen(records, names, outputs, fixed)
+    x_out, outs, x_loc, dropped = screen(records, names, outputs, fixed, parent.grids)
     # Outputs of the archive's names but not its shapes (another grid): the points only.
     fits = np.array([all(np.shape(outs[o][i]) == train.outputs[o].shape[1:] for o in outputs)
                      for i in range(len(x_out))], bool)
@@ -400,7 +420,9 @@ def retrain(archive: str, logdirs, extra: int = 0, out_dir: str | None = None, *
             len(with_out), *base.outputs[o].shape[1:])]) for o in outputs}
         _write_store(os.path.join(new_workdir, store), train.layout, pts, len(base.params) + len(with_out),
                      pts, known_out)
-    recomputed = int((~has_out).sum())
+    recomputed, reused = int((~has_out).sum()), int(has_out.sum())
+    log(f"Logged points: {reused} with the archive's outputs, reused as logged; {recomputed} without them (logged "
+        f"with other outputs, or another emulator's grids), computed again with {spec['code']['name']}")
     if recomputed or len(extra_x):
         log(f"Computing the new points with {spec['code']['name']}: {recomputed} logged points that carry other "
             f"outputs than the archive's, {len(extra_x)} extra points")
@@ -419,7 +441,8 @@ def retrain(archive: str, logdirs, extra: int = 0, out_dir: str | None = None, *
                "version": spec["version"], "logs": [os.path.abspath(os.fspath(d)) for d in logdirs],
                "training_set": os.path.abspath(parent_workdir),
                "added_points": int(len(x) + len(extra_x)), "logged_train": int(len(train_idx)),
-               "logged_test": int(len(test_idx)), "recomputed": recomputed, "extra": int(len(extra_x)),
+               "logged_test": int(len(test_idx)), "reused": reused, "recomputed": recomputed,
+               "extra": int(len(extra_x)),
                "computed": computed, "failed": int(len(train_pts) - len(trained)),
                "parent_test": int(len(test.params)),
                "dropped": dropped, "box": box, "threshold": threshold}

@@ -44,12 +44,22 @@ def dense_grid(k_nodes: np.ndarray, z_nodes: np.ndarray, per_interval: int = 3,
 
 
 def box_points(archive, n: int, seed: int = 0) -> np.ndarray:
-    """``n`` points uniform in the emulator's box (for an archive whose build store is not at hand)."""
+    """``n`` points uniform in the emulator's region: its box, and its spec's `constraints` (for
+    an archive whose build store is not at hand)."""
     from .. import get_emulator
+    from .design import constraint_filter
 
     emulator = get_emulator(archive) if isinstance(archive, (str, os.PathLike)) else archive
+    accept = constraint_filter(list(emulator.parameters), emulator.spec.get("constraints") or [])
     rng = np.random.default_rng(seed)
-    return emulator.lower + (emulator.upper - emulator.lower) * rng.uniform(size=(n, len(emulator.parameters)))
+    kept, have = [], 0
+    while have < n:
+        x = emulator.lower + (emulator.upper - emulator.lower) * rng.uniform(size=(n, len(emulator.parameters)))
+        if accept is not None:
+            x = x[accept(x)]
+        kept.append(x)
+        have += len(x)
+    return np.concatenate(kept)[:n]
 
 
 def _compute(job):

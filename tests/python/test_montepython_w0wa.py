@@ -28,6 +28,9 @@ W0WA = {"omega_b": 0.0224, "omega_cdm": 0.119, "h": 0.68, **NU, "Omega_Lambda": 
 POINTS = [(0.0224, 0.119, 0.68, -0.9, -0.3), (0.0221, 0.121, 0.66, -0.75, -0.8), (0.0226, 0.117, 0.70, -1.1, 0.2),
           (0.0224, 0.119, 0.68, -1.0, 0.0), (0.0223, 0.120, 0.64, -0.6, -1.5)]
 EXTENDED = "CAMB_extended_background"
+# w0wa points where no shipped emulator covers sigma8 and P(k): w + wa > -0.7, outside
+# CAMB_linear_matter_power's region (its constraint), inside CAMB_extended_background's box
+BEYOND_PK = [(0.0224, 0.119, 0.68, -0.55, -0.05), (0.0221, 0.121, 0.66, -0.5, -0.15)]
 
 # bao_boss_dr12 (D_M rd_fid / rd [Mpc], H rd / rd_fid [km/s/Mpc]) and bao_smallz_2014 (6dF rs/D_V,
 # MGS D_V/rs): the data's values, diagonal errors
@@ -135,10 +138,11 @@ def test_a_bao_run_varying_w0wa_with_every_shipped_emulator_is_emulated_and_equa
 def camb_sigma8(point, transfer):
     """CAMB's sigma8 at a w0wa point, with the P(k) redshifts and kmax the plugin's CAMB run used."""
     omega_b, omega_cdm, h, w0, wa = point
+    kmax, redshifts = (2.0, [0.0]) if transfer is None else (
+        transfer.kmax, list(transfer.PK_redshifts[:transfer.PK_num_redshifts]))
     pars = camb.set_params(ombh2=omega_b, omch2=omega_cdm, H0=100 * h, w=w0, wa=wa, dark_energy_model="ppf",
                            As=2.1e-9, ns=0.965, tau=0.0544, WantCls=False, Want_CMB=False, WantTransfer=True,
-                           kmax=transfer.kmax, redshifts=list(transfer.PK_redshifts[:transfer.PK_num_redshifts]),
-                           silent=True, **CAMB_NU)
+                           kmax=kmax, redshifts=redshifts, silent=True, **CAMB_NU)
     return camb.get_results(pars).get_sigma8_0()
 
 
@@ -152,7 +156,7 @@ def test_sigma8_at_a_w0wa_point_is_cambs_and_the_point_counts_as_computed(tmp_pa
     data = dict(W0WA, output="mPk", A_s=2.1e-9, n_s=0.965, tau_reio=0.0544, zelos_log=str(tmp_path),
                 zelos_report_every=1e-9)
     cosmo = zmp.Class()
-    first, lcdm, third = POINTS[0], POINTS[3], POINTS[1]
+    first, lcdm, third = BEYOND_PK[0], POINTS[3], BEYOND_PK[1]
 
     montepython_step(cosmo, point_args(data, first))
     p = cosmo._point
@@ -168,37 +172,40 @@ def test_sigma8_at_a_w0wa_point_is_cambs_and_the_point_counts_as_computed(tmp_pa
     assert cosmo.Hubble(0.5) == h_emulated and p.keys["H"] == EXTENDED  # the background stays emulated
     s = cosmo.summary()
     assert s["emulated"] == 0 and s["fallback"] == 1 and s["rest"] == 1
-    assert s["fallbacks_by_reason"] == {"parameter_not_emulated": 1}
-    assert s["rest_by_reason"] == {"sigma8: parameter_not_emulated": 1}
+    assert s["fallbacks_by_reason"] == {"outside_every_region": 1}
+    assert s["rest_by_reason"] == {"sigma8: outside_every_region": 1}
 
     montepython_step(cosmo, point_args(data, lcdm))
     assert cosmo._point.mode == "emulated" and not cosmo._point.unserved
     assert cosmo._point.keys["sigma8"] == "CAMB_LCDM_growth" and cosmo.sigma8() > 0.7
     assert cosmo._backends["camb"].results is None  # no CAMB run at this point (struct_cleanup cleared it)
     assert cosmo.summary()["emulated"] == 1
-    assert messages(caplog)[-1] == "2 points: 50.0% emulated; computed by the code: parameter_not_emulated 1"
+    assert messages(caplog)[-1] == "2 points: 50.0% emulated; computed by the code: outside_every_region 1"
 
     montepython_step(cosmo, point_args(data, third))
     backend = cosmo._backends["camb"]
     results = backend.results  # CAMB ran inside compute(): sigma8 was read before
-    assert results is not None and cosmo._point.rest_reason == "sigma8: parameter_not_emulated"
+    assert results is not None and cosmo._point.rest_reason == "sigma8: outside_every_region"
     assert cosmo.sigma8() == pytest.approx(camb_sigma8(third, backend.pars.Transfer), rel=1e-10)
     assert backend.results is results
     assert cosmo.Hubble(0.5) == pytest.approx(CambBackground(*third).Hubble(0.5), rel=6e-4)
     assert cosmo._point.keys["H"] == EXTENDED
     s = cosmo.summary()
     assert s["calls"] == 3 and s["emulated"] == 1 and s["fallback"] == 2 and s["failed"] == 0
-    assert s["fallbacks_by_reason"] == {"parameter_not_emulated": 2}
+    assert s["fallbacks_by_reason"] == {"outside_every_region": 2}
     cosmo.close()
     out = messages(caplog)
     assert any(m.startswith("3 points: 1 emulated (") and ", 2 computed by camb (" in m for m in out)
-    assert "fallbacks by reason: parameter_not_emulated 2" in out
-    said = [m for m in out if m.startswith("no loaded emulator covers `sigma8` at this point (parameter_not_emulated")]
-    assert len(said) == 1 and "`CAMB_LCDM_growth` holds it fixed at -1" in said[0]  # once per run
+    assert "fallbacks by reason: outside_every_region 2" in out
+    said = [m for m in out if m.startswith("no loaded emulator covers `sigma8` at this point (outside_every_region")]
+    # once per run; the nearest emulator is the P(k) one, whose constraint w + wa <= -0.7 the point breaks
+    assert len(said) == 1 and "nearest: `CAMB_linear_matter_power`" in said[0]
     records = zelos.read_point_log(str(tmp_path))
-    assert [r["reason"] for r in records] == ["parameter_not_emulated"] * 2
-    assert records[0]["detail"].startswith("computed by camb for `sigma8`: parameter `w` = -0.9 is not emulated")
-    assert records[0]["parameters"]["w"] == -0.9 and records[0]["parameters"]["wa"] == -0.3
+    assert [r["reason"] for r in records] == ["outside_every_region"] * 2
+    assert records[0]["detail"].startswith("computed by camb for `sigma8`: outside every trust region; nearest: "
+                                           "`CAMB_linear_matter_power`")
+    assert "outside the region's constraints: `w + wa` = -0.6" in records[0]["detail"]
+    assert records[0]["parameters"]["w"] == -0.55 and records[0]["parameters"]["wa"] == -0.05
     assert records[0]["outputs"]["sigma8"] == pytest.approx(sigma8, rel=1e-12)  # CAMB's, for `zelos retrain`
     assert np.isfinite(records[0]["outputs"]["H"]).all()
 
@@ -219,7 +226,7 @@ def test_a_camb_failure_for_an_output_read_before_is_a_failed_point_from_compute
 
     monkeypatch.setattr(CambClass, "run", fail)
     with pytest.raises(zmp.CosmoComputationError, match="a test"):
-        montepython_step(cosmo, point_args(data, POINTS[0]))
+        montepython_step(cosmo, point_args(data, BEYOND_PK[0]))
     s = cosmo.summary()
     assert s["calls"] == 2 and s["emulated"] == 1 and s["fallback"] == 0 and s["failed"] == 1
     assert cosmo._point is None
@@ -231,3 +238,22 @@ def test_reject_and_error_still_ask_every_wanted_output_covered():
     point that the growth emulator (held at w = -1) does not cover is rejected, as before."""
     with pytest.raises(zmp.CosmoComputationError, match="rejected.*parameter `w` = -0.9 is not emulated"):
         montepython_step(zmp.Class(), point_args(dict(W0WA, zelos_out_of_range="reject"), POINTS[0]))
+
+
+def test_sigma8_and_pk_at_a_w0wa_point_inside_the_matter_power_region_are_emulated():
+    """Inside w + wa <= -0.7 the shipped CAMB_linear_matter_power covers sigma8 and P(k) at w0wa
+    points with massive neutrinos: with every shipped emulator loaded, no CAMB runs at all."""
+    data = dict(W0WA, output="mPk", A_s=2.1e-9, n_s=0.965, tau_reio=0.0544)
+    cosmo = zmp.Class()
+    for point in (POINTS[0], POINTS[1]):
+        montepython_step(cosmo, point_args(data, point))
+        # sigma8 and P(k) from the P(k) emulator; what only the LCDM growth emulator offers (S8,
+        # f sigma8) stays unserved, and unread, so it costs nothing
+        assert cosmo._point.mode == "emulated" and not {"sigma8", "pk_lin"} & set(cosmo._point.unserved)
+        assert cosmo._point.keys["sigma8"] == cosmo._point.keys["pk_lin"] == "CAMB_linear_matter_power"
+        assert cosmo.sigma8() == pytest.approx(camb_sigma8(point, None), rel=2e-3)
+        assert cosmo._point.keys["H"] == EXTENDED
+    assert "camb" not in cosmo._backends or cosmo._backends["camb"].results is None
+    s = cosmo.summary()
+    assert s["calls"] == s["emulated"] == 2 and s["fallback"] == 0
+    cosmo.close()

@@ -8,35 +8,15 @@ in a loop over a chain's points.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 import zelos
-from zelos import pk_interp
 from zelos.interpolate import pk_spline
 from zelos.shipped import shipped_names
 
+from bench_eval import per_call  # same folder: the same timing loop
+
 N_K, N_Z = 200, 30
-
-
-def per_call(fn, inputs, repeats=7, min_time=0.3):
-    """Median seconds per call over `repeats` rounds, cycling through `inputs`."""
-    calls = 1
-    while True:
-        t0 = time.perf_counter()
-        for i in range(calls):
-            fn(inputs[i % len(inputs)])
-        if time.perf_counter() - t0 > min_time / repeats:
-            break
-        calls *= 2
-    rounds = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for i in range(calls):
-            fn(inputs[i % len(inputs)])
-        rounds.append((time.perf_counter() - t0) / calls)
-    return float(np.median(rounds))
 
 
 def spline_per_call(emulator, k, z):
@@ -65,8 +45,8 @@ def main():
         batch = np.array([[p[n] for n in e.parameters] for p in points])
         t_batch = per_call(lambda b: e.pk(b, k, z), [batch]) / len(batch)
         rows.append((name, len(z_grid), len(k_grid), t_eval, t_pk, t_old, t_batch))
-    print(f"| emulator (grid z x k) | networks only, 1 point | `emu.pk(params, k, z)`, 1 point | spline fitted per call | "
-          f"speed-up | `emu.pk` batch of 64, per point |")
+    print("| emulator (grid z x k) | networks only, 1 point | `emu.pk(params, k, z)`, 1 point | spline fitted per call | "
+          "speed-up | `emu.pk` batch of 64, per point |")
     print("|---|---|---|---|---|---|")
     for name, nz, nk, t_eval, t_pk, t_old, t_batch in rows:
         print(f"| {name} ({nz} x {nk}) | {t_eval * 1e6:.0f} us | {t_pk * 1e6:.0f} us | {t_old * 1e6:.0f} us | "

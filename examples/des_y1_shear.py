@@ -15,8 +15,8 @@ import os
 import numpy as np
 
 import zelos
-from zelos.build.design import constraint_filter
 from zelos.build.shear import plot, read_nz, shear_accuracy
+from zelos.spec import constraint_filter
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_NZ = os.path.join(HERE, "..", "..", "shared", "data", "des_y1_nz", "DES_1YR_final_nz_source.dat")

@@ -281,13 +281,11 @@ class Emulator:
                            point=(lambda index: index[0]) if len(shape) == 2 else None)
 
     @cached_property
-    def _constraints(self) -> tuple:
-        """The spec's linear `constraints` as `(coefficients, min, max)` in parameter order."""
-        out = []
-        for c in self.spec.get("constraints") or []:
-            coef = np.array([float(c["terms"].get(p, 0.0)) for p in self.parameters])
-            out.append((coef, c.get("min", -np.inf), c.get("max", np.inf)))
-        return tuple(out)
+    def _accept(self):
+        """Which rows satisfy the spec's `constraints` (None without any)."""
+        from .spec import constraint_filter
+
+        return constraint_filter(list(self.parameters), self.spec.get("constraints") or [])
 
     def _check_range(self, rows: np.ndarray) -> None:
         if self.out_of_range == "ignore":
@@ -310,12 +308,9 @@ class Emulator:
 
     def _check_constraints(self, rows: np.ndarray) -> None:
         """Inside the box: the spec's constraints too (the message is the Rust core's)."""
-        if not self._constraints:
+        if self._accept is None:
             return
-        broken = np.zeros(len(rows), dtype=bool)
-        for coef, lo, hi in self._constraints:
-            v = rows @ coef
-            broken |= ~((v >= lo) & (v <= hi))
+        broken = ~self._accept(rows)
         if not broken.any():
             return
         i = int(np.flatnonzero(broken)[0])

@@ -264,29 +264,30 @@ def hubble_h(name: str, parameters, outputs, column, output_value):
 def numpy_pk(q: Query, out: dict, params, name: str, parameters) -> np.ndarray:
     """P(k, z) from the emulated grid in ``out`` (numpy; ``params`` as given, already checked by
     the evaluation that made ``out``): :func:`zelos.interpolate.pk_spline` at the queries (in any
-    order), with the h conversions of ``k_hunit``."""
+    order), as the cached matrices (:func:`matrix_pk`) for k in 1/Mpc; with ``k_hunit`` each
+    point's k h differs, so a spline is fitted per point."""
     from .interpolate import pk_spline
 
     values = out[q.output]
-    batched = values.ndim == 3
-    grids = values if batched else values[None]
     if not q.k_hunit:
         return q.squeeze(matrix_pk(q, values))
-    if q.k_hunit:
-        def column(i):
-            if isinstance(params, Mapping):
-                return np.asarray(params[parameters[i]], dtype=float)
-            return np.asarray(params, dtype=float)[..., i]
+    batched = values.ndim == 3
+    grids = values if batched else values[None]
 
-        h = hubble_h(name, parameters, out, column, lambda o: np.asarray(out[o], float))
-        check_k_hunit(q, h)
-        h = np.broadcast_to(np.asarray(h, float), (len(grids),))
+    def column(i):
+        if isinstance(params, Mapping):
+            return np.asarray(params[parameters[i]], dtype=float)
+        return np.asarray(params, dtype=float)[..., i]
+
+    h = hubble_h(name, parameters, out, column, lambda o: np.asarray(out[o], float))
+    check_k_hunit(q, h)
+    h = np.broadcast_to(np.asarray(h, float), (len(grids),))
     rows = []
     for i, grid in enumerate(grids):
         spline = pk_spline(q.z_grid, q.k_grid, grid)
-        k = q.k * h[i] if q.k_hunit else q.k
+        k = q.k * h[i]
         by_z = _on_sorted(q.z, lambda zs: _on_sorted(k, lambda ks: spline(zs, ks).T).T)
-        rows.append(by_z * h[i] ** 3 if q.k_hunit else by_z)
+        rows.append(by_z * h[i] ** 3)
     result = np.stack(rows) if batched else rows[0]
     return q.squeeze(result)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
+
 from . import _zelos
 
 
@@ -42,3 +44,28 @@ def check_code_settings(spec: dict, path: str | os.PathLike = "spec") -> str | N
     if problems:
         raise _zelos.SpecError("\n".join(f"{os.fspath(path)}: {p.message()}" for p in problems))
     return note
+
+
+def constraint_filter(parameters: list, constraints: list):
+    """Which rows of an ``(m, d)`` array satisfy the spec's linear ``constraints``
+    (``min <= sum of coefficient * parameter <= max``), as a function; None without constraints."""
+    if not constraints:
+        return None
+    rows = []
+    for c in constraints:
+        coef = np.zeros(len(parameters))
+        for name, value in c["terms"].items():
+            coef[parameters.index(name)] = float(value)
+        rows.append((coef, c.get("min"), c.get("max")))
+
+    def accept(x: np.ndarray) -> np.ndarray:
+        ok = np.ones(len(x), dtype=bool)
+        for coef, lo, hi in rows:
+            v = x @ coef
+            if lo is not None:
+                ok &= v >= lo
+            if hi is not None:
+                ok &= v <= hi
+        return ok
+
+    return accept

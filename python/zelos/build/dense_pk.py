@@ -47,7 +47,7 @@ def box_points(archive, n: int, seed: int = 0) -> np.ndarray:
     """``n`` points uniform in the emulator's region: its box, and its spec's `constraints` (for
     an archive whose build store is not at hand)."""
     from .. import get_emulator
-    from .design import constraint_filter
+    from ..spec import constraint_filter
 
     emulator = get_emulator(archive) if isinstance(archive, (str, os.PathLike)) else archive
     accept = constraint_filter(list(emulator.parameters), emulator.spec.get("constraints") or [])

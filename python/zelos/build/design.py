@@ -11,6 +11,7 @@ import os
 import numpy as np
 
 from . import sampling
+from ..spec import constraint_filter
 from .plan import Plan
 
 #: Added to the spec's seed for the held-out test draw.
@@ -63,27 +64,3 @@ def _enough(draw_m, n: int, seed: int, accept) -> np.ndarray:
         m = int(np.ceil(m * 1.1 * n / max(len(kept), 1)))
     raise ValueError(f"sampling: only {len(kept)} of {m} design points satisfy the spec's constraints")
 
-
-def constraint_filter(parameters: list, constraints: list):
-    """Which rows of an ``(m, d)`` array satisfy the spec's linear ``constraints``
-    (``min <= sum of coefficient * parameter <= max``), as a function; None without constraints."""
-    if not constraints:
-        return None
-    rows = []
-    for c in constraints:
-        coef = np.zeros(len(parameters))
-        for name, value in c["terms"].items():
-            coef[parameters.index(name)] = float(value)
-        rows.append((coef, c.get("min"), c.get("max")))
-
-    def accept(x: np.ndarray) -> np.ndarray:
-        ok = np.ones(len(x), dtype=bool)
-        for coef, lo, hi in rows:
-            v = x @ coef
-            if lo is not None:
-                ok &= v >= lo
-            if hi is not None:
-                ok &= v <= hi
-        return ok
-
-    return accept

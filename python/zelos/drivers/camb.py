@@ -15,7 +15,7 @@ from camb.baseconfig import CAMBError, CAMBFortranError, CAMBUnknownArgumentErro
 from scipy.interpolate import CubicSpline
 
 from ..physics import C_KM_S, s8
-from .common import ComputationError, OutputRequest, VersionMismatch
+from .common import ComputationError, OutputRequest, VersionMismatch, finite_in_request_order
 
 __all__ = ["CambDriver", "OutputRequest"]
 
@@ -146,28 +146,18 @@ class CambDriver:
         give the reason otherwise. Outputs that are not finite are left out too."""
         first, rest = self.request.split()
         out, missing = {}, {}
-        if first is not None:
-            why = self._run_differs(results.Params, params, BACKGROUND_FIELDS)
+        for part, only in ((first, BACKGROUND_FIELDS), (rest, None)):
+            if part is None:
+                continue
+            why = self._run_differs(results.Params, params, only)
             if why is None:
                 try:
-                    out.update(self._collect(results.Params, results, first))
+                    out.update(self._collect(results.Params, results, part))
                 except (CAMBError, CAMBValueError, CAMBFortranError, ValueError) as e:
                     why = f"CAMB could not give it from the run: {e}"
             if why is not None:
-                missing.update(dict.fromkeys(first.names(), why))
-        if rest is not None:
-            why = self._run_differs(results.Params, params)
-            if why is None:
-                try:
-                    out.update(self._collect(results.Params, results, rest))
-                except (CAMBError, CAMBValueError, CAMBFortranError, ValueError) as e:
-                    why = f"CAMB could not give it from the run: {e}"
-            if why is not None:
-                missing.update(dict.fromkeys(rest.names(), why))
-        for name in [n for n, v in out.items() if not np.all(np.isfinite(v))]:
-            missing[name] = "not finite"
-            del out[name]
-        return {n: out[n] for n in self.request.names() if n in out}, missing
+                missing.update(dict.fromkeys(part.names(), why))
+        return finite_in_request_order(self.request, out, missing)
 
     def _run_differs(self, run_params, params: dict, only: tuple | None = None) -> str | None:
         """Why a run with ``run_params`` (CAMBparams after the run) did not compute what

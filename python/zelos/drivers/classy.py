@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 from ..physics import C_KM_S, s8
-from .common import ComputationError, OutputRequest, VersionMismatch
+from .common import ComputationError, OutputRequest, VersionMismatch, finite_in_request_order
 
 __all__ = ["ClassyDriver", "OutputRequest"]
 
@@ -166,10 +166,7 @@ class ClassyDriver:
                     why = f"CLASS could not give it from the run: {str(e).strip()}"
             if why is not None:
                 missing.update(dict.fromkeys(part.names(), why))
-        for name in [n for n, v in out.items() if not np.all(np.isfinite(v))]:
-            missing[name] = "not finite"
-            del out[name]
-        return {n: out[n] for n in self.request.names() if n in out}, missing
+        return finite_in_request_order(self.request, out, missing)
 
     def _collect(self, c, r: OutputRequest | None = None) -> dict:
         r = r or self.request

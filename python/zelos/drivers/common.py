@@ -199,3 +199,12 @@ class OutputRequest:
         return isinstance(other, OutputRequest) and self.to_dict() == other.to_dict()
 
     __hash__ = None
+
+
+def finite_in_request_order(request: "OutputRequest", out: dict, missing: dict) -> tuple:
+    """A driver's ``read_run`` answer: ``(outputs in the request's order, missing)``, an output
+    that is not finite moved from ``out`` to ``missing``."""
+    for name in [n for n, v in out.items() if not np.all(np.isfinite(v))]:
+        missing[name] = "not finite"
+        del out[name]
+    return {n: out[n] for n in request.names() if n in out}, missing

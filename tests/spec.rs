@@ -120,7 +120,14 @@ fn shipped_specs_have_the_promised_contents() {
     assert_eq!(pk.parameter_names(), ["ombh2", "omch2", "H0", "logA", "ns"]);
     assert_eq!(pk.network_names(), ["pk_lin", "derived"]);
     let mp = pk.outputs.matter_power.as_ref().unwrap();
-    assert_eq!((mp.k.min, mp.k.max), (1e-4, 10.0));
+    let k = mp.k.values();
+    assert_eq!((k[0], k[k.len() - 1], k.len()), (1e-4, 10.0, 200));
+
+    let nl = Spec::from_path(Path::new("specs/camb_nonlinear_matter_power.yaml")).unwrap();
+    assert_eq!(nl.network_names(), ["pk_lin", "pk_nonlin", "background", "derived"]);
+    assert_eq!(nl.parameter_names().last().copied(), Some("HMCode_logT_AGN"));
+    let k = nl.outputs.matter_power.as_ref().unwrap().k.values();
+    assert_eq!((k[0], k[k.len() - 1], k.len()), (1e-4, 100.0, 298));
     assert_eq!(mp.z.values().last(), Some(&5.0));
 
     let cmb = Spec::from_path(Path::new("specs/camb_lcdm_cmb.yaml")).unwrap();
@@ -675,6 +682,50 @@ fn k_max_not_above_min_is_refused() {
 #[test]
 fn too_few_k_points_are_refused() {
     check(&refused("outputs.matter_power.k.n", "3"), "outputs.matter_power.k.n", "3", ">= 4");
+}
+
+#[test]
+fn k_segments_join_end_to_end_with_the_shared_node_once() {
+    let mut doc = base();
+    set(&mut doc, "outputs.matter_power.k", "[{min: 1.0e-3, max: 0.01, n: 3}, {min: 0.01, max: 1.0, n: 5}]");
+    let spec = parse(&doc).unwrap();
+    let k = &spec.outputs.grids()["k"];
+    assert_eq!(k.len(), 7);
+    assert_eq!((k[0], k[2], k[6]), (1.0e-3, 0.01, 1.0), "segment ends exactly as written: {k:?}");
+    assert!(k.windows(2).all(|w| w[1] > w[0]), "ascending: {k:?}");
+    // log-spaced within each segment: 1e-3 .. 1e-2 in steps of sqrt(10), 1e-2 .. 1 in steps of sqrt(10)
+    assert!((k[1] / 10f64.powf(-2.5) - 1.0).abs() < 1e-12 && (k[4] / 0.1 - 1.0).abs() < 1e-12, "{k:?}");
+    let pk = spec.outputs.named_outputs().into_iter().find(|o| o.name == "pk_lin").unwrap();
+    assert_eq!(pk.shape, vec![2, 7]);
+    assert_eq!(spec.outputs.networks().iter().find(|(n, _)| n == "pk_lin").unwrap().1, 14);
+}
+
+#[test]
+fn k_segments_with_a_gap_are_refused() {
+    check(
+        &refused("outputs.matter_power.k", "[{min: 1.0e-3, max: 0.01, n: 3}, {min: 0.02, max: 1.0, n: 5}]"),
+        "outputs.matter_power.k[1].min",
+        "0.02",
+        "previous segment's max (0.01)",
+    );
+}
+
+#[test]
+fn bad_k_segments_are_refused_with_their_index() {
+    check(
+        &refused("outputs.matter_power.k", "[{min: 1.0e-3, max: 0.01, n: 3}, {min: 0.01, max: 0.001, n: 5}]"),
+        "outputs.matter_power.k[1].max",
+        "0.001",
+        "> min (0.01)",
+    );
+    check(
+        &refused("outputs.matter_power.k", "[{min: 1.0e-3, max: 0.01, n: 1}]"),
+        "outputs.matter_power.k[0].n",
+        "1",
+        ">= 2",
+    );
+    check(&refused("outputs.matter_power.k", "[{min: 1.0e-3, max: 0.01, n: 3}]"), "outputs.matter_power.k", "3", "at least 4");
+    check(&refused("outputs.matter_power.k", "[]"), "outputs.matter_power.k", "[]", "non-empty");
 }
 
 #[test]

@@ -109,7 +109,7 @@ pub struct CmbOutput {
     pub lensed: bool,
 }
 
-/// `outputs.matter_power`: P(k, z) in Mpc³ on a log-spaced k grid (1/Mpc).
+/// `outputs.matter_power`: P(k, z) in Mpc³ on a k grid (1/Mpc) log-spaced piece by piece.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a mapping with keys `linear`, `nonlinear`, `k`, `z`")]
 pub struct MatterPowerOutput {
@@ -117,8 +117,8 @@ pub struct MatterPowerOutput {
     pub linear: bool,
     #[serde(default)]
     pub nonlinear: bool,
-    /// Log-spaced wavenumbers (1/Mpc).
-    pub k: Grid,
+    /// Wavenumbers (1/Mpc): one log-spaced range, or several end to end.
+    pub k: KGrid,
     pub z: ZGrid,
 }
 
@@ -146,6 +146,79 @@ pub struct Grid {
 pub enum ZGrid {
     List(Vec<f64>),
     Linear(Grid),
+}
+
+/// A wavenumber grid: `{min, max, n}` log-spaced, or a list of such segments end to end (each
+/// `min` the previous `max`, that node counted once), so that the BAO wiggles can be sampled more
+/// densely than the smooth ends without hundreds of nodes elsewhere.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum KGrid {
+    Log(Grid),
+    Segments(Vec<Grid>),
+}
+
+impl KGrid {
+    /// The wavenumbers, ascending; every segment's ends exactly as written.
+    pub fn values(&self) -> Vec<f64> {
+        match self {
+            KGrid::Log(grid) => grid.logspace(),
+            KGrid::Segments(segments) => {
+                let mut values: Vec<f64> = Vec::new();
+                for segment in segments {
+                    let points = segment.logspace();
+                    // The shared node (this segment's min, the previous one's max) once.
+                    let skip = usize::from(!values.is_empty());
+                    values.extend(points.into_iter().skip(skip));
+                }
+                values
+            }
+        }
+    }
+
+    /// The number of wavenumbers.
+    pub fn len(&self) -> usize {
+        match self {
+            KGrid::Log(grid) => grid.n,
+            KGrid::Segments(segments) => {
+                let total: usize = segments.iter().map(|s| s.n).sum();
+                total.saturating_sub(segments.len().saturating_sub(1))
+            }
+        }
+    }
+
+    /// Whether the grid holds no wavenumber (refused by validation).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<'de> Deserialize<'de> for KGrid {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(KGridVisitor)
+    }
+}
+
+struct KGridVisitor;
+
+impl<'de> Visitor<'de> for KGridVisitor {
+    type Value = KGrid;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("{min, max, n} or a list of {min, max, n} segments")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<KGrid, A::Error> {
+        let mut segments = Vec::new();
+        while let Some(segment) = seq.next_element::<Grid>()? {
+            segments.push(segment);
+        }
+        Ok(KGrid::Segments(segments))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<KGrid, A::Error> {
+        Grid::deserialize(de::value::MapAccessDeserializer::new(map)).map(KGrid::Log)
+    }
 }
 
 fn default_lmin() -> u32 {
@@ -253,7 +326,7 @@ impl Outputs {
             }
         }
         if let Some(pk) = &self.matter_power {
-            let size = pk.k.n.saturating_mul(pk.z.len());
+            let size = pk.k.len().saturating_mul(pk.z.len());
             if pk.linear {
                 networks.push(("pk_lin".to_string(), size));
             }
@@ -321,11 +394,11 @@ impl MatterPowerOutput {
         check_k(&self.k, origin)?;
         check_z(&self.z, "outputs.matter_power.z", origin)?;
         // Each limit holds on its own; their product is one network's output size.
-        let size = self.k.n * self.z.len();
+        let size = self.k.len() * self.z.len();
         if size > MAX_NETWORK_OUTPUTS {
             return Err(origin.error(
                 "outputs.matter_power",
-                format!("{} wavenumbers x {} redshifts = {size} values per network", self.k.n, self.z.len()),
+                format!("{} wavenumbers x {} redshifts = {size} values per network", self.k.len(), self.z.len()),
                 limits::limit_text(&MAX_NETWORK_OUTPUTS, "values per network"),
             ));
         }
@@ -368,22 +441,49 @@ fn check_unique<K: PartialEq + fmt::Display>(items: &[K], key: &str, origin: &Or
     Ok(())
 }
 
-/// `k`: 0 < min < max, finite, n >= 4.
-fn check_k(k: &Grid, origin: &Origin) -> Result<(), SpecError> {
+/// `k`: one segment `{min, max, n}` (0 < min < max, finite, n >= 4), or a non-empty list of
+/// segments (each n >= 2) where each starts where the previous one ends.
+fn check_k(k: &KGrid, origin: &Origin) -> Result<(), SpecError> {
+    match k {
+        KGrid::Log(grid) => check_k_segment(grid, "outputs.matter_power.k", 4, origin)?,
+        KGrid::Segments(segments) => {
+            if segments.is_empty() {
+                return Err(origin.error("outputs.matter_power.k", "[]", "{min, max, n} or a non-empty list of them"));
+            }
+            for (i, segment) in segments.iter().enumerate() {
+                let key = format!("outputs.matter_power.k[{i}]");
+                check_k_segment(segment, &key, 2, origin)?;
+                if i > 0 && segment.min != segments[i - 1].max {
+                    return Err(origin.error(
+                        format!("{key}.min"),
+                        format!("{:?}", segment.min),
+                        format!("the previous segment's max ({:?}): segments join end to end", segments[i - 1].max),
+                    ));
+                }
+            }
+            if k.len() < 4 {
+                return Err(origin.error("outputs.matter_power.k", format!("{} wavenumbers", k.len()), "at least 4"));
+            }
+        }
+    }
+    limits::at_most(k.len(), MAX_K_POINTS, "outputs.matter_power.k.n", "wavenumbers", origin)
+}
+
+fn check_k_segment(k: &Grid, key: &str, min_n: usize, origin: &Origin) -> Result<(), SpecError> {
     if !k.min.is_finite() || k.min <= 0.0 {
-        return Err(origin.error("outputs.matter_power.k.min", format!("{:?}", k.min), "a wavenumber > 0 [1/Mpc]"));
+        return Err(origin.error(format!("{key}.min"), format!("{:?}", k.min), "a wavenumber > 0 [1/Mpc]"));
     }
     if !k.max.is_finite() || k.max <= k.min {
         return Err(origin.error(
-            "outputs.matter_power.k.max",
+            format!("{key}.max"),
             format!("{:?}", k.max),
             format!("a finite wavenumber > min ({:?})", k.min),
         ));
     }
-    if k.n < 4 {
-        return Err(origin.error("outputs.matter_power.k.n", k.n.to_string(), "an integer >= 4"));
+    if k.n < min_n {
+        return Err(origin.error(format!("{key}.n"), k.n.to_string(), format!("an integer >= {min_n}")));
     }
-    limits::at_most(k.n, MAX_K_POINTS, "outputs.matter_power.k.n", "wavenumbers", origin)
+    Ok(())
 }
 
 /// A redshift grid: finite, >= 0, strictly ascending; `{min, max, n}` with min < max, n >= 2.
@@ -458,7 +558,7 @@ impl Outputs {
             }
         }
         if let Some(pk) = &self.matter_power {
-            let shape = vec![pk.z.len(), pk.k.n];
+            let shape = vec![pk.z.len(), pk.k.len()];
             if pk.linear {
                 push("pk_lin".into(), shape.clone(), &["z_pk", "k"]);
             }
@@ -484,7 +584,7 @@ impl Outputs {
             grids.insert("ell".to_string(), (cmb.lmin..=cmb.lmax).map(f64::from).collect());
         }
         if let Some(pk) = &self.matter_power {
-            grids.insert("k".to_string(), pk.k.logspace());
+            grids.insert("k".to_string(), pk.k.values());
             grids.insert("z_pk".to_string(), pk.z.values());
         }
         if let Some(bg) = &self.background {

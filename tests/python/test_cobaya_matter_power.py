@@ -8,14 +8,6 @@ cobaya = pytest.importorskip("cobaya")
 from cobaya.model import get_model  # noqa: E402
 
 import zelos  # noqa: E402
-from zelos.shipped import shipped_archive  # noqa: E402
-
-# The spec is in specs/; its first build (700 CAMB points) was far from the accuracy these tests
-# ask for (docs/accuracy.md, "CAMB_linear_matter_power: where the build stands"), so it is not
-# shipped yet, and these tests wait for it rather than pass on something else.
-pytestmark = pytest.mark.skipif(shipped_archive("CAMB_linear_matter_power") is None,
-                                reason="CAMB_linear_matter_power is not shipped yet (docs/accuracy.md: where its "
-                                       "build stands)")
 
 Z = [0.0, 0.6, 1.3, 4.5]
 K = np.geomspace(2e-4, 20.0, 40)

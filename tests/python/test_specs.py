@@ -39,3 +39,13 @@ def test_the_driver_computes_every_output_of_the_spec(path):
         ell = p.grids["ell"]
         assert 180 < ell[np.argmax(out["dl_tt"][:400])] < 260
         assert 5000 < out["dl_tt"].max() < 6500
+
+
+def test_a_k_grid_of_segments_joins_them_end_to_end():
+    """`k` as a list of log-spaced segments (denser over the BAO wiggles): each segment's ends as
+    written, the node two segments share once, log-spaced within each."""
+    from zelos.build.plan import k_values
+
+    k = k_values([{"min": 1e-3, "max": 0.01, "n": 3}, {"min": 0.01, "max": 1.0, "n": 5}])
+    assert k.tolist()[0] == 1e-3 and k[2] == 0.01 and k[-1] == 1.0 and len(k) == 7
+    np.testing.assert_allclose(np.diff(np.log(k)), [np.log(10) / 2] * 2 + [np.log(100) / 4] * 4, rtol=1e-12)

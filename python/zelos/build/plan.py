@@ -22,7 +22,11 @@ def grid_values(grid) -> np.ndarray:
 
 
 def k_values(grid) -> np.ndarray:
-    """The log-spaced k grid [1/Mpc] (ends exactly as written)."""
+    """The k grid [1/Mpc]: `{min, max, n}` log-spaced, or a list of such segments end to end
+    (the node two segments share once); every segment's ends exactly as written."""
+    if isinstance(grid, list):
+        pieces = [k_values(segment) for segment in grid]
+        return np.concatenate([pieces[0]] + [piece[1:] for piece in pieces[1:]])
     values = np.exp(np.linspace(np.log(grid["min"]), np.log(grid["max"]), grid["n"]))
     values[0], values[-1] = grid["min"], grid["max"]
     return values

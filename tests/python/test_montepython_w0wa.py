@@ -257,3 +257,23 @@ def test_sigma8_and_pk_at_a_w0wa_point_inside_the_matter_power_region_are_emulat
     s = cosmo.summary()
     assert s["calls"] == s["emulated"] == 2 and s["fallback"] == 0
     cosmo.close()
+
+
+def test_sigma_r_z_at_a_w0wa_point_comes_from_the_emulated_linear_pk_as_camb_computes_it():
+    """classy's sigma(R, z) (R in Mpc or Mpc/h) from the emulated linear P(k, z): the top hat's
+    integral over the emulator's k range, equal to CAMB's sigma_R; no CAMB runs."""
+    point = POINTS[1]
+    h = point[2]
+    data = dict(W0WA, output="mPk", A_s=2.1e-9, n_s=0.965, tau_reio=0.0544, z_max_pk=2.0)
+    cosmo = zmp.Class()
+    montepython_step(cosmo, point_args(data, point))
+    ours = cosmo.sigma(np.array([2.0, 8.0, 30.0]), np.array([0.0, 0.7, 2.0]), h_units=True)
+    assert cosmo._point.mode == "emulated" and cosmo.summary()["rest"] == 0
+    assert cosmo.sigma(8.0 / h, 0.0) == pytest.approx(cosmo.sigma8(), rel=1e-3)  # R = 8 Mpc/h, in Mpc
+    omega_b, omega_cdm, _, w0, wa = point
+    pars = camb.set_params(ombh2=omega_b, omch2=omega_cdm, H0=100 * h, w=w0, wa=wa, dark_energy_model="ppf",
+                           As=2.1e-9, ns=0.965, tau=0.0544, WantCls=False, redshifts=[2.0, 0.7, 0.0], kmax=50.0,
+                           silent=True, **CAMB_NU)
+    truth = camb.get_results(pars).get_sigmaR(np.array([2.0, 8.0, 30.0]), hubble_units=True)[::-1]  # z ascending
+    np.testing.assert_allclose(ours, truth, rtol=2e-3)
+    cosmo.close()

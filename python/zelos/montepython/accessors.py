@@ -99,7 +99,7 @@ class ClassyAccessors:
         return self._answer("pk_lin", "fourier", Served.pk_lin, k, z)
 
     def sigma(self, R, z, h_units=False):
-        return self._answer("sigma", "fourier", _not_emulated("sigma"), R, z, h_units)
+        return self._answer("sigma", "fourier", Served.sigma, R, z, h_units)
 
     def lensed_cl(self, lmax=-1, nofail=False):
         return self._answer("lensed_cl", "lensing", lambda s, l, n: s.cls(True, int(l), n), lmax, nofail)

@@ -43,14 +43,15 @@ PHYSICAL = frozenset({
     "helium_fullreio_width", "T_cmb", "YHe", "recombination",
     "N_ur", "N_ncdm", "m_ncdm", "T_ncdm", "deg_ncdm", "Omega_k",
     "Omega_Lambda", "Omega_fld", "w0_fld", "wa_fld", "cs2_fld", "use_ppf",
-    "non_linear", "hmcode_version",
+    "non_linear", "hmcode_version", "log10T_heat_hmcode",
 })
 
 #: CAMB's own names, accepted as they are when the run computes with CAMB (CAMB-trained
 #: emulators): a .param file may sample CAMB's ``cosmomc_theta`` or ``logA`` directly (CLASS
 #: itself would refuse them).
 CAMB_NATIVE = frozenset({"ombh2", "omch2", "cosmomc_theta", "thetastar", "tau", "zrei", "As", "logA", "ns", "nrun",
-                         "mnu", "nnu", "num_massive_neutrinos", "omk", "TCMB", "w", "wa", "Alens"})
+                         "mnu", "nnu", "num_massive_neutrinos", "omk", "TCMB", "w", "wa", "Alens",
+                         "HMCode_logT_AGN"})
 
 #: What to compute, where to write, how loud: never physics.
 NON_PHYSICAL = frozenset({
@@ -321,7 +322,10 @@ CAMB_SOURCE = {"ombh2": ("omega_b", "Omega_b"), "omch2": ("omega_cdm", "Omega_cd
                 "H0": ("h", "100*theta_s"), "cosmomc_theta": ("h", "100*theta_s"),
                 "thetastar": ("h", "100*theta_s"), "TCMB": ("T_cmb",), "omk": ("Omega_k",),
                 "mnu": ("m_ncdm", "N_ncdm"), "nnu": ("N_ur",), "num_massive_neutrinos": ("N_ncdm",),
-                "w": ("w0_fld",), "wa": ("wa_fld",)}
+                "w": ("w0_fld",), "wa": ("wa_fld",), "HMCode_logT_AGN": ("log10T_heat_hmcode",)}
+
+#: HMcode-2020's AGN heating temperature, log10(T / K), where neither CLASS nor CAMB is told one.
+LOGT_AGN_DEFAULT = 7.8
 
 
 def _to_camb(physics: dict) -> tuple:
@@ -377,4 +381,11 @@ def _to_camb(physics: dict) -> tuple:
         out["halofit_version"] = camb_nonlinear(p)
     except ValueError as e:
         problems["non_linear"] = str(e)
+    # CLASS's log10T_heat_hmcode is CAMB's HMCode_logT_AGN; it acts only in HMcode-2020 with feedback
+    if out.get("halofit_version") == "mead2020_feedback":
+        logt = p.get("log10T_heat_hmcode", LOGT_AGN_DEFAULT)
+        if isinstance(logt, float):
+            out["HMCode_logT_AGN"] = logt
+        else:
+            problems["log10T_heat_hmcode"] = f"`log10T_heat_hmcode` = {logt!r}: expected a number"
     return out, problems

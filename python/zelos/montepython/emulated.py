@@ -258,23 +258,35 @@ class Served:
 
     # -- P(k) --------------------------------------------------------------------------------------------
     def _pk_at(self, output, k, z):
-        if not self.request.mPk:
-            raise CosmoSevereError("No power spectrum computed. You must add mPk to the list of outputs.")
-        values = self._output(output)
-        key = self.keys[output]
-        emu = self.emulators[key]
-        o = emu.outputs[output]
-        zg, kg = emu.grids[o.axes[0]], emu.grids[o.axes[1]]
+        self._require_mpk("P(k)")
+        key, zg, kg = self._pk_grids(output)
         if not (kg[0] * (1 - 1e-9) <= k <= kg[-1] * (1 + 1e-9)) or not (zg[0] - 1e-9 <= z <= zg[-1] + 1e-9):
             raise NotServed(f"`{key}` emulates {output} for k in [{kg[0]:g}, {kg[-1]:g}]/Mpc, z in "
                             f"[{zg[0]:g}, {zg[-1]:g}]; asked for k = {k:g}, z = {z:g}")
+        return self._log_pk(output).at(float(k), float(z))
+
+    def _require_mpk(self, what):
+        if not self.request.mPk:
+            raise CosmoSevereError(f"No power spectrum computed. In order to get {what} you must add mPk to the "
+                                   "list of outputs.")
+
+    def _pk_grids(self, output) -> tuple:
+        """``(emulator key, z grid, k grid)`` of an emulated P(k, z) (NotServed where none covers it)."""
+        self._output(output)
+        key = self.keys[output]
+        o = self.emulators[key].outputs[output]
+        return key, self.emulators[key].grids[o.axes[0]], self.emulators[key].grids[o.axes[1]]
+
+    def _log_pk(self, output) -> LogPk:
+        """The (cached) spline of the emulated ``output`` on its (z, k) grid."""
         f = self._pk.get(output)
         if f is None:
+            key, zg, kg = self._pk_grids(output)
             try:
-                f = self._pk[output] = LogPk(zg, kg, values)
+                f = self._pk[output] = LogPk(zg, kg, self._output(output))
             except ValueError as e:  # an emulated P <= 0: the code computes it
                 raise NotServed(f"`{key}` {output}: {e}") from None
-        return f.at(float(k), float(z))
+        return f
 
     def pk(self, k, z):
         nonlinear = self.request.nonlinear != "none"
@@ -282,6 +294,23 @@ class Served:
 
     def pk_lin(self, k, z):
         return self._pk_at("pk_lin", k, z)
+
+    def sigma(self, R, z, h_units=False):
+        """classy's sigma(R, z) (linear total matter, R in Mpc, or Mpc/h with ``h_units``) from
+        the emulated linear P(k, z), where the emulator's k range holds the top hat's integral."""
+        self._require_mpk("sigma(R,z)")
+        key, zg, kg = self._pk_grids("pk_lin")
+        zarr, rarr = np.atleast_1d(z).astype(float), np.atleast_1d(R).astype(float)
+        r_mpc = rarr / self.h() if h_units else rarr
+        # the integrand k^3 P W^2 must have died out at both ends of the grid
+        if r_mpc.min() * kg[-1] < 30.0 or r_mpc.max() * kg[0] > 1e-2:
+            raise NotServed(f"`{key}` emulates P(k) for k in [{kg[0]:g}, {kg[-1]:g}]/Mpc: too narrow for "
+                            f"sigma(R) at R = {r_mpc.min():g} to {r_mpc.max():g} Mpc")
+        if zarr.min() < zg[0] - 1e-9 or zarr.max() > zg[-1] + 1e-9:
+            raise NotServed(f"`{key}` emulates pk_lin for z in [{zg[0]:g}, {zg[-1]:g}]; asked for z = {zarr}")
+        f = self._log_pk("pk_lin")
+        out = np.array([f.sigma(r_mpc, zi, kg) for zi in zarr])
+        return float(out[0, 0]) if (np.isscalar(z) and np.isscalar(R)) else np.squeeze(out)
 
     # -- C_l ------------------------------------------------------------------------------------------
     def cls(self, lensed: bool, lmax: int = -1, nofail: bool = False) -> ClDict:

@@ -124,7 +124,7 @@ class StartUpCheck:
         if model is None:
             return {}, "the Cobaya model is not reachable"
         try:
-            bounds = np.asarray(model.prior.bounds(confidence=0.68), float)
+            bounds = np.asarray(model.prior.bounds(confidence=0.68), float).reshape(-1, 2)  # (0, 2): none sampled
             sampled = dict(zip(model.parameterization.sampled_params(), bounds.mean(axis=1)))
             inputs = dict(model.parameterization.to_input(sampled))
             base = {self.translate_param(p): float(inputs[p]) for p in self.input_params}

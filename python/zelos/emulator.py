@@ -220,17 +220,6 @@ class Emulator:
         return pk_interp.numpy_pk(q, self(params), params, self.name, self.parameters)
 
     # -- helpers ---------------------------------------------------------------------------
-    def _pk_output(self, nonlinear: bool | None) -> str:
-        available = [n for n in ("pk_lin", "pk_nonlin") if n in self.outputs]
-        if not available:
-            raise ParameterError(f"{self.name} emulates no matter power spectrum (outputs: {', '.join(self.outputs)})")
-        if nonlinear is None:
-            return available[0]
-        wanted = "pk_nonlin" if nonlinear else "pk_lin"
-        if wanted not in self.outputs:
-            raise ParameterError(f"{self.name} does not emulate `{wanted}`; it has {', '.join(available)}")
-        return wanted
-
     def _as_array(self, params) -> tuple:
         """Parameters -> (float64 array in parameter order, batched?) with every check made."""
         if isinstance(params, Mapping):

@@ -21,8 +21,12 @@ class PlanReport:
         info = self.mpi_info
         for key, emu in self._emus.items():
             if key in serving:
-                state = f"over ({', '.join(emu.parameters)}) serves: " + ", ".join(
-                    n.label for n in self._covered if any(key in c for c in n.candidates.values()))
+                served = [n.label for n in self._covered if any(key in c for c in n.candidates.values())]
+                if self._composed and key in self._h0_sources:
+                    served.append(f"H0 for {', '.join(sorted(self._composed))}")
+                state = f"over ({', '.join(emu.parameters)}) serves: " + ", ".join(served)
+                if key in self._composed:
+                    state += f" (H0 derived by {' or '.join(self._composed[key])} from this run's angle)"
             elif key in self._excluded:
                 state = f"not used: {self._excluded[key]}"
             else:

@@ -51,6 +51,10 @@ from .spot_check import SpotCheck
 from .start_check import StartUpCheck
 from .unvaried import UnvariedWarning
 
+#: The angles a run may give in place of H0 (CAMB's names): an emulator taking H0 then serves
+#: with the H0 an emulator taking the angle derives (``Zelos._compose_h0``).
+THETA_INPUTS = frozenset({"cosmomc_theta", "thetastar"})
+
 #: `emulators: all` (the default): every emulator shipped with zelos.
 ALL_SHIPPED = "all"
 #: Why a point was refused: a NaN or infinite input, never passed to the code.
@@ -259,7 +263,7 @@ class Zelos(FallbackModels, PlanReport, StartUpCheck, UnvariedWarning, SpotCheck
         from ..routing import PointLog, Router
 
         inputs = set(self._inputs)
-        usable = {}
+        usable, wants_h0 = {}, {}
         self._held_inputs = {}
         for key, emu in self._emus.items():
             if key in self._excluded:
@@ -274,12 +278,16 @@ class Zelos(FallbackModels, PlanReport, StartUpCheck, UnvariedWarning, SpotCheck
                 if value is not None:
                     self._held_inputs[p] = value
                     missing.remove(p)
+            if missing == ["H0"] and set(blockers) == THETA_INPUTS & inputs:
+                wants_h0[key] = (emu, fixed, blockers)  # H0 may come from an emulator that takes theta
+                continue
             if missing:
                 blockers.update({p: f"it takes `{p}`, which is not an input of this run" for p in missing})
             if blockers:
                 self._excluded[key] = "; ".join(blockers.values())
                 continue
             usable[key] = (emu, fixed)
+        self._compose_h0(usable, wants_h0)
         self._usable = {k: e for k, (e, _) in usable.items()}
         self._emu_params = {p for e in self._usable.values() for p in e.parameters}
 
@@ -300,6 +308,9 @@ class Zelos(FallbackModels, PlanReport, StartUpCheck, UnvariedWarning, SpotCheck
         # whose grids cover every request of it (needs.covering): the decision is the router's.
         covers = covering(self._covered)
         serving = {k for keys in covers.values() for k in keys}
+        self._composed = {k: v for k, v in self._composed.items() if k in serving}
+        if self._composed:  # the emulators that derive H0 answer first, whatever else they serve
+            serving |= set(self._h0_sources)
         self._router = Router()
         for key in serving:
             emu, fixed = usable[key]
@@ -307,6 +318,10 @@ class Zelos(FallbackModels, PlanReport, StartUpCheck, UnvariedWarning, SpotCheck
         # only the outputs where it excludes someone (no conversion per point otherwise)
         self._covering = {o: keys for o, keys in covers.items()
                           if any(o in usable[k][0].outputs for k in serving - set(keys))} or None
+        # with composed emulators: first every output (and H0), then with that H0 the outputs
+        # that only emulators taking H0 could serve
+        self._after_h0 = {o for k in self._composed for o in usable[k][0].outputs} - {"H0"}
+        self._stage_one = sorted(set(self._outputs) | {"H0"}) if self._composed else self._outputs
         if self.log_dir and self._point_log is None:
             self._point_log = PointLog(self.log_dir)
         self._online = online_retrainer(self.retrain, self._router, self._usable, self._point_log, self.log)
@@ -407,6 +422,21 @@ class Zelos(FallbackModels, PlanReport, StartUpCheck, UnvariedWarning, SpotCheck
         self.log.info("point refused (log-likelihood -inf), never passed to %s: %s", self._code, detail)
         return False
 
+    def _compose_h0(self, usable: dict, wants_h0: dict) -> None:
+        """Emulators that take H0, in a run that gives the angle (``cosmomc_theta``) instead,
+        serve with the H0 that an emulator taking the angle derives (a CMB emulator's ``H0``): at
+        each point the router first answers every output it can, then, with that H0, the rest.
+        Adds them to ``usable``; without such an emulator they are set aside, saying why."""
+        self._h0_sources = sorted(k for k, (e, _) in usable.items() if "H0" in e.outputs)
+        self._composed = {}
+        for key, (emu, fixed, blockers) in wants_h0.items():
+            if not self._h0_sources:
+                self._excluded[key] = "; ".join([*blockers.values(), "it takes `H0`, which is not an input of this "
+                                                 "run, and no loaded emulator derives H0 from it"])
+                continue
+            usable[key] = (emu, fixed)
+            self._composed[key] = self._h0_sources
+
     def _held_by_fallback(self, name):
         """The number at which the fallback holds input ``name`` (the run's extra_args, the
         emulators' shared settings, else the code's default), or None."""
@@ -426,7 +456,12 @@ class Zelos(FallbackModels, PlanReport, StartUpCheck, UnvariedWarning, SpotCheck
             point = {**self._held_inputs, **point}
         try:
             view = P.for_emulators(point, self._emu_params, self._code)
-            values, keys, fallbacks = self._router.evaluate_with_keys(view, self._outputs, self._covering)
+            values, keys, fallbacks = self._router.evaluate_with_keys(view, self._stage_one, self._covering)
+            if fallbacks and self._composed and "H0" in values and not fallbacks.keys() - self._after_h0:
+                # the outputs only emulators taking H0 serve, with the H0 the first answer derived
+                view = {**view, "H0": float(values["H0"])}
+                more, more_keys, fallbacks = self._router.evaluate_with_keys(view, sorted(fallbacks), self._covering)
+                values, keys = {**values, **more}, {**keys, **more_keys}
         except Exception as e:  # noqa: BLE001 -- a bad point must reach the real code, not a zero likelihood
             return {"*": Fallback(EMULATOR_ERROR, f"the router failed: {e}")}, view
         if fallbacks:

@@ -165,6 +165,18 @@ impl Emulator {
         Ok(out)
     }
 
+    /// Evaluates one point through the named networks only ([`Model::eval_networks`]); the
+    /// other networks' outputs are NaN, so that nothing reads them as values.
+    pub fn eval_networks<S: AsRef<str>>(&self, x: &[f64], networks: &[S]) -> Result<Vec<f64>> {
+        self.check_shape(x.len(), 1)?;
+        let mut out = vec![f64::NAN; self.n_outputs()];
+        self.model.eval_networks(x, networks, &mut out).map_err(|e| match e {
+            Error::Parameters(message) => Error::Parameters(format!("{}: {message}", self.name())),
+            other => other,
+        })?;
+        Ok(out)
+    }
+
     /// Evaluates `n` points, `x` `[n, n_params]`, into `[n, n_outputs]`.
     ///
     /// Any `n` is safe: the outputs are allocated fallibly ([`Emulator::batch_output`]) and the

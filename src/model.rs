@@ -259,6 +259,28 @@ impl Model {
         }
     }
 
+    /// As [`Model::eval`], through the networks named in `networks` only: their outputs are
+    /// written, the rest of `out` is left as it is. A P(k) emulator holding linear and
+    /// non-linear networks then pays for the one asked for. `Err` names an unknown network.
+    pub fn eval_networks<S: AsRef<str>>(&self, x: &[f64], networks: &[S], out: &mut [f64]) -> Result<()> {
+        assert_eq!(x.len(), self.parameters().len(), "one value per parameter");
+        assert_eq!(out.len(), self.n_outputs, "output buffer length");
+        let names: Vec<&str> = self.description.networks.iter().map(|n| n.name.as_str()).collect();
+        let mut selected = vec![false; names.len()];
+        for wanted in networks {
+            let wanted = wanted.as_ref();
+            let i = names.iter().position(|n| *n == wanted).ok_or_else(|| {
+                Error::Parameters(format!("no network `{wanted}` (the networks: {})", names.join(", ")))
+            })?;
+            selected[i] = true;
+        }
+        match &self.networks {
+            Networks::F32(nets) => eval_point_selected(&self.input, nets, x, out, Some(&selected)),
+            Networks::F64(nets) => eval_point_selected(&self.input, nets, x, out, Some(&selected)),
+        }
+        Ok(())
+    }
+
     /// Evaluates `n` points: `x` is `[n, n_params]`, `out` is `[n, n_outputs]`, row-major.
     ///
     /// Points go through the networks in chunks whose scratch memory stays near
@@ -296,10 +318,24 @@ impl Model {
 }
 
 fn eval_point<T: WithScratch>(input: &InputScaling, nets: &[Network<T>], x: &[f64], out: &mut [f64]) {
+    eval_point_selected(input, nets, x, out, None)
+}
+
+/// One point through the networks `selected` marks (all of them for `None`).
+fn eval_point_selected<T: WithScratch>(
+    input: &InputScaling,
+    nets: &[Network<T>],
+    x: &[f64],
+    out: &mut [f64],
+    selected: Option<&[bool]>,
+) {
     T::with_scratch(|s| {
         s.x.resize(x.len(), T::ZERO);
         input.apply(x, &mut s.x);
-        for net in nets {
+        for (i, net) in nets.iter().enumerate() {
+            if selected.is_some_and(|keep| !keep[i]) {
+                continue;
+            }
             s.y.resize(net.mlp.n_out(), T::ZERO);
             net.mlp.forward(&s.x, &mut s.y, &mut s.ws);
             net.transform.apply(&mut s.y, &mut s.tmp);

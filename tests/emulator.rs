@@ -1,6 +1,7 @@
 //! A loaded emulator under batches of any size: outputs allocated fallibly, points evaluated in
 //! chunks of bounded scratch memory, and a batch too large for the machine an `Err`, never an
-//! abort (a Rust allocation failure aborts the process, and with it a Python interpreter).
+//! abort (a Rust allocation failure aborts the process, and with it a Python interpreter); one
+//! point through named networks only.
 
 use std::path::Path;
 
@@ -90,4 +91,22 @@ fn memory_limited_child() {
         }
     }
     println!("CHILD OK");
+}
+
+#[test]
+fn named_networks_alone_give_their_outputs_and_nan_elsewhere() {
+    let emu = shipped("CAMB_LCDM_linear_Pk");
+    let x = tiled_centre(&emu, 1);
+    let all = emu.eval(&x).unwrap();
+    let only = emu.eval_networks(&x, &["pk_lin"]).unwrap();
+    for o in emu.outputs() {
+        let (a, b) = (&all[o.offset..o.offset + o.len()], &only[o.offset..o.offset + o.len()]);
+        if o.name == "pk_lin" {
+            assert_eq!(a, b, "the same values as through every network");
+        } else {
+            assert!(b.iter().all(|v| v.is_nan()), "{} was not asked for: NaN", o.name);
+        }
+    }
+    let err = emu.eval_networks(&x, &["pk_nonlin"]).unwrap_err().to_string();
+    assert!(err.contains("no network `pk_nonlin`") && err.contains("pk_lin, derived"), "{err}");
 }

@@ -144,9 +144,10 @@ class Emulator:
             return self._split(self._core.eval_batch(x), batched=True)
         return self._split(self._core.eval(x), batched=False)
 
-    def _fast_point(self, params):
+    def _fast_point(self, params, networks=None):
         """One point given as a dict of floats, checked in Rust: the common case, kept lean.
-        Anything unusual returns None and takes the general path, which explains errors."""
+        Anything unusual returns None and takes the general path, which explains errors.
+        ``networks``: only these networks run (the other outputs are NaN)."""
         if type(params) is not dict or len(params) != len(self.parameters):
             return None
         try:
@@ -164,12 +165,12 @@ class Emulator:
         if self.out_of_range == "ignore" and not math.isfinite(sum(values)):
             return None
         try:
-            flat = self._core.eval(x, self.out_of_range != "ignore")
+            flat = self._core.eval(x, self.out_of_range != "ignore", networks)
         except OutOfRange as e:
             if self.out_of_range == "error":
                 raise
             warnings.warn(str(e), RuntimeWarning, stacklevel=3)
-            flat = self._core.eval(x)
+            flat = self._core.eval(x, False, networks)
         return {name: flat[s].reshape(shape) for name, s, shape in self._views}
 
     def eval_flat(self, x: np.ndarray) -> np.ndarray:
@@ -217,7 +218,9 @@ class Emulator:
             return pk_interp.jax_function(self).pk(params, k, z, nonlinear=nonlinear, k_hunit=k_hunit)
         axes = {name: info.axes for name, info in self.outputs.items()}
         q = pk_interp.query(self.name, axes, self.grids, k, z, nonlinear, k_hunit)
-        return pk_interp.numpy_pk(q, self(params), params, self.name, self.parameters)
+        # one point in 1/Mpc needs the P(k) network alone (the other outputs are NaN then)
+        out = None if k_hunit else self._fast_point(params, networks=(q.output,))
+        return pk_interp.numpy_pk(q, out if out is not None else self(params), params, self.name, self.parameters)
 
     # -- helpers ---------------------------------------------------------------------------
     def _as_array(self, params) -> tuple:

@@ -121,14 +121,25 @@ impl PyEmulator {
 
     /// One point (parameter order) -> the flat output vector. With `check`, the point is first
     /// checked as by `check_point` (non-finite: `ParameterError`; outside the box: `OutOfRange`).
-    #[pyo3(signature = (x, check=false))]
-    fn eval<'py>(&self, py: Python<'py>, x: PyReadonlyArray1<'py, f64>, check: bool) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    /// With `networks`, only those networks run; the other outputs are NaN.
+    #[pyo3(signature = (x, check=false, networks=None))]
+    fn eval<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArray1<'py, f64>,
+        check: bool,
+        networks: Option<Vec<String>>,
+    ) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let x = arrays::values(&x);
         if check {
             self.inner.check_point(&x).map_err(to_py)?;
         }
         let inner = &self.inner;
-        let out = py.detach(|| inner.eval(&x)).map_err(to_py)?;
+        let out = match networks {
+            None => py.detach(|| inner.eval(&x)),
+            Some(names) => py.detach(|| inner.eval_networks(&x, &names)),
+        }
+        .map_err(to_py)?;
         Ok(out.into_pyarray(py))
     }
 

@@ -121,3 +121,18 @@ def test_a_repeated_query_is_remembered_by_value_not_by_array(emulator):
     batch = emulator.pk({"omch2": [0.11, 0.13], "ns": [0.95, 0.97]}, k[:5], [0.5, 1.0])
     for i, point in enumerate(({"omch2": 0.11, "ns": 0.95}, {"omch2": 0.13, "ns": 0.97})):
         np.testing.assert_allclose(batch[i], emulator.pk(point, k[:5], [0.5, 1.0]), rtol=1e-13)
+
+
+def test_one_point_runs_the_pk_network_alone_with_the_same_values():
+    """`emu.pk` at one point runs only the P(k) network (the derived one is skipped): the
+    values are those of the general path, which runs every network."""
+    emu = zelos.get_emulator("CAMB_LCDM_linear_Pk")
+    point = {"ombh2": 0.0224, "omch2": 0.12, "H0": 67.3, "logA": 3.045, "ns": 0.965}
+    k, z = np.geomspace(1e-3, 5.0, 40), [0.0, 0.7, 2.5]
+    as_array = np.array([point[p] for p in emu.parameters])  # not a dict: the general path
+    assert np.array_equal(emu.pk(point, k, z), emu.pk(as_array, k, z))
+    flat = emu._core.eval(as_array, False, ["pk_lin"])
+    info = emu.outputs["sigma8"]
+    assert np.isnan(flat[info.offset]) and not np.isnan(flat[emu.outputs["pk_lin"].offset:][:10]).any()
+    with pytest.raises(zelos.ParameterError, match="no network `pk_nonlin`"):
+        emu._core.eval(as_array, False, ["pk_nonlin"])

@@ -98,5 +98,19 @@ def test_names_and_session():
     settings, disagreements = session.shared_settings({"a": emu, "b": other},
                                                       lambda e: {"mnu": 0.06 if e is emu else 0.1, "nnu": 3.046})
     assert settings == {"mnu": 0.06, "nnu": 3.046} and disagreements == [("mnu", 0.06, 0.1, "b")]  # the first wins
+    # A setting left at the code's default is held there as much as a written one, and only the
+    # emulators it matters to take part: HMcode's model matters to a CMB emulator's lensing
+    # (listed first, at CAMB's default), not to a background emulator, and a P(k) emulator with
+    # feedback loses to the CMB one (the fallback keeps the CMB emulators' lensing).
+    cmb, pk = zelos.get_emulator("CAMB_LCDM_CMB"), zelos.get_emulator("CAMB_linear_matter_power")
+    listed = {id(emu): {}, id(cmb): {}, id(pk): {"halofit_version": "mead2020_feedback"}}
+    settings, disagreements = session.shared_settings(
+        {"bg": emu, "cmb": cmb, "pk": pk}, lambda e: listed[id(e)], lambda e, name: e is not emu,
+        {"halofit_version": "mead2020"})
+    assert settings == {"halofit_version": "mead2020"}
+    assert disagreements == [("halofit_version", "mead2020", "mead2020_feedback", "pk")]
+    settings, _ = session.shared_settings({"bg": emu, "pk": pk}, lambda e: listed[id(e)],
+                                          lambda e, name: e is not emu, {"halofit_version": "mead2020"})
+    assert settings == {"halofit_version": "mead2020_feedback"}  # matters to the P(k) emulator alone
     assert session.emulator_line(LCDM, emu, "max rel. error 5e-05", "camb 2.0.5") == (
         f"{LCDM} (CAMB_LCDM_background.tar.gz, sha256 {emu.sha256[:12]}..., max rel. error 5e-05, camb 2.0.5)")

@@ -85,11 +85,19 @@ def training_settings(emulator) -> dict:
     return settings
 
 
-def setting_conflicts(emulator, extra_args: dict) -> list:
-    """Fallback settings that differ from those the emulator was trained with, among those that
-    concern its outputs: there the emulator and the fallback would not compute the same thing."""
+def setting_matters(emulator, name: str) -> bool:
+    """Whether the code setting ``name`` can change some output of ``emulator``."""
     code = code_of(emulator)
-    skip = (irrelevant_inputs(emulator.outputs, code) | set(emulator.parameters)
+    return name not in (irrelevant_inputs(emulator.outputs, code) | set(emulator.parameters)
+                        | code_inputs.irrelevant_settings(emulator, code))
+
+
+def setting_conflicts(emulator, extra_args: dict, outputs=None) -> list:
+    """Fallback settings that differ from those the emulator was trained with, among those that
+    concern its outputs (or the given ``outputs`` of it): there the emulator and the fallback
+    would not compute the same thing."""
+    code = code_of(emulator)
+    skip = (irrelevant_inputs(emulator.outputs if outputs is None else outputs, code) | set(emulator.parameters)
             | code_inputs.irrelevant_settings(emulator, code))
     settings = emulator.spec["code"].get("settings") or {}
     trained_defaults = tables()[3] if code == "camb" else code_inputs.CLASS_DEFAULTS

@@ -27,6 +27,9 @@ class PlanReport:
                 state = f"over ({', '.join(emu.parameters)}) serves: " + ", ".join(served)
                 if key in self._composed:
                     state += f" (H0 derived by {' or '.join(self._composed[key])} from this run's angle)"
+                if key in self._set_aside:
+                    aside, why = self._set_aside[key]
+                    state += f"; not {', '.join(sorted(aside))}: {why}"
             elif key in self._excluded:
                 state = f"not used: {self._excluded[key]}"
             else:
@@ -41,6 +44,8 @@ class PlanReport:
             base = getattr(n, "base", None)
             aside = {k: why for k, why in self._excluded.items()
                      if base is not None and set(base.outputs) & set(self._emus[k].outputs)}
+            aside.update({k: why for k, (outputs, why) in self._set_aside.items()
+                          if base is not None and set(base.outputs) & outputs})
             if aside and mpi.is_main_process():  # an emulator that has it was set aside: say why, loudly
                 self.log.warning("%s is computed by %s at every point, not emulated: %s", n.label, self._code,
                                  "; ".join(f"`{k}` emulates it but is not used: {why}" for k, why in aside.items()))

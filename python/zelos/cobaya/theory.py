@@ -127,11 +127,19 @@ class Zelos(FallbackModels, PlanReport, StartUpCheck, UnvariedWarning, SpotCheck
                 self._settings.pop(key, None)
             else:
                 self._settings[key] = value
-        self._excluded = {}
+        self._excluded, self._set_aside = {}, {}
         for key, emu in self._emus.items():
             conflicts = P.setting_conflicts(emu, self._settings)
-            if conflicts:
-                self._excluded[key] = ("its training settings differ from the fallback's: " + "; ".join(conflicts))
+            if not conflicts:
+                continue
+            why = "its training settings differ from the fallback's: " + "; ".join(conflicts)
+            # only the outputs the differing settings reach are set aside (HMcode's settings
+            # reach a P(k) emulator's non-linear P(k), not its linear P(k) or growth)
+            aside = {o for o in emu.outputs if P.setting_conflicts(emu, self._settings, outputs=[o])}
+            if aside == set(emu.outputs):
+                self._excluded[key] = why
+            else:
+                self._set_aside[key] = (aside, why)
         if self.spot_check and not self.fallback:
             raise LoggedError(self.log, "`spot_check` compares with the fallback code: it needs `fallback: true`")
         self._rng = np.random.default_rng(self.spot_check_seed)
@@ -177,7 +185,8 @@ class Zelos(FallbackModels, PlanReport, StartUpCheck, UnvariedWarning, SpotCheck
             raise LoggedError(self.log, "emulators of different codes (%s): one zelos theory falls back to one "
                               "code; use one zelos block per code", ", ".join(codes))
         code = codes[0]
-        settings, disagreements = session.shared_settings(self._emus, P.training_settings)
+        settings, disagreements = session.shared_settings(self._emus, P.training_settings, P.setting_matters,
+                                                          P.fallback_defaults(code))
         for name, kept, value, key in disagreements:
             self.log.warning("emulators disagree on the code setting `%s` (%r, %r for `%s`); the fallback "
                              "uses %r; set it in `extra_args` to choose", name, kept, value, key, kept)
@@ -279,14 +288,14 @@ class Zelos(FallbackModels, PlanReport, StartUpCheck, UnvariedWarning, SpotCheck
                     self._held_inputs[p] = value
                     missing.remove(p)
             if missing == ["H0"] and set(blockers) == THETA_INPUTS & inputs:
-                wants_h0[key] = (emu, fixed, blockers)  # H0 may come from an emulator that takes theta
+                wants_h0[key] = (_without(emu, self._set_aside.get(key)), fixed, blockers)  # H0 from theta
                 continue
             if missing:
                 blockers.update({p: f"it takes `{p}`, which is not an input of this run" for p in missing})
             if blockers:
                 self._excluded[key] = "; ".join(blockers.values())
                 continue
-            usable[key] = (emu, fixed)
+            usable[key] = (_without(emu, self._set_aside.get(key)), fixed)
         self._compose_h0(usable, wants_h0)
         self._usable = {k: e for k, (e, _) in usable.items()}
         self._emu_params = {p for e in self._usable.values() for p in e.parameters}
@@ -313,11 +322,11 @@ class Zelos(FallbackModels, PlanReport, StartUpCheck, UnvariedWarning, SpotCheck
             serving |= set(self._h0_sources)
         self._router = Router()
         for key in serving:
-            emu, fixed = usable[key]
-            self._router.add(key, emu, fixed=fixed)
-        # only the outputs where it excludes someone (no conversion per point otherwise)
+            self._router.add(key, self._emus[key], fixed=usable[key][1])
+        # only the outputs where it excludes someone (no conversion per point otherwise; outputs
+        # set aside count: the router knows every output of an emulator)
         self._covering = {o: keys for o, keys in covers.items()
-                          if any(o in usable[k][0].outputs for k in serving - set(keys))} or None
+                          if any(o in self._emus[k].outputs for k in serving - set(keys))} or None
         # with composed emulators: first every output (and H0), then with that H0 the outputs
         # that only emulators taking H0 could serve
         self._after_h0 = {o for k in self._composed for o in usable[k][0].outputs} - {"H0"}
@@ -510,6 +519,22 @@ class Zelos(FallbackModels, PlanReport, StartUpCheck, UnvariedWarning, SpotCheck
         for model in (getattr(self, "_full", None), getattr(self, "_rest", None)):
             if model is not None:
                 model.close()
+
+
+class _OutputsSetAside:
+    """An emulator as the plan sees it: without the outputs whose training settings differ from
+    the fallback's (the router still holds the whole emulator, and never routes those to it)."""
+
+    def __init__(self, emulator, aside):
+        self._emulator = emulator
+        self.outputs = {name: info for name, info in emulator.outputs.items() if name not in aside}
+
+    def __getattr__(self, name):
+        return getattr(self._emulator, name)
+
+
+def _without(emulator, aside):
+    return emulator if not aside else _OutputsSetAside(emulator, aside[0])
 
 
 def _non_finite(values: dict) -> dict:

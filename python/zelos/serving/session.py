@@ -35,16 +35,40 @@ def version_mismatches(emulators: dict, installed) -> list:
             if bare_version(emu.spec["code"]["version"]) != bare_version(installed)]
 
 
-def shared_settings(emulators: dict, settings_of) -> tuple:
-    """``(settings, disagreements)``: the emulators' code settings (``settings_of(emulator)``),
-    the first emulator's value winning a conflict, and ``[(name, kept, other, key)]``."""
+def shared_settings(emulators: dict, settings_of, matters=None, defaults=None) -> tuple:
+    """``(settings, disagreements)``: the code settings for the fallback's runs from the
+    emulators' (``settings_of(emulator)``), and ``[(name, kept, other, key)]``.
+
+    Each setting some emulator lists takes the value of the first emulator (in load order) it
+    matters to (``matters(emulator, name)``): its listed value, or else the code's default
+    (``defaults``), for an emulator that leaves a setting at the default was trained there as
+    much as one that writes it. So a P(k) emulator trained with HMcode's feedback does not move
+    the CMB emulators' lensing to it. A setting that matters to none takes the first listed
+    value. Without ``matters``, every listed value matters and unlisted ones are not compared."""
     settings, disagreements = {}, []
-    for key, emu in emulators.items():
-        for name, value in settings_of(emu).items():
-            if name in settings and not same(settings[name], value):
-                disagreements.append((name, settings[name], value, key))
+    listed = {key: settings_of(emu) for key, emu in emulators.items()}
+    names = list(dict.fromkeys(name for values in listed.values() for name in values))
+    for name in names:
+        chosen = None
+        for key, emu in emulators.items():
+            if matters is None:
+                if name not in listed[key]:
+                    continue
+            elif not matters(emu, name):
                 continue
-            settings.setdefault(name, value)
+            if name in listed[key]:
+                value = listed[key][name]
+            elif defaults is not None and name in defaults:
+                value = defaults[name]
+            else:
+                continue
+            if chosen is None:
+                chosen = value
+            elif not same(chosen, value):
+                disagreements.append((name, chosen, value, key))
+        if chosen is None:  # matters to no emulator: the first listed value
+            chosen = next(values[name] for values in listed.values() if name in values)
+        settings[name] = chosen
     return settings, disagreements
 
 

@@ -84,3 +84,19 @@ def test_the_training_config_is_checked_in_the_core_with_the_key_and_what_was_ex
     with pytest.raises(zelos.ParameterError) as error:
         _zelos.train_mlp(x, y, x, y, dict(CONFIG, **change))
     assert str(error.value).startswith(message)
+
+
+@pytest.mark.parametrize("standardise", [True, False])
+def test_pca_reconstructs_the_features_with_or_without_standardising(standardise):
+    """PCA keeps what varies around the mean: without per-value standardising (the loss then in
+    the features' own units, ln P: relative errors) the features are still centred first, so
+    the components plus the mean give the outputs back (they did not: the mean was lost)."""
+    from zelos.build.fit import fit_output_transform
+
+    rng = np.random.default_rng(3)
+    k = np.geomspace(1e-3, 1.0, 60)
+    amplitude, tilt = rng.uniform(1.0, 3.0, 200), rng.uniform(-0.2, 0.2, 200)
+    shape = np.exp(-((np.log(k) + 3.0) ** 2))  # in every point, not among what varies
+    y = 1e4 * shape * amplitude[:, None] * k[None, :] ** tilt[:, None]  # two modes in ln y
+    t = fit_output_transform("pk_lin", y, log="ln", standardise=standardise, pca=2)
+    np.testing.assert_allclose(t.decode(t.encode(y)), y, rtol=1e-9)

@@ -97,6 +97,10 @@ def fit_output_transform(network: str, y: np.ndarray, log: str = "none", standar
         sigma = f.std(axis=0)
         # A feature constant over the training set (e.g. D_M at z = 0) is kept, unscaled.
         t.sigma = np.where(sigma > 1e-12 * np.maximum(np.abs(t.mu), 1e-300), sigma, 1.0)
+    elif pca:
+        # PCA needs centred features (the components span the deviations from the mean, not the
+        # mean itself); unscaled, so the loss stays in the features' own units (ln P: relative)
+        t.mu = f.mean(axis=0)
     if pca:
         s = (f - t.mu) / t.sigma
         n_comp = min(pca, s.shape[0], s.shape[1])

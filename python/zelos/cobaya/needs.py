@@ -337,11 +337,14 @@ class PkNeed(Need):
     def difference(self, mine, truth):
         k1, z1, p1 = mine
         k2, z2, p2 = truth
-        rows1 = [int(np.argmin(np.abs(z1 - z))) for z in z2]
+        # the redshifts both have: the fallback's grid may hold more (another requirement's,
+        # fsigma8's say, which Cobaya's camb adds to its P(k) redshifts)
+        rows = [(i, int(np.argmin(np.abs(z1 - z)))) for i, z in enumerate(z2)]
+        rows = [(i, j) for i, j in rows if abs(z1[j] - z2[i]) <= 1e-6 * max(1.0, z2[i])]
         # compare on the fallback's k values inside the emulated range (log-log interpolation)
         inside = (k2 >= k1[0]) & (k2 <= k1[-1])
         worst = 0.0
-        for i, j in enumerate(rows1):
+        for i, j in rows:
             mine_k = np.exp(np.interp(np.log(k2[inside]), np.log(k1), np.log(p1[j])))
             worst = max(worst, _rel(mine_k, p2[i][inside]))
         return worst

@@ -50,10 +50,7 @@ from .retraining import online_retrainer
 from .spot_check import SpotCheck
 from .start_check import StartUpCheck
 from .unvaried import UnvariedWarning
-
-#: The angles a run may give in place of H0 (CAMB's names): an emulator taking H0 then serves
-#: with the H0 an emulator taking the angle derives (``Zelos._compose_h0``).
-THETA_INPUTS = frozenset({"cosmomc_theta", "thetastar"})
+from .compose import THETA_INPUTS, compose_h0, without
 
 #: `emulators: all` (the default): every emulator shipped with zelos.
 ALL_SHIPPED = "all"
@@ -288,15 +285,15 @@ class Zelos(FallbackModels, PlanReport, StartUpCheck, UnvariedWarning, SpotCheck
                     self._held_inputs[p] = value
                     missing.remove(p)
             if missing == ["H0"] and set(blockers) == THETA_INPUTS & inputs:
-                wants_h0[key] = (_without(emu, self._set_aside.get(key)), fixed, blockers)  # H0 from theta
+                wants_h0[key] = (without(emu, self._set_aside.get(key)), fixed, blockers)  # H0 from theta
                 continue
             if missing:
                 blockers.update({p: f"it takes `{p}`, which is not an input of this run" for p in missing})
             if blockers:
                 self._excluded[key] = "; ".join(blockers.values())
                 continue
-            usable[key] = (_without(emu, self._set_aside.get(key)), fixed)
-        self._compose_h0(usable, wants_h0)
+            usable[key] = (without(emu, self._set_aside.get(key)), fixed)
+        self._h0_sources, self._composed = compose_h0(usable, wants_h0, self._excluded)
         self._usable = {k: e for k, (e, _) in usable.items()}
         self._emu_params = {p for e in self._usable.values() for p in e.parameters}
 
@@ -431,21 +428,6 @@ class Zelos(FallbackModels, PlanReport, StartUpCheck, UnvariedWarning, SpotCheck
         self.log.info("point refused (log-likelihood -inf), never passed to %s: %s", self._code, detail)
         return False
 
-    def _compose_h0(self, usable: dict, wants_h0: dict) -> None:
-        """Emulators that take H0, in a run that gives the angle (``cosmomc_theta``) instead,
-        serve with the H0 that an emulator taking the angle derives (a CMB emulator's ``H0``): at
-        each point the router first answers every output it can, then, with that H0, the rest.
-        Adds them to ``usable``; without such an emulator they are set aside, saying why."""
-        self._h0_sources = sorted(k for k, (e, _) in usable.items() if "H0" in e.outputs)
-        self._composed = {}
-        for key, (emu, fixed, blockers) in wants_h0.items():
-            if not self._h0_sources:
-                self._excluded[key] = "; ".join([*blockers.values(), "it takes `H0`, which is not an input of this "
-                                                 "run, and no loaded emulator derives H0 from it"])
-                continue
-            usable[key] = (emu, fixed)
-            self._composed[key] = self._h0_sources
-
     def _held_by_fallback(self, name):
         """The number at which the fallback holds input ``name`` (the run's extra_args, the
         emulators' shared settings, else the code's default), or None."""
@@ -519,22 +501,6 @@ class Zelos(FallbackModels, PlanReport, StartUpCheck, UnvariedWarning, SpotCheck
         for model in (getattr(self, "_full", None), getattr(self, "_rest", None)):
             if model is not None:
                 model.close()
-
-
-class _OutputsSetAside:
-    """An emulator as the plan sees it: without the outputs whose training settings differ from
-    the fallback's (the router still holds the whole emulator, and never routes those to it)."""
-
-    def __init__(self, emulator, aside):
-        self._emulator = emulator
-        self.outputs = {name: info for name, info in emulator.outputs.items() if name not in aside}
-
-    def __getattr__(self, name):
-        return getattr(self._emulator, name)
-
-
-def _without(emulator, aside):
-    return emulator if not aside else _OutputsSetAside(emulator, aside[0])
 
 
 def _non_finite(values: dict) -> dict:

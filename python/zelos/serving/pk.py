@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.integrate import simpson
 from scipy.interpolate import CubicSpline
 
 from ..interpolate import pk_spline
@@ -47,7 +48,7 @@ class LogPk:
         out = []
         for r in np.atleast_1d(radii).astype(float):
             w = top_hat(k * r)
-            out.append(math.sqrt(simpson(integrand * w * w, lnk)))
+            out.append(math.sqrt(simpson(integrand * w * w, x=lnk)))
         return np.array(out)
 
 
@@ -59,13 +60,3 @@ def top_hat(x: np.ndarray) -> np.ndarray:
     xs = np.where(small, 1.0, x)
     exact = 3.0 * (np.sin(xs) - xs * np.cos(xs)) / xs ** 3
     return np.where(small, 1.0 - x * x / 10.0, exact)
-
-
-def simpson(y: np.ndarray, x: np.ndarray) -> float:
-    """Simpson's rule on an even number of equal intervals (``len(x)`` odd), else the trapezium
-    on the last interval."""
-    n = len(x) - 1
-    if n % 2:
-        return simpson(y[:-1], x[:-1]) + 0.5 * (x[-1] - x[-2]) * (y[-1] + y[-2])
-    h = (x[-1] - x[0]) / n
-    return float(h / 3.0 * (y[0] + y[-1] + 4.0 * y[1:-1:2].sum() + 2.0 * y[2:-1:2].sum()))

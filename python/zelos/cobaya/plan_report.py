@@ -8,7 +8,7 @@ import os
 from cobaya import mpi
 
 from ..build.report import accuracy_summary
-from ..serving import session
+from ..serving import compose, session
 
 __all__ = ["PlanReport"]
 
@@ -25,8 +25,7 @@ class PlanReport:
                 if self._composed and key in self._h0_sources:
                     served.append(f"H0 for {', '.join(sorted(self._composed))}")
                 state = f"over ({', '.join(emu.parameters)}) serves: " + ", ".join(served)
-                if key in self._composed:
-                    state += f" (H0 derived by {' or '.join(self._composed[key])} from this run's angle)"
+                state += compose.describe(key, self._composed)
                 if key in self._set_aside:
                     aside, why = self._set_aside[key]
                     state += f"; not {', '.join(sorted(aside))}: {why}"

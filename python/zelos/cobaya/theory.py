@@ -50,7 +50,8 @@ from .retraining import online_retrainer
 from .spot_check import SpotCheck
 from .start_check import StartUpCheck
 from .unvaried import UnvariedWarning
-from .compose import THETA_INPUTS, compose_h0, without
+from ..serving.compose import compose_h0, second_stage, wants_h0_from_angle
+from .compose import without
 
 #: `emulators: all` (the default): every emulator shipped with zelos.
 ALL_SHIPPED = "all"
@@ -284,7 +285,7 @@ class Zelos(FallbackModels, PlanReport, StartUpCheck, UnvariedWarning, SpotCheck
                 if value is not None:
                     self._held_inputs[p] = value
                     missing.remove(p)
-            if missing == ["H0"] and set(blockers) == THETA_INPUTS & inputs:
+            if wants_h0_from_angle(missing, blockers, inputs):
                 wants_h0[key] = (without(emu, self._set_aside.get(key)), fixed, blockers)  # H0 from theta
                 continue
             if missing:
@@ -448,11 +449,9 @@ class Zelos(FallbackModels, PlanReport, StartUpCheck, UnvariedWarning, SpotCheck
         try:
             view = P.for_emulators(point, self._emu_params, self._code)
             values, keys, fallbacks = self._router.evaluate_with_keys(view, self._stage_one, self._covering)
-            if fallbacks and self._composed and "H0" in values and not fallbacks.keys() - self._after_h0:
-                # the outputs only emulators taking H0 serve, with the H0 the first answer derived
-                view = {**view, "H0": float(values["H0"])}
-                more, more_keys, fallbacks = self._router.evaluate_with_keys(view, sorted(fallbacks), self._covering)
-                values, keys = {**values, **more}, {**keys, **more_keys}
+            if self._composed:  # the outputs only emulators taking H0 serve, with the H0 derived
+                view, values, keys, fallbacks = second_stage(self._router, view, values, keys, fallbacks,
+                                                             self._after_h0, self._covering)
         except Exception as e:  # noqa: BLE001 -- a bad point must reach the real code, not a zero likelihood
             return {"*": Fallback(EMULATOR_ERROR, f"the router failed: {e}")}, view
         if fallbacks:

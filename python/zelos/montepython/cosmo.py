@@ -43,7 +43,7 @@ import numpy as np
 from ..physics import T_CMB
 from ..routing import EMULATOR_ERROR, NO_EMULATORS, NO_USABLE_EMULATOR, Fallback, first_fallback
 from ..runstats import RunStats
-from ..serving import session
+from ..serving import compose, session
 from ..serving.compare import output_difference
 from .accessors import ClassyAccessors
 from .class_inputs import read_inputs, read_request
@@ -277,7 +277,10 @@ class Class(ClassyAccessors, CodeRuns):
         """Routes point ``p``; serves it (returns None) or says why not (a fallback)."""
         plan = p.plan
         try:
-            values, keys, fallbacks = plan.router.evaluate_with_keys(p.router_point, plan.outputs, plan.covering())
+            values, keys, fallbacks = plan.router.evaluate_with_keys(p.router_point, plan.stage_one, plan.covering())
+            if plan.composed:  # the outputs only emulators taking H0 serve, with the H0 derived
+                _, values, keys, fallbacks = compose.second_stage(plan.router, p.router_point, values, keys,
+                                                                  fallbacks, plan.after_h0, plan.covering())
         except Exception as e:  # noqa: BLE001 -- a bad point goes to the code, never to a zero likelihood
             return Fallback(EMULATOR_ERROR, f"the router failed: {e}")
         if fallbacks and (not values or options.out_of_range != "compute"):

@@ -37,7 +37,7 @@ import numpy as np
 
 from ..build.report import accuracy_summary
 from ..code_inputs import fixed_values, number
-from ..serving import background, session
+from ..serving import background, compose, session
 from ..serving.names import EMULATOR_ALIASES as ALIASES
 from ..serving.names import with_aliases
 from .class_inputs import ClassInputs, Request, to_camb
@@ -67,15 +67,22 @@ class Plan:
         # CLASS's non-linear model is an input of every CLASS run (it changes the lensed C_l)
         run_inputs = camb_point if self.code == "camb" else {"non_linear": "none", **inputs.physics}
         router_point = self._router_point(inputs, camb_point)
+        self._wants_h0 = {}  # {key: (emulator, fixed, blockers)}: usable with a derived H0
         for key, emu in emulators.items():
             why = self._why_not(key, emu, inputs, problems, router_point, run_inputs)
             if why:
                 self.excluded[key] = why
+        self.h0_sources, self.composed = compose.compose_h0(self.usable, self._wants_h0, self.excluded)
         self.outputs = sorted({o for key, (emu, _) in self.usable.items() for o in emu.outputs
                                if self.wanted(emu, o)})
         self.serving = {k: e for k, (e, _) in self.usable.items() if any(o in self.outputs for o in e.outputs)}
         for key in set(self.usable) - set(self.serving):
             self.excluded[key] = "answers nothing this run's CLASS output asks for"
+        self.composed = {k: v for k, v in self.composed.items() if k in self.serving}
+        # with composed emulators a point is routed twice: every output and H0 first, then with
+        # that H0 the outputs only the emulators taking H0 serve (compose.second_stage)
+        self.after_h0 = {o for k in self.composed for o in self.serving[k].outputs} - {"H0"}
+        self.stage_one = sorted(set(self.outputs) | {"H0"}) if self.composed else self.outputs
         self.reach = {}  # output -> the largest redshift the run asked of it (asked)
         self.used = set()  # the outputs the run's calls have read, served or not (use)
         self._covering = None
@@ -137,6 +144,16 @@ class Plan:
         if problems:
             return "; ".join(problems.values()) + " (CAMB cannot compute this run as CLASS would)"
         missing = [p for p in emu.parameters if p not in router_point]
+        aliases = set(ALIASES[self.code]) | {s for a, s in ALIASES[self.code].items() if a in emu.parameters}
+        if self.code == "camb":
+            fixed, blockers = fixed_values(emu, run_inputs, aliases=aliases)
+            if compose.wants_h0_from_angle(missing, blockers, router_point):
+                if "thetastar" in blockers:  # what the run gave: CLASS's angle, not CAMB's
+                    blockers = {"thetastar": "the run gives CLASS's `100*theta_s`, which is neither CAMB's H0 nor "
+                                "cosmomc_theta (only an emulator taking CAMB's `thetastar` can be fed it, or "
+                                "derive H0 from it: see docs/montepython.md)"}
+                self._wants_h0[key] = (emu, fixed, blockers)  # H0 from an emulator taking the angle
+                return None
         if missing:
             if self.code == "camb" and "thetastar" in router_point and {"H0", "cosmomc_theta"} & set(missing):
                 return (f"it takes {', '.join(f'`{m}`' for m in missing)}; the run gives CLASS's `100*theta_s`, "
@@ -144,7 +161,6 @@ class Plan:
                         "can be fed it: see docs/montepython.md)")
             return (f"it takes {', '.join(f'`{m}`' for m in missing)}, which the run does not give (its inputs: "
                     f"{', '.join(sorted(router_point))})")
-        aliases = set(ALIASES[self.code]) | {s for a, s in ALIASES[self.code].items() if a in emu.parameters}
         fixed, blockers = fixed_values(emu, run_inputs, aliases=aliases)
         if blockers:
             text = "; ".join(blockers.values())
@@ -220,7 +236,8 @@ class Plan:
         """Start-up lines: each emulator and what it serves or why not."""
         lines = []
         for key, emu in self.emulators.items():
-            state = (f"serves {', '.join(o for o in self.outputs if o in emu.outputs)}" if key in self.serving
+            state = (f"serves {', '.join(o for o in self.outputs if o in emu.outputs)}"
+                     + compose.describe(key, self.composed) if key in self.serving
                      else f"not used: {self.excluded.get(key, 'answers nothing this run asks for')}")
             trained = f"trained with {self.code} {emu.spec['code']['version']}"
             lines.append(f"emulator {session.emulator_line(key, emu, accuracy_summary(emu.report), trained)} {state}")

@@ -11,6 +11,8 @@ serving layer under two thin framework adapters (``zelos.cobaya``, ``zelos.monte
   checks and the build's accuracy;
 - :mod:`.session`: emulator keys (``NAME#2``), the one-code rule, version pins, shared code
   settings and the start-up line naming an emulator.
+- :mod:`.compose`: H0 derived by one emulator for another that takes it, in runs that give the
+  angle (two routing stages).
 
 Nothing here imports Cobaya or MontePython; both plugins import from here, never from each other.
 """

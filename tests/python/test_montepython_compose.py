@@ -1,0 +1,76 @@
+"""Emulators compose in MontePython as in Cobaya: a .param file that samples CAMB's
+``cosmomc_theta`` (as docs/montepython.md shows for CAMB_LCDM_CMB) and asks for P(k) gets it from
+an emulator that takes ``H0``, fed the H0 the CMB emulator derives; the values equal CAMB's at
+that point. Without an emulator deriving H0, start-up says why and CAMB computes the point."""
+
+import numpy as np
+import pytest
+
+camb = pytest.importorskip("camb")
+
+import zelos.montepython as zmp  # noqa: E402
+
+POINT = {"ombh2": 0.022383, "omch2": 0.12011, "cosmomc_theta": 0.010409, "tau": 0.0543, "logA": 3.0448,
+         "ns": 0.96605}
+CLASS_ARGS = {"N_ur": 2.0328, "N_ncdm": 1, "m_ncdm": 0.06, "output": "tCl pCl lCl mPk", "lensing": "yes",
+              "l_max_scalars": 2500, "non_linear": "hmcode", "P_k_max_1/Mpc": 1.5, "z_max_pk": 1.5}
+K = np.geomspace(2e-3, 1.0, 12)
+Z = [0.0, 0.6, 1.4]
+
+
+def _class(emulators, **point):
+    cosmo = zmp.Class()
+    cosmo.set({**POINT, **point, **CLASS_ARGS, "zelos_emulators": emulators})
+    cosmo.compute(["lensing"])
+    return cosmo
+
+
+def _camb_pk_and_h0(point, k=K):
+    pars = camb.set_params(ombh2=point["ombh2"], omch2=point["omch2"], cosmomc_theta=point["cosmomc_theta"],
+                           tau=point["tau"], As=np.exp(point["logA"]) * 1e-10, ns=point["ns"], mnu=0.06,
+                           num_massive_neutrinos=1, nnu=3.046, WantTransfer=True, redshifts=sorted(Z, reverse=True),
+                           kmax=2.0)
+    results = camb.get_results(pars)
+    interp = results.get_matter_power_interpolator(nonlinear=False, hubble_units=False, k_hunit=False)
+    return np.array([interp.P(z, k) for z in Z]), pars.H0
+
+
+def test_a_theta_run_gets_pk_from_an_h0_emulator_with_the_cmb_emulators_h0(caplog):
+    caplog.set_level("INFO", logger="zelos.montepython")
+    cosmo = _class(["CAMB_LCDM_CMB", "CAMB_LCDM_linear_Pk"])
+    try:
+        p = cosmo._point
+        assert p.mode == "emulated" and p.keys["pk_lin"] == "CAMB_LCDM_linear_Pk" and p.keys["H0"] == "CAMB_LCDM_CMB"
+        ours = np.array([[cosmo.pk_lin(k, z) for k in K] for z in Z])
+        h = cosmo.h()
+        assert cosmo.summary()["fallback"] == 0 and cosmo.summary()["rest"] == 0  # no CAMB at all
+    finally:
+        cosmo.close()
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "serves pk_lin, sigma8 (H0 derived by CAMB_LCDM_CMB from this run's angle)" in text
+    truth, h0 = _camb_pk_and_h0(POINT)
+    assert 100 * h == pytest.approx(h0, rel=1e-4)
+    np.testing.assert_allclose(ours, truth, rtol=3e-3)  # the P(k) emulator's accuracy, with H0 to 1e-4
+
+
+def test_a_different_angle_moves_the_composed_pk():
+    """The second stage really uses this point's H0: a larger angle, a larger H0, another P(k)."""
+    values = []
+    for theta in (0.010400, 0.010418):
+        cosmo = _class(["CAMB_LCDM_CMB", "CAMB_LCDM_linear_Pk"], cosmomc_theta=theta)
+        assert cosmo._point.keys["pk_lin"] == "CAMB_LCDM_linear_Pk"
+        values.append((cosmo.h(), cosmo.pk_lin(0.05, 0.0)))
+        cosmo.close()
+    assert values[1][0] > values[0][0] + 0.005
+    truth, _ = _camb_pk_and_h0({**POINT, "cosmomc_theta": 0.010418}, k=[0.05])
+    assert values[1][1] == pytest.approx(truth[0][0], rel=3e-3)
+
+
+def test_without_an_emulator_deriving_h0_start_up_says_why_and_camb_computes():
+    cosmo = _class(["CAMB_LCDM_linear_Pk"])
+    try:
+        why = cosmo._point.plan.excluded["CAMB_LCDM_linear_Pk"]
+        assert cosmo._point.mode == "fallback"
+    finally:
+        cosmo.close()
+    assert "no loaded emulator derives H0 from it" in why and "cosmomc_theta" in why

@@ -32,6 +32,8 @@ const TRANSLATIONS: &[(&str, &str, f64)] = &[
     ("tau", "tau_reio", 1.0),
     ("w", "w0_fld", 1.0),
     ("wa", "wa_fld", 1.0),
+    ("omegak", "omk", 1.0),
+    ("omegak", "Omega_k", 1.0),
 ];
 
 /// Reads and parses a `.covmat` file; `key` is the spec key that named it. At most
@@ -214,5 +216,13 @@ mod tests {
         assert_eq!(col, Column { index: 0, scale: 100.0 });
         let sub = c.select(&[col, c.column_for("ombh2", &[]).unwrap()]);
         assert!((sub[0][0] - 4e-4).abs() < 1e-18 && (sub[0][1] - 0.01).abs() < 1e-16);
+    }
+
+    #[test]
+    fn cosmomc_curvature_is_cambs_omk_and_classs_omega_k() {
+        let c = parse("# omegabh2 omegak\n 1 0\n 0 4e-6\n").unwrap();
+        for name in ["omk", "Omega_k"] {
+            assert_eq!(c.column_for(name, &[]).unwrap(), Column { index: 1, scale: 1.0 });
+        }
     }
 }

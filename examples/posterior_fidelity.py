@@ -6,7 +6,11 @@ importance weights w = exp(log L_camb - log L_zelos), and reports, for each para
 its posterior mean moves, in units of its posterior standard deviation. The priors are the same
 on both sides, so only the likelihoods enter. CAMB runs in parallel worker processes.
 
-    python examples/posterior_fidelity.py [CHAIN_ROOT] [--points 400] [--processes 2]
+    python examples/posterior_fidelity.py [CHAIN_ROOT] [--points 400] [--processes 2] \
+        [--plot PNG --plot-params w wa]
+
+With ``--plot``, the thinned sample's 2-D contours (68% and 95%) as the emulator weights them and
+as CAMB's likelihoods reweight them, in one getdist plot.
 
 Result and command: docs/accuracy.md.
 """
@@ -75,6 +79,8 @@ def main(argv=None):
     ap.add_argument("--points", type=int, default=400, help="thinned sample size (default 400)")
     ap.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--json", help="write the result here too")
+    ap.add_argument("--plot", help="write the contours of --plot-params, zelos against CAMB-reweighted, here")
+    ap.add_argument("--plot-params", nargs=2, default=["w", "wa"], metavar=("X", "Y"))
     args = ap.parse_args(argv)
 
     from cobaya import load_samples
@@ -123,10 +129,31 @@ def main(argv=None):
         print(f"{name:<14} {mean:>14.6g} {mean_code:>14.6g} {sigma:>11.4g} {shift:>+12.4f}")
     worst = max(result["shift_in_sigma"].items(), key=lambda kv: abs(kv[1]))
     print(f"\nlargest shift: {worst[0]} {worst[1]:+.4f} sigma (target: under 0.05); CAMB time {seconds:.0f} s")
+    if args.plot:
+        _plot(thin, weights, iw, args.plot_params, args.plot, updated)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)
     return 0 if abs(worst[1]) < 0.05 else 1
+
+
+def _plot(thin, weights, iw, params, path, updated):
+    """One getdist plot: the 2-D contours of ``params`` from the emulator's weights and from the
+    same points reweighted with CAMB's likelihoods."""
+    from getdist import MCSamples, plots
+
+    x = thin[params].to_numpy(float)
+    labels = [(updated["params"].get(p) or {}).get("latex", p) if isinstance(updated["params"].get(p), dict)
+              else p for p in params]
+    zelos_s = MCSamples(samples=x, weights=weights, names=params, labels=labels, label="zelos",
+                        settings={"smooth_scale_2D": 0.4})
+    camb_s = MCSamples(samples=x, weights=iw, names=params, labels=labels, label="reweighted with CAMB",
+                       settings={"smooth_scale_2D": 0.4})
+    g = plots.get_single_plotter(width_inch=4.5)
+    g.plot_2d([zelos_s, camb_s], *params, filled=[True, False], colors=["C0", "k"], lws=[1.0, 1.5])
+    g.add_legend(["zelos", "reweighted with CAMB"], legend_loc="upper right")
+    g.export(path)
+    print(f"contours: {path}")
 
 
 if __name__ == "__main__":

@@ -145,23 +145,18 @@ class Plan:
             return "; ".join(problems.values()) + " (CAMB cannot compute this run as CLASS would)"
         missing = [p for p in emu.parameters if p not in router_point]
         aliases = set(ALIASES[self.code]) | {s for a, s in ALIASES[self.code].items() if a in emu.parameters}
-        if self.code == "camb":
-            fixed, blockers = fixed_values(emu, run_inputs, aliases=aliases)
-            if compose.wants_h0_from_angle(missing, blockers, router_point):
-                if "thetastar" in blockers:  # what the run gave: CLASS's angle, not CAMB's
-                    blockers = {"thetastar": "the run gives CLASS's `100*theta_s`, which is neither CAMB's H0 nor "
-                                "cosmomc_theta (only an emulator taking CAMB's `thetastar` can be fed it, or "
-                                "derive H0 from it: see docs/montepython.md)"}
-                self._wants_h0[key] = (emu, fixed, blockers)  # H0 from an emulator taking the angle
-                return None
+        fixed, blockers = fixed_values(emu, run_inputs, aliases=aliases)
+        theta_s = "thetastar" in router_point and "cosmomc_theta" not in router_point  # CLASS's angle, translated
+        why_theta_s = ("the run gives CLASS's `100*theta_s`, which is neither CAMB's H0 nor cosmomc_theta (only an "
+                       "emulator taking CAMB's `thetastar` can be fed it, or derive H0 from it: see docs/montepython.md)")
+        if self.code == "camb" and compose.wants_h0_from_angle(missing, blockers, router_point):
+            self._wants_h0[key] = (emu, fixed, {"thetastar": why_theta_s} if theta_s else blockers)
+            return None  # usable if an emulator taking the angle derives H0 (compose.compose_h0)
         if missing:
-            if self.code == "camb" and "thetastar" in router_point and {"H0", "cosmomc_theta"} & set(missing):
-                return (f"it takes {', '.join(f'`{m}`' for m in missing)}; the run gives CLASS's `100*theta_s`, "
-                        "which is neither CAMB's H0 nor cosmomc_theta (only an emulator taking CAMB's `thetastar` "
-                        "can be fed it: see docs/montepython.md)")
+            if self.code == "camb" and theta_s and {"H0", "cosmomc_theta"} & set(missing):
+                return f"it takes {', '.join(f'`{m}`' for m in missing)}; {why_theta_s}"
             return (f"it takes {', '.join(f'`{m}`' for m in missing)}, which the run does not give (its inputs: "
                     f"{', '.join(sorted(router_point))})")
-        fixed, blockers = fixed_values(emu, run_inputs, aliases=aliases)
         if blockers:
             text = "; ".join(blockers.values())
             if self.code == "camb":

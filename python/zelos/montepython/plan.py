@@ -148,7 +148,8 @@ class Plan:
         fixed, blockers = fixed_values(emu, run_inputs, aliases=aliases)
         theta_s = "thetastar" in router_point and "cosmomc_theta" not in router_point  # CLASS's angle, translated
         why_theta_s = ("the run gives CLASS's `100*theta_s`, which is neither CAMB's H0 nor cosmomc_theta (only an "
-                       "emulator taking CAMB's `thetastar` can be fed it, or derive H0 from it: see docs/montepython.md)")
+                       "emulator taking CAMB's `thetastar` can be fed it, or derive H0 from it: see "
+                       "docs/montepython.md)")
         if self.code == "camb" and compose.wants_h0_from_angle(missing, blockers, router_point):
             self._wants_h0[key] = (emu, fixed, {"thetastar": why_theta_s} if theta_s else blockers)
             return None  # usable if an emulator taking the angle derives H0 (compose.compose_h0)
@@ -231,7 +232,8 @@ class Plan:
         """Start-up lines: each emulator and what it serves or why not."""
         lines = []
         for key, emu in self.emulators.items():
-            state = (f"serves {', '.join(o for o in self.outputs if o in emu.outputs)}"
+            served = ", ".join(o for o in self.outputs if o in emu.outputs)
+            state = (f"over ({', '.join(emu.parameters)}) serves {served}"
                      + compose.describe(key, self.composed) if key in self.serving
                      else f"not used: {self.excluded.get(key, 'answers nothing this run asks for')}")
             trained = f"trained with {self.code} {emu.spec['code']['version']}"

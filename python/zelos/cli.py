@@ -344,7 +344,7 @@ def parser() -> argparse.ArgumentParser:
                    help="instead: P(k, z) against the code on a grid dense in k and z (between the emulator's "
                         "nodes), where users evaluate it")
     v.add_argument("--nonlinear", action="store_true", help="with --dense-pk: check pk_nonlin rather than pk_lin")
-    v.add_argument("--processes", type=int, help="with --dense-pk: worker processes for the code (default: every core)")
+    v.add_argument("--processes", type=int, help="worker processes for the code (default: every core)")
     v.add_argument("-p", "--packages-path", help="Cobaya packages folder holding the likelihoods' data")
     v.add_argument("--points", type=int, default=200, help="held-out points to use (default 200)")
     v.add_argument("--workdir", help="the build's workdir, if not the one its report names")
@@ -370,7 +370,8 @@ def _validate(args) -> int:
                          f"to their options, found {type(info.get('likelihood')).__name__}")
     fixed = info.get("params") or {}
     points = held_out_points(args.archive, args.points, args.workdir)
-    section = likelihood_accuracy(args.archive, info["likelihood"], points, args.packages_path, fixed)
+    section = likelihood_accuracy(args.archive, info["likelihood"], points, args.packages_path, fixed,
+                                  processes=args.processes)
     section["command"] = command
     print(markdown(section))
     if not args.dry_run:

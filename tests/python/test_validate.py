@@ -54,6 +54,9 @@ def test_likelihood_accuracy_of_the_shipped_background_emulator(shipped_copy):
         assert e["abs_rel_max"] < 1e-3, (name, e)
     assert section["seconds_per_point"]["zelos"] < section["seconds_per_point"]["code"]
     assert "| `bao.desi_dr2` |" in markdown(section)
+    # the code in two worker processes: the same numbers, point for point
+    parallel = likelihood_accuracy(shipped_copy, LIKELIHOODS, points, PACKAGES, progress=False, processes=2)
+    assert parallel["likelihoods"] == section["likelihoods"] and parallel["derived"] == section["derived"]
 
     # Written into the archive: the report gains the section, nothing emulated changes.
     before = emu(points)

@@ -66,10 +66,12 @@ def _routed_away(theory) -> int:
 
 
 def likelihood_accuracy(archive: str, likelihoods: dict, points, packages_path: str | None = None,
-                        fixed: dict | None = None, progress: bool = True) -> dict:
+                        fixed: dict | None = None, progress: bool = True, processes: int | None = 1) -> dict:
     """Compares ``theory: zelos`` on ``archive`` with the code it emulates, at ``points`` (rows in
     the emulator's parameter order), on the Cobaya ``likelihoods`` block; ``fixed`` gives the
-    likelihoods' nuisance parameters. Points outside the trust region are skipped and counted."""
+    likelihoods' nuisance parameters. Points outside the trust region are skipped and counted.
+    The code runs in ``processes`` worker processes (None: every core), each with its own Cobaya
+    model."""
     from cobaya.model import get_model
 
     emulator = load(archive)
@@ -84,36 +86,84 @@ def likelihood_accuracy(archive: str, likelihoods: dict, points, packages_path: 
     base = {"likelihood": likelihoods, "packages_path": packages_path, "debug": False}
     zelos_model = get_model({**base, "params": cobaya_params(emulator, fixed, derived),
                              "theory": {"zelos": {"emulators": [os.path.abspath(archive)], "report_every": None}}})
-    code_model = get_model({**base, "params": cobaya_params(emulator, fixed, code_derived),
-                            "theory": {"camb": {"extra_args": dict(code.get("settings") or {})}}})
+    code_info = {**base, "params": cobaya_params(emulator, fixed, code_derived),
+                 "theory": {"camb": {"extra_args": dict(code.get("settings") or {})}}}
     theory = zelos_model.theory["zelos"]
     names = list(emulator.parameters)
     points = np.atleast_2d(np.asarray(points, dtype=float))
 
-    rows, skipped, seconds = [], 0, {"zelos": 0.0, "code": 0.0}
-    bar = progress_bar(len(points), "validate", progress)
+    emulated, skipped, seconds = [], 0, {"zelos": 0.0, "code": 0.0}
     for x in points:
         point = dict(zip(names, map(float, x)))
         before = _routed_away(theory)
         t0 = time.perf_counter()
         lz, dz = zelos_model.loglikes(point, as_dict=True, return_derived=True)
-        t1 = time.perf_counter()
+        seconds["zelos"] += time.perf_counter() - t0
         if _routed_away(theory) != before:  # outside the trust region: CAMB answered
             skipped += 1
-            bar.update(1)
             continue
-        lc, dc = code_model.loglikes(point, as_dict=True, return_derived=True)
-        for name in set(derived) & set(COMPOSED):
-            inputs, combine = COMPOSED[name]
-            dc[name] = float(combine(*(dc[p] for p in inputs)))
-        seconds["zelos"] += t1 - t0
-        seconds["code"] += time.perf_counter() - t1
-        rows.append((point, dict(lz), dict(lc), dict(dz), dict(dc)))  # Cobaya may reuse its dicts
-        bar.update(1)
-    bar.close()
-    if not rows:
+        emulated.append((point, dict(lz), dict(dz)))  # Cobaya may reuse its dicts
+    zelos_model.close()
+    if not emulated:
         raise RuntimeError(f"{archive}: every validation point fell outside the trust region")
+
+    rows = []
+    bar = progress_bar(len(emulated), "validate", progress)
+    with _code_runs(code_info, processes) as run:
+        for (point, lz, dz), (lc, dc, spent) in zip(emulated, run([p for p, _, _ in emulated])):
+            for name in set(derived) & set(COMPOSED):
+                inputs, combine = COMPOSED[name]
+                dc[name] = float(combine(*(dc[p] for p in inputs)))
+            seconds["code"] += spent
+            rows.append((point, lz, lc, dz, dc))
+            bar.update(1)
+    bar.close()
     return _summarise(rows, skipped, seconds, code, likelihoods)
+
+
+_CODE_MODEL = {}  # per worker process: the Cobaya model with the code
+
+
+def _start_code_model(info):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core per worker
+    from cobaya.model import get_model
+
+    _CODE_MODEL["model"] = get_model(info)
+
+
+def _code_loglikes(point):
+    t0 = time.perf_counter()
+    lc, dc = _CODE_MODEL["model"].loglikes(point, as_dict=True, return_derived=True)
+    return dict(lc), dict(dc), time.perf_counter() - t0
+
+
+class _code_runs:
+    """A context giving ``run(points)``: the code's log-likelihoods and derived parameters at each
+    point, in order, with the seconds each took; in this process, or in worker processes."""
+
+    def __init__(self, info, processes):
+        self.info, self.processes = info, processes or os.cpu_count() or 1
+        self.pool = None
+
+    def __enter__(self):
+        if self.processes > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawned, not forked: a fork of a process holding Cobaya's and the core's threads can hang
+            self.pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_start_code_model, initargs=(self.info,))
+            return lambda points: self.pool.map(_code_loglikes, points)
+        _start_code_model(self.info)
+        return lambda points: map(_code_loglikes, points)
+
+    def __exit__(self, *exc):
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+        model = _CODE_MODEL.pop("model", None)
+        if model is not None:
+            model.close()
+        return False
 
 
 def _summarise(rows, skipped, seconds, code, likelihoods) -> dict:

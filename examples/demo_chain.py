@@ -33,10 +33,10 @@ CAMB_CMB = {"lens_potential_accuracy": 1, "mnu": 0.06, "num_massive_neutrinos": 
 DEMOS = {
     "planck": ("cobaya_planck_bao_sn.yaml", ["CAMB_LCDM_CMB"], "planck_lite_desi_union3",
                ["ombh2", "omch2", "theta_MC_100", "tau", "logA", "ns", "H0", "omegam", "sigma8", "S8", "rdrag"],
-               CAMB_CMB, "Planck 2018 plik-lite TTTEEE + tau prior + DESI DR2 BAO + Union3"),
+               CAMB_CMB, "Planck 2018 plik-lite TTTEEE + tau prior + DESI DR2 BAO + Union3, flat LCDM"),
     "bao-sn": ("cobaya_bao_sn.yaml", ["CAMB_LCDM_background"], "desi_dr2_union3",
                ["ombh2", "omch2", "H0", "omegam", "rdrag"],
-               {"mnu": 0.06, "num_massive_neutrinos": 1, "nnu": 3.046}, "DESI DR2 BAO + Union3"),
+               {"mnu": 0.06, "num_massive_neutrinos": 1, "nnu": 3.046}, "DESI DR2 BAO + Union3, flat LCDM"),
     "w0wa": ("cobaya_planck_w0wa.yaml", ["CAMB_w0wa_CMB"], "planck_lite_lensing_desi_union3_w0wa",
              ["w", "wa", "omch2", "theta_MC_100", "ns", "H0", "omegam", "sigma8", "S8", "rdrag"],
              {**CAMB_CMB, "dark_energy_model": "ppf"},
@@ -44,7 +44,7 @@ DEMOS = {
     "rsd": ("cobaya_bao_rsd.yaml", ["CAMB_LCDM_background", "CAMB_LCDM_growth"], "sdss_dr16_bao_rsd",
             ["omch2", "H0", "logA", "omegam", "sigma8", "S8", "rdrag"],
             {"mnu": 0.06, "num_massive_neutrinos": 1, "nnu": 3.046},
-            "SDSS BAO + f sigma8 (MGS, DR16 LRG, QSO, Lyman-alpha) + BBN"),
+            "SDSS BAO + f sigma8 (MGS, DR16 LRG, QSO, Lyman-alpha) + BBN, flat LCDM"),
 }
 
 
@@ -121,8 +121,7 @@ def main(argv=None):
     summary = sampler.model.theory["zelos"].summary()
 
     samples = loadMCSamples(info["output"], settings={"ignore_rows": 0.3})
-    model_name = "" if demo == "w0wa" else ", flat LCDM"
-    print(f"\n{title}{model_name}, theory zelos ({', '.join(emulators)}): converged "
+    print(f"\n{title}, theory zelos ({', '.join(emulators)}): converged "
           f"(R-1 < {info['sampler']['mcmc']['Rminus1_stop']}) in {wall:.0f} s")
     stats = samples.getMargeStats()
     print(f"{'parameter':<14} {'mean':>12} {'sigma':>10}")

@@ -11,8 +11,11 @@ result into the archive's report (``report.json`` key ``likelihood_accuracy`` an
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -137,33 +140,25 @@ def _code_loglikes(point):
     return dict(lc), dict(dc), time.perf_counter() - t0
 
 
-class _code_runs:
-    """A context giving ``run(points)``: the code's log-likelihoods and derived parameters at each
-    point, in order, with the seconds each took; in this process, or in worker processes."""
-
-    def __init__(self, info, processes):
-        self.info, self.processes = info, processes or os.cpu_count() or 1
-        self.pool = None
-
-    def __enter__(self):
-        if self.processes > 1:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            # spawned, not forked: a fork of a process holding Cobaya's and the core's threads can hang
-            self.pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_start_code_model, initargs=(self.info,))
-            return lambda points: self.pool.map(_code_loglikes, points)
-        _start_code_model(self.info)
-        return lambda points: map(_code_loglikes, points)
-
-    def __exit__(self, *exc):
-        if self.pool is not None:
-            self.pool.shutdown(cancel_futures=True)
-        model = _CODE_MODEL.pop("model", None)
-        if model is not None:
-            model.close()
-        return False
+@contextmanager
+def _code_runs(info, processes):
+    """Gives ``run(points)``: the code's log-likelihoods and derived parameters at each point, in
+    order, with the seconds each took; in this process, or in ``processes`` worker processes."""
+    processes = processes or os.cpu_count() or 1
+    if processes == 1:
+        _start_code_model(info)
+        try:
+            yield lambda points: map(_code_loglikes, points)
+        finally:
+            _CODE_MODEL.pop("model").close()
+        return
+    # spawned, not forked: a fork of a process holding Cobaya's and the core's threads can hang
+    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_start_code_model, initargs=(info,))
+    try:
+        yield lambda points: pool.map(_code_loglikes, points)
+    finally:
+        pool.shutdown(cancel_futures=True)  # an error midway leaves no point queued
 
 
 def _summarise(rows, skipped, seconds, code, likelihoods) -> dict:

@@ -37,10 +37,12 @@ from ..emulator import get_emulator
 from ..routing import EMULATOR_ERROR, REQUIREMENT_NOT_EMULATED, Fallback, first_fallback
 from ..runstats import RunStats
 from ..serving import session
+from ..serving.compose import compose_h0, second_stage, wants_h0_from_angle
 from ..serving.names import derived_tables
 from ..serving.schema import SchemaOutputs
 from . import params as P
 from .cl_getters import ClGetters
+from .compose import without
 from .fallback import FallbackModels
 from .needs import DerivedNeed, RestNeed, covering, plan_needs
 from .options import CHECKS as OPTION_CHECKS
@@ -50,8 +52,6 @@ from .retraining import online_retrainer
 from .spot_check import SpotCheck
 from .start_check import StartUpCheck
 from .unvaried import UnvariedWarning
-from ..serving.compose import compose_h0, second_stage, wants_h0_from_angle
-from .compose import without
 
 #: `emulators: all` (the default): every emulator shipped with zelos.
 ALL_SHIPPED = "all"

@@ -47,6 +47,9 @@ from .errors import CosmoSevereError, real_classy
 #: (every shipped emulator's; 2.0308 gives 3.044054 for 3.044); 5e-5 in N_eff moves H(z) by
 #: less than 1e-6.
 NNU_TOLERANCE = 2e-4
+#: Why a run giving CLASS's angle cannot feed an emulator taking CAMB's H0 or cosmomc_theta.
+WHY_NOT_THETA_S = ("the run gives CLASS's `100*theta_s`, which is neither CAMB's H0 nor cosmomc_theta (only an "
+                   "emulator taking CAMB's `thetastar` can be fed it, or derive H0 from it: see docs/montepython.md)")
 
 
 class Plan:
@@ -72,7 +75,8 @@ class Plan:
             why = self._why_not(key, emu, inputs, problems, router_point, run_inputs)
             if why:
                 self.excluded[key] = why
-        self.h0_sources, self.composed = compose.compose_h0(self.usable, self._wants_h0, self.excluded)
+        # (the emulators deriving H0 serve anyway: derived parameters are wanted at every point)
+        _, self.composed = compose.compose_h0(self.usable, self._wants_h0, self.excluded)
         self.outputs = sorted({o for key, (emu, _) in self.usable.items() for o in emu.outputs
                                if self.wanted(emu, o)})
         self.serving = {k: e for k, (e, _) in self.usable.items() if any(o in self.outputs for o in e.outputs)}
@@ -147,15 +151,12 @@ class Plan:
         aliases = set(ALIASES[self.code]) | {s for a, s in ALIASES[self.code].items() if a in emu.parameters}
         fixed, blockers = fixed_values(emu, run_inputs, aliases=aliases)
         theta_s = "thetastar" in router_point and "cosmomc_theta" not in router_point  # CLASS's angle, translated
-        why_theta_s = ("the run gives CLASS's `100*theta_s`, which is neither CAMB's H0 nor cosmomc_theta (only an "
-                       "emulator taking CAMB's `thetastar` can be fed it, or derive H0 from it: see "
-                       "docs/montepython.md)")
         if self.code == "camb" and compose.wants_h0_from_angle(missing, blockers, router_point):
-            self._wants_h0[key] = (emu, fixed, {"thetastar": why_theta_s} if theta_s else blockers)
+            self._wants_h0[key] = (emu, fixed, {"thetastar": WHY_NOT_THETA_S} if theta_s else blockers)
             return None  # usable if an emulator taking the angle derives H0 (compose.compose_h0)
         if missing:
             if self.code == "camb" and theta_s and {"H0", "cosmomc_theta"} & set(missing):
-                return f"it takes {', '.join(f'`{m}`' for m in missing)}; {why_theta_s}"
+                return f"it takes {', '.join(f'`{m}`' for m in missing)}; {WHY_NOT_THETA_S}"
             return (f"it takes {', '.join(f'`{m}`' for m in missing)}, which the run does not give (its inputs: "
                     f"{', '.join(sorted(router_point))})")
         if blockers:

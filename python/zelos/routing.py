@@ -245,8 +245,10 @@ def _fallback(t) -> Fallback:
 
 class Router:
     """Several emulators, each under a key. For a point and the outputs wanted, serves each
-    output from the most accurate emulator (``report["summary"]["max_relative_error"]``) whose
-    trust region holds the point, or says why none can (:class:`Fallback`).
+    output from the most accurate emulator whose trust region holds the point, or says why none
+    can (:class:`Fallback`). Most accurate: the smallest worst-likelihood |Δχ²| p99 that ``zelos
+    validate`` recorded (``report["likelihood_accuracy"]``), then, for emulators without it, the
+    smallest ``report["summary"]["max_relative_error"]`` (docs/trust-regions.md).
 
     Only the parameters an emulator takes matter to it; a parameter it holds fixed (its spec's
     numeric ``code.settings``, e.g. ``mnu``) must, if the point gives it, have that value. Pass
@@ -267,7 +269,8 @@ class Router:
     def add(self, key: str, emulator, *, region: TrustRegion | None = None,
             fixed: Mapping[str, float] | None = None, accuracy: float | None = None) -> str | None:
         """Adds or swaps the emulator under ``key`` (a ``zelos.Emulator`` or an archive path);
-        returns the sha256 of the one replaced. Safe while other threads route."""
+        returns the sha256 of the one replaced. ``accuracy`` ranks it as that maximum relative
+        error instead of its report's statistic. Safe while other threads route."""
         return self._core.insert(
             key, _core_emulator(emulator), None if region is None else region._core,
             None if fixed is None else [(k, float(v)) for k, v in fixed.items()], accuracy,
@@ -281,8 +284,9 @@ class Router:
         return self._core.keys()
 
     def entries(self) -> list:
-        """One dict per emulator, in rank order: key, name, sha256, accuracy, parameters, outputs,
-        fixed, methods, skipped."""
+        """One dict per emulator, in rank order: key, name, sha256, accuracy (the number ranked
+        by) and accuracy_statistic (which: ``likelihood_abs_delta_chi2_p99`` or
+        ``max_relative_error``), parameters, outputs, fixed, methods, skipped."""
         return self._core.entries()
 
     @property

@@ -12,7 +12,7 @@ use super::arrays;
 use super::emulator::PyEmulator;
 use super::errors::to_py;
 use super::region::PyTrustRegion;
-use crate::router::{Covering, Entry, Fallback, Route, Router};
+use crate::router::{Accuracy, Covering, Entry, Fallback, Route, Router};
 
 #[pyclass(name = "Router", module = "zelos._zelos", frozen)]
 pub struct PyRouter {
@@ -45,7 +45,8 @@ impl PyRouter {
 
     /// Adds or swaps `key`. `region` overrides the one the spec asks for; `fixed` (name ->
     /// value) the parameters held fixed (default: the spec's numeric `code.settings`);
-    /// `accuracy` the ranking (default: the report's `summary.max_relative_error`). Returns the
+    /// `accuracy` the ranking, as a maximum relative error (default: the report's validated
+    /// likelihood |Δχ²| p99, else its `summary.max_relative_error`; docs/trust-regions.md). Returns the
     /// sha256 of the emulator it replaced, if any.
     #[pyo3(signature = (key, emulator, region=None, fixed=None, accuracy=None))]
     fn insert(
@@ -69,7 +70,7 @@ impl PyRouter {
                 entry = entry.with_fixed(f);
             }
             if accuracy.is_some() {
-                entry = entry.with_accuracy(accuracy);
+                entry = entry.with_accuracy(accuracy.map(Accuracy::MaxRelativeError));
             }
             Ok(inner.insert_entry(entry).map(|old| old.emulator().sha256().to_string()))
         })
@@ -91,8 +92,8 @@ impl PyRouter {
         self.inner.snapshot().generation()
     }
 
-    /// `{key, name, sha256, accuracy, parameters, outputs, fixed, methods, skipped}` per entry, in
-    /// rank order.
+    /// `{key, name, sha256, accuracy, accuracy_statistic, parameters, outputs, fixed, methods,
+    /// skipped}` per entry, in rank order.
     fn entries<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
         let table = self.inner.snapshot();
         table
@@ -103,7 +104,8 @@ impl PyRouter {
                 d.set_item("key", e.key())?;
                 d.set_item("name", e.emulator().name())?;
                 d.set_item("sha256", e.emulator().sha256())?;
-                d.set_item("accuracy", e.accuracy())?;
+                d.set_item("accuracy", e.accuracy().map(|a| a.value()))?;
+                d.set_item("accuracy_statistic", e.accuracy().map(|a| a.statistic()))?;
                 d.set_item("parameters", e.parameters().to_vec())?;
                 d.set_item("outputs", e.outputs().to_vec())?;
                 d.set_item("fixed", e.fixed().to_vec())?;

@@ -7,8 +7,9 @@
 //!    with [`Router::route_covering`], only those the caller names as covering its request of
 //!    that output (a grid that reaches the requested redshifts or multipoles), so that a
 //!    lower-ranked emulator that covers the request serves it rather than the code;
-//! 2. they are tried in order of validated accuracy (`report.json`'s
-//!    `summary.max_relative_error`, smallest first; an emulator without it comes last; ties in
+//! 2. they are tried in order of validated accuracy ([`Accuracy`]: the worst 99th percentile of
+//!    |Δχ²| over the likelihoods `zelos validate` compared, then, for emulators without it,
+//!    `summary.max_relative_error`; smallest first; an emulator with neither comes last; ties in
 //!    insertion order), and the first whose trust region holds the point serves the output;
 //! 3. a candidate is passed over when the point lacks one of its parameters
 //!    ([`Fallback::MissingParameter`]), gives a non-finite value for one
@@ -35,6 +36,9 @@ use crate::emulator::Emulator;
 use crate::error::{Error, Result};
 use crate::region::{Decision, TrustRegion};
 
+mod accuracy;
+pub use accuracy::Accuracy;
+
 /// Output -> keys of the emulators whose grids cover what the caller asks of it.
 pub type Covering = std::collections::HashMap<String, Vec<String>>;
 
@@ -43,7 +47,7 @@ pub struct Entry {
     key: String,
     emulator: Arc<Emulator>,
     region: TrustRegion,
-    accuracy: Option<f64>,
+    accuracy: Option<Accuracy>,
     fixed: Vec<(String, f64)>,
     outputs: Vec<String>,
 }
@@ -59,7 +63,7 @@ impl Entry {
 
     /// The emulator with a trust region of the caller's making.
     pub fn with_region(key: impl Into<String>, emulator: Arc<Emulator>, region: TrustRegion) -> Entry {
-        let accuracy = accuracy_of(emulator.report());
+        let accuracy = Accuracy::of_report(emulator.report());
         let fixed = emulator.spec().code.fixed_parameters(emulator.parameters());
         let outputs = emulator.outputs().iter().map(|o| o.name.clone()).collect();
         Entry { key: key.into(), emulator, region, accuracy, fixed, outputs }
@@ -72,8 +76,8 @@ impl Entry {
         self
     }
 
-    /// Overrides the accuracy used for ranking (smaller is better; `None` ranks last).
-    pub fn with_accuracy(mut self, accuracy: Option<f64>) -> Entry {
+    /// Overrides the accuracy used for ranking (`None` ranks last).
+    pub fn with_accuracy(mut self, accuracy: Option<Accuracy>) -> Entry {
         self.accuracy = accuracy;
         self
     }
@@ -87,8 +91,8 @@ impl Entry {
     pub fn region(&self) -> &TrustRegion {
         &self.region
     }
-    /// `summary.max_relative_error` of the emulator's report, if stated.
-    pub fn accuracy(&self) -> Option<f64> {
+    /// What it ranks by ([`Accuracy::of_report`] of its report, or the caller's override).
+    pub fn accuracy(&self) -> Option<Accuracy> {
         self.accuracy
     }
     pub fn fixed(&self) -> &[(String, f64)] {
@@ -116,11 +120,6 @@ impl fmt::Debug for Entry {
     }
 }
 
-/// `report["summary"]["max_relative_error"]`, when a finite number.
-pub fn accuracy_of(report: &serde_json::Value) -> Option<f64> {
-    report.get("summary")?.get("max_relative_error")?.as_f64().filter(|v| v.is_finite())
-}
-
 /// An immutable set of entries, ranked. Calls hold one for their whole duration.
 #[derive(Debug, Default)]
 pub struct Table {
@@ -134,7 +133,7 @@ impl Table {
     fn build(mut entries: Vec<Arc<Entry>>, generation: u64) -> Table {
         // Stable: equal accuracy keeps insertion order.
         entries.sort_by(|a, b| match (a.accuracy, b.accuracy) {
-            (Some(x), Some(y)) => x.total_cmp(&y),
+            (Some(x), Some(y)) => x.rank_cmp(&y),
             (Some(_), None) => std::cmp::Ordering::Less,
             (None, Some(_)) => std::cmp::Ordering::Greater,
             (None, None) => std::cmp::Ordering::Equal,

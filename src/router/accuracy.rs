@@ -53,7 +53,9 @@ impl Accuracy {
             Accuracy::LikelihoodP99(_) => 0,
             Accuracy::MaxRelativeError(_) => 1,
         };
-        tier(self).cmp(&tier(other)).then(self.value().total_cmp(&other.value()))
+        tier(self)
+            .cmp(&tier(other))
+            .then(self.value().total_cmp(&other.value()))
     }
 }
 
@@ -68,16 +70,25 @@ impl fmt::Display for Accuracy {
 
 /// `summary.max_relative_error`, when a finite number.
 pub fn max_relative_error(report: &serde_json::Value) -> Option<f64> {
-    report.pointer("/summary/max_relative_error")?.as_f64().filter(|v| v.is_finite())
+    report
+        .pointer("/summary/max_relative_error")?
+        .as_f64()
+        .filter(|v| v.is_finite())
 }
 
 /// The largest `abs_delta_chi2_p99` over `likelihood_accuracy.likelihoods`, when at least one
 /// likelihood states a finite value.
 pub fn likelihood_p99(report: &serde_json::Value) -> Option<f64> {
-    let likelihoods = report.pointer("/likelihood_accuracy/likelihoods")?.as_object()?;
+    let likelihoods = report
+        .pointer("/likelihood_accuracy/likelihoods")?
+        .as_object()?;
     likelihoods
         .values()
-        .filter_map(|l| l.get("abs_delta_chi2_p99")?.as_f64().filter(|v| v.is_finite()))
+        .filter_map(|l| {
+            l.get("abs_delta_chi2_p99")?
+                .as_f64()
+                .filter(|v| v.is_finite())
+        })
         .reduce(f64::max)
 }
 
@@ -90,16 +101,30 @@ mod tests {
         let likelihoods: serde_json::Map<String, serde_json::Value> = p99s
             .iter()
             .enumerate()
-            .map(|(i, p)| (format!("like{i}"), json!({"abs_delta_chi2_p99": p, "abs_delta_chi2_max": 10.0 * p})))
+            .map(|(i, p)| {
+                (
+                    format!("like{i}"),
+                    json!({"abs_delta_chi2_p99": p, "abs_delta_chi2_max": 10.0 * p}),
+                )
+            })
             .collect();
         json!({"summary": {"max_relative_error": max_rel}, "likelihood_accuracy": {"likelihoods": likelihoods}})
     }
 
     #[test]
     fn validated_likelihoods_rank_by_their_worst_p99() {
-        assert_eq!(Accuracy::of_report(&report(8.9, &[0.013, 0.037, 0.002])), Some(Accuracy::LikelihoodP99(0.037)));
-        assert_eq!(Accuracy::of_report(&report(0.04, &[])), Some(Accuracy::MaxRelativeError(0.04)));
-        assert_eq!(Accuracy::of_report(&json!({"summary": {"max_relative_error": null}})), None);
+        assert_eq!(
+            Accuracy::of_report(&report(8.9, &[0.013, 0.037, 0.002])),
+            Some(Accuracy::LikelihoodP99(0.037))
+        );
+        assert_eq!(
+            Accuracy::of_report(&report(0.04, &[])),
+            Some(Accuracy::MaxRelativeError(0.04))
+        );
+        assert_eq!(
+            Accuracy::of_report(&json!({"summary": {"max_relative_error": null}})),
+            None
+        );
     }
 
     #[test]
@@ -110,6 +135,9 @@ mod tests {
         assert_eq!(lcdm.rank_cmp(&w0wa), Ordering::Less);
         let unvalidated = Accuracy::MaxRelativeError(1e-6);
         assert_eq!(w0wa.rank_cmp(&unvalidated), Ordering::Less);
-        assert_eq!(unvalidated.rank_cmp(&Accuracy::MaxRelativeError(1e-3)), Ordering::Less);
+        assert_eq!(
+            unvalidated.rank_cmp(&Accuracy::MaxRelativeError(1e-3)),
+            Ordering::Less
+        );
     }
 }

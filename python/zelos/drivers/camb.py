@@ -260,6 +260,11 @@ class CambDriver:
 #: CAMBparams fields CAMB itself sets while it runs (the reionization fraction and redshift, the
 #: Limber switch, kmax raised for accuracy), left out when a run's settings are compared.
 RUN_SET_FIELDS = frozenset({"Transfer.kmax", "Reion.fraction", "Reion.redshift", "SourceTerms.limber_windows"})
+#: CAMBparams fields that say how results are stored, not what is computed: a run that differs
+#: from this driver's only in them gives the same C_l. Cobaya's camb sets Want_cl_2D_array False
+#: (the 2D array of source-window cross-spectra), set_params True; without this, no Cobaya
+#: fallback point logged a CMB emulator's spectra (0 of 349 in a w0wa chain).
+STORAGE_ONLY_FIELDS = frozenset({"Want_cl_2D_array"})
 #: The CAMBparams fields the background and thermal history depend on (the cosmology, the
 #: neutrinos, dark energy, recombination, reionization): compared when only those are read.
 BACKGROUND_FIELDS = ("ombh2", "omch2", "omk", "omnuh2", "H0", "TCMB", "YHe", "num_nu_massless", "num_nu_massive",
@@ -267,7 +272,8 @@ BACKGROUND_FIELDS = ("ombh2", "omch2", "omk", "omnuh2", "H0", "TCMB", "YHe", "nu
 
 
 def _fields(pars) -> dict:
-    """``{dotted field: value text}`` of a CAMBparams' own dump (its ``str``), but :data:`RUN_SET_FIELDS`."""
+    """``{dotted field: value text}`` of a CAMBparams' own dump (its ``str``), but
+    :data:`RUN_SET_FIELDS` and :data:`STORAGE_ONLY_FIELDS`."""
     out, stack, name = {}, [], None
     for line in str(pars).splitlines()[1:]:
         key, eq, value = line.strip().partition(" = ")
@@ -282,7 +288,7 @@ def _fields(pars) -> dict:
             continue
         name = ".".join(stack + [key])
         out[name] = value
-    return {k: v for k, v in out.items() if k not in RUN_SET_FIELDS}
+    return {k: v for k, v in out.items() if k not in RUN_SET_FIELDS | STORAGE_ONLY_FIELDS}
 
 
 def _request_kwargs(r: OutputRequest) -> dict:

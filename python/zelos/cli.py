@@ -328,6 +328,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--points", nargs="+", required=True, metavar="LOGDIR", help="point-log folders")
     t.add_argument("--extra", type=int, default=0, help="N new points around the logged ones (default 0)")
     t.add_argument("--sigmas", type=float, default=3.0, help="size of the ellipsoid for --extra (default 3)")
+    t.add_argument("--keep-box", action="store_true",
+                   help="leave out logged and extra points outside the spec's box and constraints: the region "
+                        "grows only inside the box (default: the box widens to hold them)")
     t.add_argument("--out", default="retrained", help="folder for the new archive (default: ./retrained)")
     t.add_argument("--workdir", help="the build folder holding the archive's training set (default: the one its "
                                      "report records, else NAME.build beside the archive)")
@@ -417,7 +420,8 @@ def _retrain(args) -> int:
 
     try:
         result = retrain(args.archive, args.points, extra=args.extra, out_dir=args.out, sigmas=args.sigmas,
-                         processes=args.processes, progress=not args.quiet, workdir=args.workdir)
+                         processes=args.processes, progress=not args.quiet, workdir=args.workdir,
+                         keep_box=args.keep_box)
     except (RetrainError, TrainingSetNotFound) as e:  # what the user can fix: said without a traceback
         print(f"zelos retrain: {e}", file=sys.stderr)
         return 1

@@ -399,3 +399,25 @@ def test_a_planck_style_chain_logs_As_and_the_retrain_reads_logA():
     assert out["parameters"]["logA"] == pytest.approx(np.log(21.0), rel=1e-12)
     assert "logA" not in record["parameters"]  # the record itself is left alone
     assert emulator_names(record, ["ombh2", "As"]) is record
+
+
+def test_keep_box_leaves_points_beyond_the_spec_box_to_the_code(narrow, driver, tmp_path):
+    # A chain's far proposals widened the w0wa box and made a retrain 5-20x worse
+    # (docs/active-learning.md): with keep_box they are dropped and the box stays the spec's.
+    names = list(NARROW)
+    inside = [{"ombh2": 0.0216, "omch2": 0.111, "H0": 71.8}, {"ombh2": 0.0234, "omch2": 0.129, "H0": 66.3}]
+    beyond = [{"ombh2": 0.0226, "omch2": 0.121, "H0": 75.0}, {"ombh2": 0.0250, "omch2": 0.121, "H0": 68.0}]
+    log = _write_log(tmp_path / "log", [(p, "outside_every_region", _outputs(driver, p)) for p in inside + beyond])
+    result = retrain(narrow.path, [log], extra=6, sigmas=3.0, out_dir=str(tmp_path / "v2"), processes=0,
+                     progress=False, keep_box=True, log=quiet)
+    lineage = result.report["lineage"]
+    assert lineage["dropped"]["outside_box"] == 2
+    assert lineage["added_points"] == 2 + 6 and lineage["extra"] == 6
+    new = zelos.load(result.path)
+    for p in names:
+        assert list(new.spec["parameters"][p]["range"] if isinstance(new.spec["parameters"][p], dict)
+                    else new.spec["parameters"][p]) == NARROW[p], p
+        assert lineage["box"][p]["new"] == lineage["box"][p]["parent"], p
+    train = load_training_set(os.path.join(result.report["data"]["workdir"], "train"))
+    lo, hi = np.array([NARROW[n] for n in names]).T
+    assert ((train.params >= lo) & (train.params <= hi)).all()

@@ -11,7 +11,8 @@ the parent's training set plus the points a chain logged outside it (see docs/ac
 2. Logged fallback records that give every parameter of the archive are kept; spot checks,
    records computed with another value of a parameter the spec holds fixed, failed (non-finite)
    ones, duplicates and points already in the parent's sets are dropped and counted
-   (:func:`screen`). Records that also carry every output of the archive on its grids (the
+   (:func:`screen`); with `keep_box`, so are points outside the spec's box or constraints
+   (`outside_box`: a chain's far proposals would otherwise widen the box). Records that also carry every output of the archive on its grids (the
    router's own log; MontePython's; a Cobaya chain's, whose fallback points are logged in the
    schema of the emulator that would serve them, with its grids as `grid.AXIS`:
    :mod:`zelos.serving.schema`) are used as they are (`reused`); records that carry other
@@ -240,6 +241,32 @@ def logged_locations(records: list, names: list, outputs: list, fixed: dict | No
 
 # -- the new sets -----------------------------------------------------------------------------------
 
+def in_spec_region(spec: dict, names: list, x: np.ndarray) -> np.ndarray:
+    """Which rows of `x` (columns: `names`) lie in the spec's box and satisfy its `constraints`."""
+    from ..spec import constraint_filter
+
+    x = np.atleast_2d(x)
+    box = np.array([_range(spec["parameters"][n]) for n in names], float).reshape(len(names), 2)
+    ok = ((x >= box[:, 0]) & (x <= box[:, 1])).all(axis=1)
+    accept = constraint_filter(names, spec.get("constraints") or [])
+    return ok if accept is None else ok & accept(x)
+
+
+def _extra_points(mean, cov, sigmas: float, n: int, seed: int, accept=None) -> np.ndarray:
+    """`n` points uniform in the ellipsoid of `sigmas` around `mean`, `cov`; with `accept`, only
+    points it accepts (drawn in growing rounds; fewer than `n` if the ellipsoid barely meets it)."""
+    from ..build.sampling import ellipsoid
+
+    if accept is None:
+        return ellipsoid(mean, cov, sigmas, n, seed)
+    for factor in (2, 8, 32, 128):
+        x = ellipsoid(mean, cov, sigmas, n * factor, seed)
+        x = x[accept(x)]
+        if len(x) >= n:
+            break
+    return x[:n]
+
+
 def _write_store(store_dir: str, layout: dict, points: np.ndarray, known: int, params, outputs: dict) -> None:
     """A training-set store for `points` whose first `known` rows are already computed (`params`,
     `outputs`); :func:`_compute_new_points` computes the rest."""
@@ -362,11 +389,13 @@ def _held_out_summary(result, new_workdir: str, parent_test: int, outputs: list,
 
 def retrain(archive: str, logdirs, extra: int = 0, out_dir: str | None = None, *, sigmas: float = 3.0,
             holdout: float = 0.2, seed: int = 0, processes: int | None = None, progress: bool = True,
-            workdir: str | None = None, log=print):
+            workdir: str | None = None, keep_box: bool = False, log=print):
     """Retrains `archive` with the logged points; returns the `BuildResult` of the new archive.
-    `workdir`: the parent's build folder, if not one :func:`training_set_folder` finds."""
+    `workdir`: the parent's build folder, if not one :func:`training_set_folder` finds.
+    `keep_box`: logged and extra points outside the spec's box or `constraints` are left out
+    (counted as `dropped["outside_box"]`), so that the region grows only inside the box (the
+    Mahalanobis threshold widens; the box stays)."""
     from ..emulator import load
-    from ..build.sampling import ellipsoid
 
     logdirs = [logdirs] if isinstance(logdirs, (str, os.PathLike)) else list(logdirs)
     parent = load(archive, out_of_range="ignore")
@@ -393,6 +422,10 @@ def retrain(archive: str, logdirs, extra: int = 0, out_dir: str | None = None, *
     dropped["known"] = int((~new).sum())
     out_row = np.cumsum(has_out) - 1  # row of each point in `logged_out`
     x, has_out, out_row = x[new], has_out[new], out_row[new]
+    if keep_box:
+        inside = in_spec_region(spec, names, x)
+        dropped["outside_box"] = int((~inside).sum())
+        x, has_out, out_row = x[inside], has_out[inside], out_row[inside]
     if not len(x):
         raise RetrainError(f"no usable logged points in {', '.join(map(str, logdirs))} (need records with every "
                            f"parameter {names}; dropped: {dropped})")
@@ -406,7 +439,8 @@ def retrain(archive: str, logdirs, extra: int = 0, out_dir: str | None = None, *
     extra_x = np.zeros((0, len(names)))
     if extra:
         cov = np.cov(x, rowvar=False) if len(x) > len(names) else np.diag(np.var(x, axis=0) + 1e-12)
-        extra_x = ellipsoid(x.mean(axis=0), np.atleast_2d(cov), sigmas, int(extra), seed)
+        extra_x = _extra_points(x.mean(axis=0), np.atleast_2d(cov), sigmas, int(extra), seed,
+                                (lambda y: in_spec_region(spec, names, y)) if keep_box else None)
     train_pts = np.vstack([train.params, x[train_idx], extra_x])
     test_pts = np.vstack([test.params, x[test_idx]])
 

@@ -14,7 +14,7 @@ export MKL_NUM_THREADS ?= 1
 RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 PY_SOURCES   := $(shell find python -name '*.py')
 
-.PHONY: setup setup-ci test test-rust test-python demo demo-w0wa demo-build fidelity bench wheel clean
+.PHONY: setup setup-ci test test-rust test-python demo demo-w0wa demo-mnu demo-build fidelity bench wheel clean
 
 # Python dependencies (re-run when pyproject.toml changes).
 $(VENV)/.deps: pyproject.toml Makefile
@@ -75,6 +75,10 @@ demo: setup
 # The same on flat w0waCDM, with Planck lensing (CAMB_w0wa_CMB; docs/accuracy.md).
 demo-w0wa: setup
 	$(PY) examples/demo_chain.py --w0wa
+
+# The same in flat LCDM + Sum m_nu (CAMB_mnu_CMB; docs/accuracy.md).
+demo-mnu: setup
+	$(PY) examples/demo_chain.py --mnu
 
 # Reweight the demo chain with exact CAMB likelihoods (docs/accuracy.md); run after `make demo`.
 fidelity: setup

@@ -4,11 +4,12 @@ with zelos.
 By default Planck 2018 plik-lite TTTEEE (a tau prior standing in for low-ell EE) + DESI DR2 BAO +
 Union3 supernovae, flat LCDM (examples/cobaya_planck_bao_sn.yaml), on the shipped
 `CAMB_LCDM_CMB`; with `--w0wa`, the same with Planck 2018 lensing in flat w0waCDM
-(examples/cobaya_planck_w0wa.yaml) on `CAMB_w0wa_CMB`; with `--bao-sn`, DESI DR2 + Union3 alone
+(examples/cobaya_planck_w0wa.yaml) on `CAMB_w0wa_CMB`; with `--mnu`, the same in flat LCDM + Sum m_nu
+(examples/cobaya_planck_mnu.yaml) on `CAMB_mnu_CMB`; with `--bao-sn`, DESI DR2 + Union3 alone
 (examples/cobaya_bao_sn.yaml) on `CAMB_LCDM_background`; with `--rsd`, SDSS BAO + f sigma8 (MGS,
 DR16 LRG, QSO, Lyman-alpha) (examples/cobaya_bao_rsd.yaml) on `CAMB_LCDM_background` and
 `CAMB_LCDM_growth`. CAMB answers the points outside the trust region. Runs to the Gelman-Rubin
-R-1 of its YAML (0.01; 0.02 for w0wa), prints the parameter table and zelos's summary, measures
+R-1 of its YAML (0.01; 0.02 for w0wa and mnu), prints the parameter table and zelos's summary, measures
 one evaluation with zelos and with camb side by side (and so what the chain would have cost with
 camb), and saves a getdist triangle plot.
 """
@@ -41,6 +42,11 @@ DEMOS = {
              ["w", "wa", "omch2", "theta_MC_100", "ns", "H0", "omegam", "sigma8", "S8", "rdrag"],
              {**CAMB_CMB, "dark_energy_model": "ppf"},
              "Planck 2018 plik-lite TTTEEE + tau prior + Planck lensing + DESI DR2 BAO + Union3, flat w0waCDM"),
+    "mnu": ("cobaya_planck_mnu.yaml", ["CAMB_mnu_CMB"], "planck_lite_lensing_desi_union3_mnu",
+            ["mnu", "omch2", "theta_MC_100", "ns", "H0", "omegam", "sigma8", "S8", "rdrag"],
+            {"lens_potential_accuracy": 1, "num_massive_neutrinos": 3, "neutrino_hierarchy": "degenerate",
+             "nnu": 3.046, "omk": 0.0},
+            "Planck 2018 plik-lite TTTEEE + tau prior + Planck lensing + DESI DR2 BAO + Union3, flat LCDM + Sum m_nu"),
     "rsd": ("cobaya_bao_rsd.yaml", ["CAMB_LCDM_background", "CAMB_LCDM_growth"], "sdss_dr16_bao_rsd",
             ["omch2", "H0", "logA", "omegam", "sigma8", "S8", "rdrag"],
             {"mnu": 0.06, "num_massive_neutrinos": 1, "nnu": 3.046},
@@ -102,10 +108,13 @@ def main(argv=None):
     ap.add_argument("--bao-sn", action="store_true", help="DESI DR2 + Union3 only, on CAMB_LCDM_background")
     ap.add_argument("--w0wa", action="store_true", help="Planck-lite + lensing + DESI DR2 + Union3 in flat "
                     "w0waCDM, on CAMB_w0wa_CMB")
+    ap.add_argument("--mnu", action="store_true", help="Planck-lite + lensing + DESI DR2 + Union3 in flat "
+                    "LCDM + Sum m_nu, on CAMB_mnu_CMB")
     ap.add_argument("--rsd", action="store_true", help="SDSS BAO + f sigma8 (DR16), on CAMB_LCDM_background "
                     "and CAMB_LCDM_growth")
     args = ap.parse_args(argv)
-    demo = "rsd" if args.rsd else "bao-sn" if args.bao_sn else "w0wa" if args.w0wa else "planck"
+    demo = ("rsd" if args.rsd else "bao-sn" if args.bao_sn else "w0wa" if args.w0wa else "mnu" if args.mnu
+            else "planck")
     _, emulators, _, shown, camb_args, title = DEMOS[demo]
 
     from cobaya.run import run
@@ -135,7 +144,7 @@ def main(argv=None):
           f"{summary['spot_checks']} spot checks (max |delta log p| "
           f"{max(summary['spot_check_max_abs_delta_logp'].values(), default=float('nan')):.3f}).")
     zelos_cost = cost_per_evaluation(info, {"zelos": {"emulators": list(emulators)}}, n=200)
-    cmb = demo in ("planck", "w0wa")  # a CAMB run with C_l: seconds, so fewer
+    cmb = demo in ("planck", "w0wa", "mnu")  # a CAMB run with C_l: seconds, so fewer
     camb_cost = cost_per_evaluation(info, {"camb": {"extra_args": camb_args}}, n=6 if cmb else 60)
     print(f"One evaluation (theory + likelihoods), side by side: zelos {zelos_cost * 1e3:.2f} ms, "
           f"camb {camb_cost * 1e3:.0f} ms ({camb_cost / zelos_cost:.0f}x).")

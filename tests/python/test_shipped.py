@@ -135,28 +135,28 @@ def test_the_shipped_hmcode_emulator_agrees_with_camb_beyond_lcdm():
         np.testing.assert_allclose(ours[name], truth[name], rtol=3e-3, err_msg=name)
 
 
+def _assert_cmb_emulator_agrees_with_camb(name: str, point: dict) -> None:
+    """An extension CMB emulator against its spec's CAMB at ``point``: the background, the derived
+    parameters and the spectra beyond the reionization bump (as its report measures)."""
+    ours, truth = _emulated_and_computed(name, point)
+    for output in ("H", "D_A"):
+        np.testing.assert_allclose(ours[output][1:], truth[output][1:], rtol=3e-4, err_msg=output)
+    for output in ("H0", "sigma8", "rdrag", "omegam", "omegal"):
+        assert ours[output] == pytest.approx(truth[output], rel=3e-4), output
+    for output in ("dl_tt", "dl_ee", "dl_pp"):
+        np.testing.assert_allclose(ours[output][28:], truth[output][28:], rtol=5e-3, err_msg=output)
+
+
 def test_the_shipped_w0wa_cmb_emulator_agrees_with_camb():
     # dark energy crossing w = -1 (PPF), not a training point
-    point = {"ombh2": 0.02245, "omch2": 0.1182, "cosmomc_theta": 0.010412, "tau": 0.061, "logA": 3.051, "ns": 0.971,
-             "w": -0.78, "wa": -0.72}
-    ours, truth = _emulated_and_computed("CAMB_w0wa_CMB", point)
-    for name in ("H", "D_A"):
-        np.testing.assert_allclose(ours[name][1:], truth[name][1:], rtol=3e-4, err_msg=name)
-    for name in ("H0", "sigma8", "rdrag", "omegam", "omegal"):
-        assert ours[name] == pytest.approx(truth[name], rel=3e-4), name
-    for name in ("dl_tt", "dl_ee", "dl_pp"):  # beyond the reionization bump, as the report measures
-        np.testing.assert_allclose(ours[name][28:], truth[name][28:], rtol=5e-3, err_msg=name)
+    _assert_cmb_emulator_agrees_with_camb("CAMB_w0wa_CMB", {
+        "ombh2": 0.02245, "omch2": 0.1182, "cosmomc_theta": 0.010412, "tau": 0.061, "logA": 3.051, "ns": 0.971,
+        "w": -0.78, "wa": -0.72})
 
 
 @pytest.mark.skipif("CAMB_mnu_CMB" not in shipped_names(), reason="CAMB_mnu_CMB is not shipped yet")
 def test_the_shipped_mnu_cmb_emulator_agrees_with_camb():
     # three degenerate eigenstates of 0.07 eV each, not a training point
-    point = {"ombh2": 0.02231, "omch2": 0.1207, "cosmomc_theta": 0.010408, "tau": 0.049, "logA": 3.036, "ns": 0.962,
-             "mnu": 0.21}
-    ours, truth = _emulated_and_computed("CAMB_mnu_CMB", point)
-    for name in ("H", "D_A"):
-        np.testing.assert_allclose(ours[name][1:], truth[name][1:], rtol=3e-4, err_msg=name)
-    for name in ("H0", "sigma8", "rdrag", "omegam", "omegal"):
-        assert ours[name] == pytest.approx(truth[name], rel=3e-4), name
-    for name in ("dl_tt", "dl_ee", "dl_pp"):  # beyond the reionization bump, as the report measures
-        np.testing.assert_allclose(ours[name][28:], truth[name][28:], rtol=5e-3, err_msg=name)
+    _assert_cmb_emulator_agrees_with_camb("CAMB_mnu_CMB", {
+        "ombh2": 0.02231, "omch2": 0.1207, "cosmomc_theta": 0.010408, "tau": 0.049, "logA": 3.036, "ns": 0.962,
+        "mnu": 0.21})

@@ -2,7 +2,10 @@
 Planck-lite + lensing + DESI DR2 run that samples `mnu` as Cobaya's camb takes it, every point
 goes to CAMB_mnu_CMB (the ΛCDM emulator holds mnu at 0.06 eV in one massive eigenstate and
 serves none of them), near mnu = 0 too, where DESI pushes the posterior; each agrees with
-Cobaya's camb with the emulator's settings (three degenerate eigenstates)."""
+Cobaya's camb with the emulator's settings (three degenerate eigenstates). The same with
+`emulators: all`, where CAMB_extended_background and the matter-power emulators (one massive
+eigenstate) are loaded too: the fallback takes the neutrino split of the best-ranked emulator
+this run can use, not of one that holds mnu fixed (cobaya/fallback_settings.py)."""
 
 import os
 
@@ -31,10 +34,10 @@ PARAMS = {"ombh2": 0.02242, "omch2": {"prior": {"min": 0.11, "max": 0.13}}, "cos
           "ns": 0.967, "A_planck": 1.0, "mnu": {"prior": {"min": 0.0, "max": 5.0}}}
 
 
-@pytest.fixture(scope="module")
-def models():
+@pytest.fixture(scope="module", params=[[LCDM, MNU], "all"], ids=["listed", "all"])
+def models(request):
     info = {"likelihood": LIKES, "params": PARAMS, "packages_path": PACKAGES}
-    mz = get_model({**info, "theory": {"zelos": {"emulators": [LCDM, MNU], "check_at_start": False}}})
+    mz = get_model({**info, "theory": {"zelos": {"emulators": request.param, "check_at_start": False}}})
     settings = dict(zelos.get_emulator(MNU).spec["code"]["settings"])
     mc = get_model({**info, "theory": {"camb": {"extra_args": settings}}})
     yield mz, mc
@@ -50,3 +53,11 @@ def test_sampled_neutrino_masses_go_to_the_mnu_emulator_and_agree_with_camb(mode
     assert mz.theory["zelos"].last_emulators == (MNU,), mnu
     # plik-lite, lensing and DESI log-likelihoods: a few hundredths at most (docs/accuracy.md)
     np.testing.assert_allclose(ours, theirs, atol=0.05, err_msg=f"mnu = {mnu}")
+
+
+def test_the_fallback_uses_the_mnu_emulators_neutrinos(models):
+    mz, _ = models
+    theory = mz.theory["zelos"]
+    assert theory._settings["num_massive_neutrinos"] == 3
+    assert theory._settings["neutrino_hierarchy"] == "degenerate"
+    assert MNU not in theory._excluded

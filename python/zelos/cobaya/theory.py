@@ -44,6 +44,7 @@ from . import params as P
 from .cl_getters import ClGetters
 from .compose import without
 from .fallback import FallbackModels
+from .fallback_settings import out_of_play, settle
 from .needs import DerivedNeed, RestNeed, covering, plan_needs
 from .options import CHECKS as OPTION_CHECKS
 from .options import check as check_options
@@ -114,30 +115,15 @@ class Zelos(FallbackModels, PlanReport, StartUpCheck, UnvariedWarning, SpotCheck
         super().initialize()  # collectors, extra_args (the user's), _must_provide
         self._raw_requirements = []
         self._emus = self._load_emulators()
-        self._code, self._settings = self._fallback_code()
+        self._code = self._fallback_code()
         if self._code == "classy":  # the run's names become CLASS's (classy_names.renames)
             from .classy_names import renames
 
             self.renames = renames(self.renames, type(self).get_defaults()["renames"])
         self._user_extra_args = dict(self.extra_args)
-        for key, value in self._user_extra_args.items():
-            if value is None:
-                self._settings.pop(key, None)
-            else:
-                self._settings[key] = value
-        self._excluded, self._set_aside = {}, {}
-        for key, emu in self._emus.items():
-            conflicts = P.setting_conflicts(emu, self._settings)
-            if not conflicts:
-                continue
-            why = "its training settings differ from the fallback's: " + "; ".join(conflicts)
-            # only the outputs the differing settings reach are set aside (HMcode's settings
-            # reach a P(k) emulator's non-linear P(k), not its linear P(k) or growth)
-            aside = {o for o in emu.outputs if P.setting_conflicts(emu, self._settings, outputs=[o])}
-            if aside == set(emu.outputs):
-                self._excluded[key] = why
-            else:
-                self._set_aside[key] = (aside, why)
+        # Every emulator chooses for now; once the run's inputs are known, only those it can use
+        # (_plan: fallback_settings.out_of_play).
+        self._settle(self._emus)
         if self.spot_check and not self.fallback:
             raise LoggedError(self.log, "`spot_check` compares with the fallback code: it needs `fallback: true`")
         self._rng = np.random.default_rng(self.spot_check_seed)
@@ -153,7 +139,8 @@ class Zelos(FallbackModels, PlanReport, StartUpCheck, UnvariedWarning, SpotCheck
 
     def _load_emulators(self) -> dict:
         entries = self.emulators
-        if entries is None or (isinstance(entries, str) and entries.strip().lower() == ALL_SHIPPED):
+        every_shipped = entries is None or (isinstance(entries, str) and entries.strip().lower() == ALL_SHIPPED)
+        if every_shipped:
             # Every shipped emulator: each point then goes to the most accurate one whose trust
             # region and fixed settings cover it (no datafiles to switch between by hand).
             from ..shipped import shipped_names
@@ -175,25 +162,28 @@ class Zelos(FallbackModels, PlanReport, StartUpCheck, UnvariedWarning, SpotCheck
             except Exception as e:  # ZelosError, ArchiveError, OSError...
                 raise LoggedError(self.log, "emulator %r: %s", entry, e) from e
             session.add_keyed(emus, emu)
-        return emus
+        # `all` in the router's rank order: where they disagree on a code setting, the most
+        # accurate emulator's is the fallback's (a list keeps the user's order).
+        return session.ranked(emus) if every_shipped else emus
 
-    def _fallback_code(self) -> tuple:
+    def _fallback_code(self) -> str:
         codes = session.codes(self._emus)
         if len(codes) > 1:
             raise LoggedError(self.log, "emulators of different codes (%s): one zelos theory falls back to one "
                               "code; use one zelos block per code", ", ".join(codes))
         code = codes[0]
-        settings, disagreements = session.shared_settings(self._emus, P.training_settings, P.setting_matters,
-                                                          P.fallback_defaults(code))
-        for name, kept, value, key in disagreements:
-            self.log.warning("emulators disagree on the code setting `%s` (%r, %r for `%s`); the fallback "
-                             "uses %r; set it in `extra_args` to choose", name, kept, value, key, kept)
         if code == "camb" and self.fallback:
             import camb
 
             self._check_versions(code, camb.__version__)
         # classy: checked against the classy Cobaya loads, once the fallback exists (_build_fallbacks)
-        return code, settings
+        return code
+
+    def _settle(self, voters: dict) -> None:
+        """The fallback's settings, as ``voters`` give them, and the emulators they leave out."""
+        settled = settle(self._emus, voters, self._code, self._user_extra_args)
+        self._settings, self._disagreements = settled.settings, settled.disagreements
+        self._excluded, self._set_aside = settled.excluded, settled.set_aside
 
     def _check_versions(self, code: str, installed) -> None:
         """The installed code must be the version the emulators pin (else the fallback would
@@ -270,6 +260,14 @@ class Zelos(FallbackModels, PlanReport, StartUpCheck, UnvariedWarning, SpotCheck
         from ..routing import PointLog, Router
 
         inputs = set(self._inputs)
+        constants = {self.translate_param(p): v
+                     for p, v in self.provider.model.parameterization.constant_params().items()}
+        idle = out_of_play(self._emus, inputs, constants)
+        if idle and len(idle) < len(self._emus):
+            self._settle({k: e for k, e in self._emus.items() if k not in idle})
+        for name, kept, value, key in self._disagreements:
+            self.log.warning("emulators disagree on the code setting `%s` (%r, %r for `%s`); the fallback "
+                             "uses %r; set it in `extra_args` to choose", name, kept, value, key, kept)
         usable, wants_h0 = {}, {}
         self._held_inputs = {}
         for key, emu in self._emus.items():

@@ -35,6 +35,14 @@ def version_mismatches(emulators: dict, installed) -> list:
             if bare_version(emu.spec["code"]["version"]) != bare_version(installed)]
 
 
+def ranked(emulators: dict) -> dict:
+    """``emulators`` (key -> Emulator) in the router's rank order: validated likelihood accuracy,
+    then held-out relative error (docs/trust-regions.md)."""
+    from ..routing import Router
+
+    return {key: emulators[key] for key in Router(emulators).keys()}
+
+
 def shared_settings(emulators: dict, settings_of, matters=None, defaults=None) -> tuple:
     """``(settings, disagreements)``: the code settings for the fallback's runs from the
     emulators' (``settings_of(emulator)``), and ``[(name, kept, other, key)]``.

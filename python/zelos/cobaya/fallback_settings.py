@@ -1,0 +1,83 @@
+"""Which code settings the Cobaya theory's fallback runs with, and which emulators that leaves out.
+
+The loaded emulators were trained with code settings (``code.settings`` of their specs: the
+neutrino split, the dark-energy model, HMcode's version...). The fallback computes a point once,
+for every likelihood, so it takes one value of each: that of the first emulator (in load order;
+``emulators: all`` loads them best-ranked first, as the router ranks them) that the setting can
+change (:func:`zelos.serving.session.shared_settings`). Then an emulator trained otherwise would
+not compute what the fallback computes: it is left out, or, where the setting reaches only some
+of its outputs, those outputs are set aside.
+
+Emulators that this run takes out of play do not choose: one that holds fixed a parameter the run
+varies (CAMB_LCDM_CMB holds ``mnu`` at 0.06 eV; a Σm_ν chain samples it) serves none of its
+points, so its settings (one massive eigenstate) must not override those of the emulator that
+does (CAMB_mnu_CMB: three degenerate ones).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..code_inputs import number
+from ..serving import session
+from . import params as P
+
+
+@dataclass
+class Settled:
+    """The fallback's settings and what they leave out."""
+
+    settings: dict
+    #: ``[(name, kept, other, key)]``: settings the emulators disagree on (start-up warnings)
+    disagreements: list = field(default_factory=list)
+    #: ``{key: why}``: emulators left out because every output would differ from the fallback's
+    excluded: dict = field(default_factory=dict)
+    #: ``{key: (outputs, why)}``: emulators whose differing settings reach only these outputs
+    set_aside: dict = field(default_factory=dict)
+
+
+def settle(emus: dict, voters: dict, code: str, user_extra_args: dict) -> Settled:
+    """The settings ``voters`` (a subset of ``emus``, in precedence order) agree on, the user's
+    ``extra_args`` over them (``None`` removes one), and, for every emulator of ``emus``, whether
+    they leave it out."""
+    settings, disagreements = session.shared_settings(voters, P.training_settings, P.setting_matters,
+                                                      P.fallback_defaults(code))
+    for key, value in user_extra_args.items():
+        if value is None:
+            settings.pop(key, None)
+        else:
+            settings[key] = value
+    out = Settled(settings, disagreements)
+    for key, emu in emus.items():
+        conflicts = P.setting_conflicts(emu, settings)
+        if not conflicts:
+            continue
+        why = "its training settings differ from the fallback's: " + "; ".join(conflicts)
+        # only the outputs the differing settings reach are set aside (HMcode's settings reach a
+        # P(k) emulator's non-linear P(k), not its linear P(k) or growth)
+        aside = {o for o in emu.outputs if P.setting_conflicts(emu, settings, outputs=[o])}
+        if aside == set(emu.outputs):
+            out.excluded[key] = why
+        else:
+            out.set_aside[key] = (aside, why)
+    return out
+
+
+def out_of_play(emus: dict, inputs: set, constants: dict) -> dict:
+    """``{key: why}``: emulators that hold fixed (a numeric setting, or the code's default) a
+    parameter this run varies, or holds at another value. ``inputs``: the run's input names
+    (translated); ``constants``: those of them that are fixed, with their values."""
+    out = {}
+    for key, emu in emus.items():
+        fixed, _ = P.fixed_values(emu, inputs)
+        for name, held in fixed.items():
+            if name not in inputs:
+                continue
+            value = number(constants.get(name))
+            if value is None:
+                out[key] = f"it holds `{name}` at {held:g}, which this run varies"
+                break
+            if abs(value - held) > 1e-12 * max(1.0, abs(held)):
+                out[key] = f"it holds `{name}` at {held:g}, this run at {value:g}"
+                break
+    return out

@@ -99,6 +99,17 @@ def _describe_grid(values) -> str:
     return f"{values.size} nodes from {lo:g} to {hi:g}{spacing}"
 
 
+def _validated(report: dict) -> dict | None:
+    """The worst likelihood of ``zelos validate --likelihoods`` (largest p99 |delta chi2|), or None."""
+    la = report.get("likelihood_accuracy") or {}
+    stated = {k: v["abs_delta_chi2_p99"] for k, v in (la.get("likelihoods") or {}).items()
+              if isinstance(v, dict) and isinstance(v.get("abs_delta_chi2_p99"), (int, float))}
+    if not stated:
+        return None
+    worst = max(stated, key=stated.get)
+    return {"likelihood": worst, "abs_delta_chi2_p99": stated[worst], "points": la.get("points")}
+
+
 def _list(args) -> int:
     """The emulators shipped with zelos (found by name, no download)."""
     from .emulator import load
@@ -112,7 +123,8 @@ def _list(args) -> int:
                      "code": f"{emu.spec['code']['name']} {emu.spec['code']['version']}",
                      "parameters": list(emu.parameters), "outputs": list(emu.outputs),
                      "max_relative_error": summary,
-                     "worst_output": (emu.report.get("summary") or {}).get("worst_output")})
+                     "worst_output": (emu.report.get("summary") or {}).get("worst_output"),
+                     "validated": _validated(emu.report)})
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
@@ -121,10 +133,15 @@ def _list(args) -> int:
         return 0
     print("Shipped with zelos (use the name in get_emulator, Cobaya's `emulators:` or `zelos info NAME`):")
     for r in rows:
-        err = "-" if r["max_relative_error"] is None else f"{r['max_relative_error']:.2g}"
-        if r["worst_output"]:
-            err += f" in {r['worst_output']}"
-        print(f"  {r['name']}  {r['version']}  ({r['code']}; held-out max rel. error {err})")
+        v = r["validated"]
+        if v:  # what the router ranks by, and what a chain feels
+            err = f"validated p99 |delta chi2| {v['abs_delta_chi2_p99']:.2g} ({v['likelihood']}, {v['points']} points)"
+        else:
+            err = "held-out max rel. error " + ("-" if r["max_relative_error"] is None
+                                                 else f"{r['max_relative_error']:.2g}")
+            if r["worst_output"]:
+                err += f" in {r['worst_output']}"
+        print(f"  {r['name']}  {r['version']}  ({r['code']}; {err})")
         print(f"      parameters  {', '.join(r['parameters'])}")
         print(f"      outputs     {', '.join(r['outputs'])}")
     print("More from a hub: `zelos hub list` (set ZELOS_HUB).")

@@ -29,6 +29,12 @@ def test_list_names_every_shipped_emulator_with_its_parameters():
         assert r["parameters"] == list(zelos.get_emulator(r["name"]).parameters)
     text = zelos_cli("list").stdout
     assert all(name in text for name in shipped_names())
+    # Accuracy as a chain feels it where `zelos validate` measured it (what the router ranks by)
+    cmb = next(r for r in rows if r["name"] == "CAMB_LCDM_CMB")
+    assert cmb["validated"]["likelihood"] == "planck_2018_highl_plik.TTTEEE_lite_native"
+    assert cmb["validated"]["abs_delta_chi2_p99"] < 0.1
+    line = next(line for line in text.splitlines() if line.strip().startswith("CAMB_LCDM_CMB "))
+    assert "validated p99 |delta chi2| 0.037" in line and "max rel. error" not in line
 
 
 @pytest.mark.parametrize("spelling", ["camb_lcdm_background", "CAMB_LCDM_BACKGROUND", "Camb_Lcdm_Background.tar.gz"])

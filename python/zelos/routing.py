@@ -1,5 +1,5 @@
 """Trust regions, the router and the point log (the Python face of ``src/region``,
-``src/router.rs`` and ``src/pointlog``; see docs/trust-regions.md).
+``src/router/`` and ``src/pointlog``; see docs/trust-regions.md).
 
 >>> import zelos
 >>> from zelos.routing import Router

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use zelos::emulator::EmulatorArchive;
-use zelos::router::{Entry, Fallback, Route, Router};
+use zelos::router::{Accuracy, Entry, Fallback, Route, Router};
 use zelos::spec::Spec;
 use zelos::tensors::{Tensor, TensorSet};
 use zelos::testing::{RandomModel, SplitMix};
@@ -19,6 +19,8 @@ struct Make<'a> {
     params: &'a [(&'a str, f64, f64)],
     derived: &'a [&'a str],
     accuracy: Option<f64>,
+    /// `likelihood_accuracy`: `(likelihood, abs_delta_chi2_p99)` as `zelos validate` records them
+    validated: &'a [(&'a str, f64)],
     seed: u64,
     /// Training points stored in the region (uniform in the box); 0 for a box-only archive.
     points: usize,
@@ -33,6 +35,7 @@ impl Default for Make<'_> {
             params: &[("ombh2", 0.020, 0.025), ("omch2", 0.10, 0.14), ("H0", 60.0, 80.0)],
             derived: &["sigma8", "rdrag"],
             accuracy: Some(1e-3),
+            validated: &[],
             seed: 1,
             points: 300,
             trust: "method: [box, mahalanobis]\n  threshold: {chi2_quantile: 0.999}",
@@ -70,10 +73,15 @@ fn write_emulator(dir: &Path, m: &Make) -> Arc<Emulator> {
         let pts: Vec<f64> = (0..m.points).flat_map(|_| (0..p).map(|j| lower[j] + (upper[j] - lower[j]) * rng.uniform()).collect::<Vec<_>>()).collect();
         region.insert("points", Tensor::f64(vec![m.points, p], pts));
     }
-    let report = match m.accuracy {
+    let mut report = match m.accuracy {
         Some(a) => serde_json::json!({"summary": {"max_relative_error": a, "worst_output": m.derived[0]}}),
         None => serde_json::json!({"note": "no accuracy"}),
     };
+    if !m.validated.is_empty() {
+        let likelihoods: serde_json::Map<String, serde_json::Value> =
+            m.validated.iter().map(|(l, p99)| (l.to_string(), serde_json::json!({"abs_delta_chi2_p99": p99}))).collect();
+        report["likelihood_accuracy"] = serde_json::json!({"points": 200, "likelihoods": likelihoods});
+    }
     let archive = EmulatorArchive {
         spec,
         model: description,
@@ -363,4 +371,32 @@ fn entries_can_be_built_by_hand() {
     assert!(r.all_served(), "no fixed parameters any more");
     let r = router.route(&NAMES, &[0.0222, 0.12, 70.0], &["rdrag"]).unwrap();
     assert_eq!(fallback(&r.outputs[0].1).nearest().unwrap().0, "hand");
+}
+
+#[test]
+fn validated_emulators_rank_first_and_a_swap_can_keep_its_rank() {
+    // Ranked by validated |Δχ²| p99 (worst likelihood) ahead of any held-out relative error,
+    // however small: the ΛCDM CMB emulator's report had one edge point at 8.95.
+    let dir = tempfile::tempdir().unwrap();
+    let make = |name, accuracy, validated, seed| {
+        write_emulator(dir.path(), &Make { name, accuracy: Some(accuracy), validated, seed, ..Default::default() })
+    };
+    let lcdm = make("lcdm", 8.95, &[("plik", 0.037), ("desi", 0.013)], 1);
+    let w0wa = make("w0wa", 0.039, &[("plik", 0.071), ("lensing", 0.059)], 2);
+    let plain = make("plain", 1e-6, &[], 3);
+    let router = Router::new();
+    for (key, emu) in [("plain", &plain), ("w0wa", &w0wa), ("lcdm", &lcdm)] {
+        router.insert(key, emu.clone()).unwrap();
+    }
+    assert_eq!(router.keys(), ["lcdm", "w0wa", "plain"]);
+    let table = router.snapshot();
+    assert_eq!(table.get("lcdm").unwrap().accuracy(), Some(Accuracy::LikelihoodP99(0.037)));
+    assert_eq!(table.get("plain").unwrap().accuracy(), Some(Accuracy::MaxRelativeError(1e-6)));
+
+    // A retrained lcdm without a validation of its own: swapped in keeping its rank, or not.
+    let retrained = make("lcdm", 1e-3, &[], 4);
+    router.swap_keeping_rank(Entry::new("lcdm", retrained.clone()).unwrap());
+    assert_eq!(router.keys(), ["lcdm", "w0wa", "plain"]);
+    router.insert_entry(Entry::new("lcdm", retrained).unwrap());
+    assert_eq!(router.keys(), ["w0wa", "plain", "lcdm"]);
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 
@@ -103,7 +104,8 @@ def _validated(report: dict) -> dict | None:
     """The worst likelihood of ``zelos validate --likelihoods`` (largest p99 |delta chi2|), or None."""
     la = report.get("likelihood_accuracy") or {}
     stated = {k: v["abs_delta_chi2_p99"] for k, v in (la.get("likelihoods") or {}).items()
-              if isinstance(v, dict) and isinstance(v.get("abs_delta_chi2_p99"), (int, float))}
+              if isinstance(v, dict) and isinstance(v.get("abs_delta_chi2_p99"), (int, float))
+              and math.isfinite(v["abs_delta_chi2_p99"])}  # as the router reads it (src/router/accuracy.rs)
     if not stated:
         return None
     worst = max(stated, key=stated.get)
@@ -135,7 +137,8 @@ def _list(args) -> int:
     for r in rows:
         v = r["validated"]
         if v:  # what the router ranks by, and what a chain feels
-            err = f"validated p99 |delta chi2| {v['abs_delta_chi2_p99']:.2g} ({v['likelihood']}, {v['points']} points)"
+            points = f", {v['points']} points" if v["points"] else ""
+            err = f"validated p99 |delta chi2| {v['abs_delta_chi2_p99']:.2g} ({v['likelihood']}{points})"
         else:
             err = "held-out max rel. error " + ("-" if r["max_relative_error"] is None
                                                  else f"{r['max_relative_error']:.2g}")

@@ -267,13 +267,16 @@ class Router:
 
     # -- the set of emulators ---------------------------------------------------------------
     def add(self, key: str, emulator, *, region: TrustRegion | None = None,
-            fixed: Mapping[str, float] | None = None, accuracy: float | None = None) -> str | None:
+            fixed: Mapping[str, float] | None = None, accuracy: float | None = None,
+            keep_rank: bool = False) -> str | None:
         """Adds or swaps the emulator under ``key`` (a ``zelos.Emulator`` or an archive path);
         returns the sha256 of the one replaced. ``accuracy`` ranks it as that maximum relative
-        error instead of its report's statistic. Safe while other threads route."""
+        error instead of its report's statistic. ``keep_rank``: a swap keeps the rank of the
+        emulator it replaces (a retrained one has no `zelos validate` of its own yet). Safe while
+        other threads route."""
         return self._core.insert(
             key, _core_emulator(emulator), None if region is None else region._core,
-            None if fixed is None else [(k, float(v)) for k, v in fixed.items()], accuracy,
+            None if fixed is None else [(k, float(v)) for k, v in fixed.items()], accuracy, keep_rank,
         )
 
     def remove(self, key: str) -> bool:

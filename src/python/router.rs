@@ -48,7 +48,10 @@ impl PyRouter {
     /// `accuracy` the ranking, as a maximum relative error (default: the report's validated
     /// likelihood |Δχ²| p99, else its `summary.max_relative_error`; docs/trust-regions.md). Returns the
     /// sha256 of the emulator it replaced, if any.
-    #[pyo3(signature = (key, emulator, region=None, fixed=None, accuracy=None))]
+    /// With `keep_rank`, a swap keeps the rank of the emulator it replaces
+    /// (`Router::swap_keeping_rank`).
+    #[pyo3(signature = (key, emulator, region=None, fixed=None, accuracy=None, keep_rank=false))]
+    #[allow(clippy::too_many_arguments)]
     fn insert(
         &self,
         py: Python<'_>,
@@ -57,6 +60,7 @@ impl PyRouter {
         region: Option<&PyTrustRegion>,
         fixed: Option<Vec<(String, f64)>>,
         accuracy: Option<f64>,
+        keep_rank: bool,
     ) -> PyResult<Option<String>> {
         let e = emulator.core().clone();
         let region = region.map(|r| (*r.inner).clone());
@@ -72,7 +76,8 @@ impl PyRouter {
             if accuracy.is_some() {
                 entry = entry.with_accuracy(accuracy.map(Accuracy::MaxRelativeError));
             }
-            Ok(inner.insert_entry(entry).map(|old| old.emulator().sha256().to_string()))
+            let replaced = if keep_rank { inner.swap_keeping_rank(entry) } else { inner.insert_entry(entry) };
+            Ok(replaced.map(|old| old.emulator().sha256().to_string()))
         })
         .map_err(to_py)
     }

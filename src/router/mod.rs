@@ -308,10 +308,27 @@ impl Router {
 
     /// Adds or swaps an entry; returns the one it replaced.
     pub fn insert_entry(&self, entry: Entry) -> Option<Arc<Entry>> {
+        self.insert_with(entry, false)
+    }
+
+    /// Swaps in a new version of the emulator under the same key with the rank the old one had:
+    /// a retrained emulator (online active learning) has no `zelos validate` of its own yet, and
+    /// would otherwise drop below every validated emulator and hand its outputs to another
+    /// mid-run. As [`Router::insert_entry`] when the key is new.
+    pub fn swap_keeping_rank(&self, entry: Entry) -> Option<Arc<Entry>> {
+        self.insert_with(entry, true)
+    }
+
+    fn insert_with(&self, mut entry: Entry, keep_rank: bool) -> Option<Arc<Entry>> {
         let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let old = self.table.load_full();
         let mut entries: Vec<Arc<Entry>> = old.entries.clone();
         let mut replaced = None;
+        if keep_rank {
+            if let Some(previous) = entries.iter().find(|e| e.key == entry.key) {
+                entry.accuracy = previous.accuracy;
+            }
+        }
         let entry = Arc::new(entry);
         if let Some(pos) = entries.iter().position(|e| e.key == entry.key) {
             replaced = Some(std::mem::replace(&mut entries[pos], entry));

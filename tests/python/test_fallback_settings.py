@@ -1,6 +1,7 @@
 """Which emulators choose the Cobaya fallback's code settings: not those a run takes out of play
 by varying (or fixing elsewhere) a parameter they hold fixed (zelos.cobaya.fallback_settings)."""
 
+import numpy as np
 import pytest
 
 pytest.importorskip("cobaya", reason="cobaya is not installed (pip install zelos-cosmo[cobaya])")
@@ -38,3 +39,51 @@ def test_settings_come_from_the_voters_and_the_users_extra_args_win(emus):
     # another neutrino mass reaches everything: both left out
     assert set(settle(emus, voters, "camb", {"mnu": 0.1}).excluded) == set(emus)
     assert settle(emus, voters, "camb", {}).excluded == {} and settle(emus, voters, "camb", {}).set_aside == {}
+
+
+def _rdrag_archive(path, name: str, parameters: dict, settings: str, rdrag: float) -> str:
+    """A constant emulator of r_drag (CAMB-trained) with these ``parameters`` and code settings."""
+    from zelos.testing import constant_archive
+
+    params = "\n".join(f"  {p}: [{lo!r}, {hi!r}]" for p, (lo, hi) in parameters.items())
+    spec = (f"name: {name}\nauthor: zelos tests\nversion: 0.0.1\n"
+            f'code:\n  name: camb\n  version: "2.0.5"\n  settings: {settings}\n'
+            f"parameters:\n{params}\noutputs:\n  derived: [rdrag]\n")
+    constant_archive(path, spec, parameters, {"derived": [("rdrag", np.array(rdrag), ())]}, {}, accuracy=1e-4)
+    return str(path)
+
+
+def test_in_a_run_varying_mnu_the_emulator_that_varies_it_sets_the_neutrinos(tmp_path):
+    """Listed first, an emulator holding mnu = 0.06 in one eigenstate would have made the fallback
+    one-eigenstate and left out the emulator trained on three degenerate ones, which alone can
+    serve this run; out of play, it no longer chooses."""
+    from cobaya.model import get_model
+
+    box = {"ombh2": (0.020, 0.025), "omch2": (0.10, 0.14), "H0": (60.0, 80.0)}
+    held = _rdrag_archive(tmp_path / "held.tar.gz", "held", box, "{mnu: 0.06, num_massive_neutrinos: 1}", 147.0)
+    varies = _rdrag_archive(tmp_path / "varies.tar.gz", "varies", {**box, "mnu": (0.0, 0.5)},
+                            "{num_massive_neutrinos: 3}", 146.0)
+    info = {"theory": {"zelos": {"emulators": [held, varies], "check_at_start": False}},
+            "likelihood": {"bao": {"external": lambda _self=None: 0.0, "requires": {"rdrag": None}}},
+            "params": {"ombh2": 0.0224, "omch2": 0.12, "H0": 68.0, "mnu": {"prior": {"min": 0.0, "max": 0.5}}}}
+    model = get_model(info)
+    try:
+        theory = model.theory["zelos"]
+        assert theory._settings["num_massive_neutrinos"] == 3
+        assert "varies" not in theory._excluded
+        assert "num_massive_neutrinos" in theory._excluded["held"]
+        model.logposterior({"mnu": 0.2})
+        assert theory.last_emulators == ("varies",)
+        assert model.provider.get_param("rdrag") == pytest.approx(146.0)
+    finally:
+        model.close()
+
+
+def test_every_shipped_emulator_in_rank_order():
+    from zelos.serving.session import ranked
+    from zelos.shipped import shipped_names
+
+    order = list(ranked({n: zelos.get_emulator(n) for n in shipped_names()}))
+    validated = [n for n in order if zelos.get_emulator(n).report.get("likelihood_accuracy")]
+    assert order[:len(validated)] == validated  # every validated emulator before the others
+    assert order.index("CAMB_LCDM_CMB") < order.index("CAMB_w0wa_CMB") < order.index("CAMB_extended_background")

@@ -421,3 +421,12 @@ def test_keep_box_leaves_points_beyond_the_spec_box_to_the_code(narrow, driver, 
     train = load_training_set(os.path.join(result.report["data"]["workdir"], "train"))
     lo, hi = np.array([NARROW[n] for n in names]).T
     assert ((train.params >= lo) & (train.params <= hi)).all()
+
+
+def test_the_spec_region_holds_its_constraints():
+    from zelos.learning.retrain import in_spec_region
+
+    spec = {"parameters": {"w": {"range": [-3.0, 1.0]}, "wa": [-3.0, 2.0]},
+            "constraints": [{"terms": {"w": 1.0, "wa": 1.0}, "max": -0.7}]}
+    x = np.array([[-1.0, 0.0], [-0.5, 0.0], [-0.5, -0.3], [-3.5, 0.0], [-1.0, 2.5]])
+    assert in_spec_region(spec, ["w", "wa"], x).tolist() == [True, False, True, False, False]

@@ -9,9 +9,10 @@ not compute what the fallback computes: it is left out, or, where the setting re
 of its outputs, those outputs are set aside.
 
 Emulators that this run takes out of play do not choose: one that holds fixed a parameter the run
-varies (CAMB_LCDM_CMB holds ``mnu`` at 0.06 eV; a Σm_ν chain samples it) serves none of its
-points, so its settings (one massive eigenstate) must not override those of the emulator that
-does (CAMB_mnu_CMB: three degenerate ones).
+varies (CAMB_LCDM_CMB holds ``mnu`` at 0.06 eV; a Σm_ν chain samples it) serves only points at
+that value, none in practice of a chain that samples it, so its settings (one massive eigenstate)
+must not override those of the emulator that varies it (CAMB_mnu_CMB: three degenerate ones). It
+stays loaded, and serves the points it covers if its settings agree with the fallback's.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from dataclasses import dataclass, field
 from ..code_inputs import number
 from ..serving import session
 from . import params as P
+
+#: As the router compares a point's value with a held one (src/router/mod.rs).
+RELATIVE_TOLERANCE = 1e-9
 
 
 @dataclass
@@ -64,11 +68,14 @@ def settle(emus: dict, voters: dict, code: str, user_extra_args: dict) -> Settle
 
 
 def out_of_play(emus: dict, inputs: set, constants: dict) -> dict:
-    """``{key: why}``: emulators that hold fixed (a numeric setting, or the code's default) a
-    parameter this run varies, or holds at another value. ``inputs``: the run's input names
-    (translated); ``constants``: those of them that are fixed, with their values."""
+    """``{key: why}``: CAMB-trained emulators that hold fixed (a numeric setting, or CAMB's
+    default) a parameter this run varies, or holds at another value. ``inputs``: the run's input
+    names (translated); ``constants``: those of them that are fixed, with their values. (CLASS
+    emulators name their held inputs canonically, not as the run does: they always choose.)"""
     out = {}
     for key, emu in emus.items():
+        if P.code_of(emu) != "camb":
+            continue
         fixed, _ = P.fixed_values(emu, inputs)
         for name, held in fixed.items():
             if name not in inputs:
@@ -77,7 +84,7 @@ def out_of_play(emus: dict, inputs: set, constants: dict) -> dict:
             if value is None:
                 out[key] = f"it holds `{name}` at {held:g}, which this run varies"
                 break
-            if abs(value - held) > 1e-12 * max(1.0, abs(held)):
+            if not (value == held or abs(value - held) <= RELATIVE_TOLERANCE * abs(held)):
                 out[key] = f"it holds `{name}` at {held:g}, this run at {value:g}"
                 break
     return out

@@ -206,6 +206,8 @@ class Zelos(FallbackModels, PlanReport, StartUpCheck, UnvariedWarning, SpotCheck
         return self._code == "classy" and bool(self.fallback)
 
     def get_can_support_params(self):
+        # Cobaya asks before the run's inputs are known: the settings every emulator chose
+        # (_plan settles them again without those the run takes out of play).
         supported = {"logA"}
         if self._code == "classy":
             supported |= {"H0", "h"}
@@ -265,6 +267,8 @@ class Zelos(FallbackModels, PlanReport, StartUpCheck, UnvariedWarning, SpotCheck
         idle = out_of_play(self._emus, inputs, constants)
         if idle and len(idle) < len(self._emus):
             self._settle({k: e for k, e in self._emus.items() if k not in idle})
+            for key, why in idle.items():
+                self.mpi_info("emulator %s does not choose the fallback's code settings: %s", key, why)
         for name, kept, value, key in self._disagreements:
             self.log.warning("emulators disagree on the code setting `%s` (%r, %r for `%s`); the fallback "
                              "uses %r; set it in `extra_args` to choose", name, kept, value, key, kept)

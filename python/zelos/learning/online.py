@@ -246,7 +246,8 @@ class OnlineRetrainer:
                                 "current emulator", job.round, job.key, job.seconds, job.error)
         elif job.emulator is not None:
             t0 = time.perf_counter()
-            self.router.add(job.key, job.emulator, fixed=self._fixed[job.key])
+            # the rank it had: its validated accuracy stands until `zelos validate` runs on the new one
+            self.router.add(job.key, job.emulator, fixed=self._fixed[job.key], keep_rank=True)
             dt = time.perf_counter() - t0
             self._current[job.key] = job.target
             swap = {"round": job.round, "key": job.key, "archive": job.target, "sha256": job.emulator.sha256,

@@ -12,9 +12,10 @@ the parent's training set plus the points a chain logged outside it (see docs/ac
    records computed with another value of a parameter the spec holds fixed, failed (non-finite)
    ones, duplicates and points already in the parent's sets are dropped and counted
    (:func:`screen`); with `keep_box`, so are points outside the spec's box or constraints
-   (`outside_box`: a chain's far proposals would otherwise widen the box). Records that also carry every output of the archive on its grids (the
-   router's own log; MontePython's; a Cobaya chain's, whose fallback points are logged in the
-   schema of the emulator that would serve them, with its grids as `grid.AXIS`:
+   (`outside_box`: a chain's far proposals would otherwise widen the box). Records that also carry
+   every output of the archive on its grids (the router's own log; MontePython's; a Cobaya
+   chain's, whose fallback points are logged in the schema of the emulator that would serve
+   them, with its grids as `grid.AXIS`:
    :mod:`zelos.serving.schema`) are used as they are (`reused`); records that carry other
    outputs (Cobaya logs written before that carry only what the likelihoods asked for, e.g.
    `Hubble` at the DESI redshifts, or another emulator's grids) give their points only, and the
@@ -441,6 +442,8 @@ def retrain(archive: str, logdirs, extra: int = 0, out_dir: str | None = None, *
         cov = np.cov(x, rowvar=False) if len(x) > len(names) else np.diag(np.var(x, axis=0) + 1e-12)
         extra_x = _extra_points(x.mean(axis=0), np.atleast_2d(cov), sigmas, int(extra), seed,
                                 (lambda y: in_spec_region(spec, names, y)) if keep_box else None)
+        if len(extra_x) < extra:
+            log(f"--extra {extra}: only {len(extra_x)} of the ellipsoid's points lie in the spec's box and constraints")
     train_pts = np.vstack([train.params, x[train_idx], extra_x])
     test_pts = np.vstack([test.params, x[test_idx]])
 

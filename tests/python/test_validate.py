@@ -94,3 +94,22 @@ def test_the_start_up_accuracy_line_names_each_validated_likelihood_in_full():
     assert "bao.sdss_dr16_baoplus_lrg 0.014" in line and "bao.sdss_dr16_baoplus_qso 0.0085" in line, line
     assert accuracy_summary({"summary": {"max_relative_error": 5.5e-5, "worst_output": "omegam"}}) == \
         "max rel. error 5.5e-05 (omegam) on held-out points"
+
+
+def test_a_point_where_the_code_failed_is_counted_not_averaged():
+    """A held-out point where a likelihood is -inf on either side (the code failed) has no
+    difference: left out and counted, so that no NaN reaches report.json (which the core's JSON
+    reader would refuse)."""
+    import json
+    import math
+
+    from zelos.build.validate import _summarise
+
+    rows = [({"p": 1.0}, {"like": -10.0}, {"like": -10.01}, {"H0": 67.0}, {"H0": 67.001}),
+            ({"p": 2.0}, {"like": -float("inf")}, {"like": -float("inf")}, {"H0": 70.0}, {"H0": 70.0}),
+            ({"p": 3.0}, {"like": -12.0}, {"like": -12.02}, {"H0": 68.0}, {"H0": 68.0})]
+    out = _summarise(rows, 0, {"code": 3.0, "zelos": 0.3}, {"name": "camb", "version": "2.0.5"}, {})
+    assert out["points"] == 2 and out["not_finite"] == 1
+    assert out["likelihoods"]["like"]["abs_delta_logp_max"] == pytest.approx(0.02)
+    assert all(math.isfinite(v) for v in out["likelihoods"]["like"].values())
+    json.loads(json.dumps(out, allow_nan=False))

@@ -164,7 +164,13 @@ def _code_runs(info, processes):
 def _summarise(rows, skipped, seconds, code, likelihoods) -> dict:
     import cobaya
 
-    out = {"points": len(rows), "outside_trust_region": skipped,
+    # A point where a likelihood is not finite on either side (the code failed there) has no
+    # difference to state; counted, left out (a NaN would make report.json unreadable).
+    finite = [r for r in rows if all(np.isfinite(v) for side in (r[1], r[2]) for v in side.values())]
+    failed, rows = len(rows) - len(finite), finite
+    if not rows:
+        raise ValueError(f"no held-out point with finite log-likelihoods on both sides ({failed} failed)")
+    out = {"points": len(rows), "outside_trust_region": skipped, "not_finite": failed,
            "reference": f"{code['name']} {code['version']} with the spec's settings, through Cobaya {cobaya.__version__}",
            "seconds_per_point": {k: v / len(rows) for k, v in seconds.items()},
            "likelihoods": {}, "derived": {}}
@@ -189,11 +195,16 @@ def _stats(values: np.ndarray, prefix: str) -> dict:
     return out
 
 
+def _failed_note(section: dict) -> str:
+    n = section.get("not_finite") or 0
+    return f", {n} where a likelihood was not finite left out" if n else ""
+
+
 def markdown(section: dict) -> str:
     """The report.md section for :func:`likelihood_accuracy`'s result."""
     lines = ["## Accuracy on real likelihoods", "",
              f"{section['points']} held-out points ({section['outside_trust_region']} outside the trust region "
-             f"skipped); reference: {section['reference']}.", "",
+             f"skipped{_failed_note(section)}); reference: {section['reference']}.", "",
              "| likelihood | median abs. delta chi2 | p99 | max | mean delta log p |", "|---|---|---|---|---|"]
     for name, e in section["likelihoods"].items():
         lines.append(f"| `{name}` | {e['abs_delta_chi2_p50']:.3g} | {e['abs_delta_chi2_p99']:.3g} | "

@@ -265,6 +265,10 @@ class Zelos(FallbackModels, PlanReport, StartUpCheck, UnvariedWarning, SpotCheck
         constants = {self.translate_param(p): v
                      for p, v in self.provider.model.parameterization.constant_params().items()}
         idle = out_of_play(self._emus, inputs, constants)
+        for key, emu in self._emus.items():  # nor those that take an input this run lacks (H0 aside: composed)
+            lacking = [p for p in P.missing_parameters(emu, inputs) if p != "H0" and self._held_by_fallback(p) is None]
+            if lacking:
+                idle.setdefault(key, f"it takes {', '.join(lacking)}, which this run does not give")
         if idle and len(idle) < len(self._emus):
             self._settle({k: e for k, e in self._emus.items() if k not in idle})
             for key, why in idle.items():

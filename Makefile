@@ -14,7 +14,7 @@ export MKL_NUM_THREADS ?= 1
 RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 PY_SOURCES   := $(shell find python -name '*.py')
 
-.PHONY: setup setup-ci test test-rust test-python demo demo-w0wa demo-mnu demo-build fidelity bench wheel clean
+.PHONY: setup setup-ci test build-rust-tests test-rust test-python demo demo-w0wa demo-mnu demo-build fidelity bench wheel clean
 
 # Python dependencies (re-run when pyproject.toml changes).
 $(VENV)/.deps: pyproject.toml Makefile
@@ -23,16 +23,18 @@ $(VENV)/.deps: pyproject.toml Makefile
 	$(PIP) install -q "maturin>=1.7,<2" "numpy>=1.22" "scipy>=1.8" "pyyaml>=6" "pytest>=7" \
 		"camb==2.0.5" "matplotlib>=3.5" "tqdm>=4.60" "dask[distributed]" "cobaya==3.6.2" getdist \
 		"pytest-xdist>=3.5"
-	# classy builds CLASS from source (about 2 minutes); jax and cosmopower-jax for zelos.jax and
-	# the CosmoPower import tests. All are optional for users of zelos.
-	$(PIP) install -q "classy==3.4.1" "jax[cpu]" "cosmopower-jax==0.5.8"
-	# MPI from wheels (mpiexec and libmpi in the venv): the Cobaya plugin's MPI test.
-	$(PIP) install -q "mpich==5.0.2" "mpi4py==4.1.2"
-	# PyTorch and TensorFlow on CPU for zelos.torch and zelos.tf (docs/frameworks.md). PyPI's Linux
-	# torch cannot import without its CUDA packages (5.4 GB, 2 min); PyTorch's CPU index serves the
-	# same torch without them, and PyPI is the fallback where that index cannot be reached.
-	$(PIP) install -q torch --index-url https://download.pytorch.org/whl/cpu || $(PIP) install -q torch
-	$(PIP) install -q tensorflow-cpu
+	# The optional extras, all optional for users of zelos. classy builds CLASS from source on one
+	# core (about 2 minutes): the rest downloads and unpacks meanwhile, in a second pip (the two
+	# install disjoint packages; classy needs nothing beyond numpy). jax and cosmopower-jax: zelos.jax
+	# and the CosmoPower import tests; MPI from wheels (mpiexec and libmpi in the venv): the Cobaya
+	# plugin's MPI test; PyTorch and TensorFlow on CPU: zelos.torch and zelos.tf (docs/frameworks.md).
+	# PyPI's Linux torch cannot import without its CUDA packages (5.4 GB, 2 min); PyTorch's CPU index
+	# serves the same torch without them, and PyPI is the fallback where that index cannot be reached.
+	$(PIP) install -q "classy==3.4.1" & classy=$$!; \
+	{ $(PIP) install -q "jax[cpu]" "cosmopower-jax==0.5.8" "mpich==5.0.2" "mpi4py==4.1.2" \
+	  && { $(PIP) install -q torch --index-url https://download.pytorch.org/whl/cpu || $(PIP) install -q torch; } \
+	  && $(PIP) install -q tensorflow-cpu; }; rest=$$?; \
+	wait $$classy && exit $$rest
 	touch $@
 
 # zelos itself, built into the venv (re-built when Rust sources change). `make setup` and the
@@ -48,16 +50,24 @@ setup: $(VENV)/.zelos-release
 
 setup-ci: $(VENV)/.zelos-ci
 
-test: setup-ci test-rust test-python
+# The set-up overlaps the compilation of the Rust tests (which needs no Python) with pip's
+# downloads and CLASS's one-core compile; then the Rust tests run, then pytest.
+test:
+	$(MAKE) -j2 setup-ci build-rust-tests
+	$(MAKE) test-rust test-python
 
 # `cargo build --lib` first: maturin leaves a libzelos.so built with the `python` feature in
 # target/ci, and the C API test must link the plain one. gfortran (for the C API's Fortran
 # example, tests/capi.rs) is installed from Debian's packages when missing and run as root;
 # otherwise that test says it is skipped (and fails where CI=true or ZELOS_REQUIRE_FORTRAN=1).
-test-rust:
+build-rust-tests:
 	@command -v gfortran >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 		&& { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gfortran >/dev/null; }; } \
 		|| echo "gfortran not installed (needs root and apt-get): the Fortran C API test will be skipped (and fail where CI=true)"
+	cargo build --profile ci --lib -q
+	cargo test --profile ci --no-run -q
+
+test-rust: build-rust-tests
 	cargo build --profile ci --lib -q
 	cargo test --profile ci -q
 

@@ -1,5 +1,6 @@
 """Which emulators choose the Cobaya fallback's code settings: not those a run takes out of play
-by varying (or fixing elsewhere) a parameter they hold fixed (zelos.cobaya.fallback_settings)."""
+by varying (or fixing elsewhere) a parameter they hold fixed, or by not giving an input they take
+(zelos.cobaya.fallback_settings)."""
 
 import numpy as np
 import pytest
@@ -26,6 +27,23 @@ def test_an_emulator_holding_a_varied_parameter_is_out_of_play(emus):
     # w and wa: the ΛCDM emulator holds them at CAMB's defaults (-1, 0); the w0wa one varies them
     assert set(out_of_play(emus, LCDM_INPUTS | {"w", "wa"}, {})) == {"CAMB_LCDM_CMB"}
     assert out_of_play(emus, LCDM_INPUTS, {}) == {}
+
+
+def test_an_emulator_taking_an_input_the_run_lacks_is_out_of_play(emus):
+    from zelos.cobaya import params as P
+
+    def lacking(inputs, held=lambda name: None):
+        missing = {k: P.missing_parameters(e, inputs) for k, e in emus.items()}
+        return out_of_play(emus, inputs, {}, missing, held)
+
+    # a BAO + SN run gives no cosmomc_theta, tau, As, ns: neither CMB emulator can serve it
+    bao = lacking({"ombh2", "omch2", "H0"})
+    assert set(bao) == set(emus) and "cosmomc_theta" in bao["CAMB_LCDM_CMB"]
+    assert "which this run does not give" in bao["CAMB_w0wa_CMB"]
+    # a ΛCDM run lacks w and wa, which the fallback holds at CAMB's defaults: the w0wa emulator
+    # serves it at those values, and chooses; with nothing held it could serve no point
+    assert lacking(LCDM_INPUTS, {"w": -1.0, "wa": 0.0}.get) == {}
+    assert "w, wa" in lacking(LCDM_INPUTS)["CAMB_w0wa_CMB"]
 
 
 def test_settings_come_from_the_voters_and_the_users_extra_args_win(emus):

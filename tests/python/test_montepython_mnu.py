@@ -10,6 +10,7 @@ import pytest
 camb = pytest.importorskip("camb")
 
 import zelos.montepython as zmp  # noqa: E402
+import zelos.routing  # noqa: E402
 from zelos.shipped import shipped_names  # noqa: E402
 
 MNU = "CAMB_mnu_CMB"
@@ -21,18 +22,23 @@ N_UR = 3.046 - 3 * (T_NCDM / (4.0 / 11.0) ** (1.0 / 3.0)) ** 4  # N_eff = 3.046 
 LMAX = 2500
 
 
-@pytest.mark.parametrize("mnu", [0.02, 0.15])
-def test_a_class_style_mnu_run_is_served_by_the_mnu_emulator_and_equals_camb(mnu):
+@pytest.mark.parametrize("mnu, emulators", [(0.02, ["CAMB_LCDM_CMB", MNU]), (0.15, ["CAMB_LCDM_CMB", MNU]),
+                                            (0.15, ["all"])], ids=["0.02-listed", "0.15-listed", "0.15-all"])
+def test_a_class_style_mnu_run_is_served_by_the_mnu_emulator_and_equals_camb(mnu, emulators):
     cosmo = zmp.Class()
     cosmo.set({**POINT, "N_ur": N_UR, "N_ncdm": 1, "deg_ncdm": 3, "m_ncdm": mnu / 3, "output": "tCl pCl lCl",
                "lensing": "yes", "l_max_scalars": LMAX, "non_linear": "hmcode",
-               "zelos_emulators": ["CAMB_LCDM_CMB", MNU]})
+               "zelos_emulators": emulators})
     cosmo.compute(["lensing"])
     try:
         p = cosmo._point
         assert p.mode == "emulated" and p.keys["dl_tt"] == MNU
         cl = cosmo.lensed_cl(LMAX)
         assert cosmo.summary()["fallback"] == 0
+        if emulators == ["all"]:  # loaded in the router's rank order (validated first), as Cobaya's `all`
+            (plan,) = cosmo._plans.values()
+            keys = list(plan.emulators)
+            assert keys == zelos.routing.Router(plan.emulators).keys() and keys != sorted(keys)
     finally:
         cosmo.close()
     pars = camb.set_params(ombh2=POINT["ombh2"], omch2=POINT["omch2"], cosmomc_theta=POINT["cosmomc_theta"],

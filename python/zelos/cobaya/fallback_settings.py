@@ -12,7 +12,9 @@ Emulators that this run takes out of play do not choose: one that holds fixed a 
 varies (CAMB_LCDM_CMB holds ``mnu`` at 0.06 eV; a Σm_ν chain samples it) serves only points at
 that value, none in practice of a chain that samples it, so its settings (one massive eigenstate)
 must not override those of the emulator that varies it (CAMB_mnu_CMB: three degenerate ones). It
-stays loaded, and serves the points it covers if its settings agree with the fallback's.
+stays loaded, and serves the points it covers if its settings agree with the fallback's. Nor
+does one that takes an input the run lacks (CAMB_mnu_CMB in a DESI + Union3 run, which has no
+``cosmomc_theta``): it can serve no point.
 """
 
 from __future__ import annotations
@@ -70,13 +72,20 @@ def settle(emus: dict, voters: dict, code: str, user_extra_args: dict) -> Settle
     return out
 
 
-def out_of_play(emus: dict, inputs: set, constants: dict) -> dict:
+def out_of_play(emus: dict, inputs: set, constants: dict, missing: dict | None = None,
+                held_by_fallback=lambda name: None) -> dict:
     """``{key: why}``: CAMB-trained emulators that hold fixed (a numeric setting, or CAMB's
-    default) a parameter this run varies, or holds at another value. ``inputs``: the run's input
-    names (translated); ``constants``: those of them that are fixed, with their values. (CLASS
-    emulators name their held inputs canonically, not as the run does: they always choose.)"""
+    default) a parameter this run varies, or holds at another value; and emulators that take an
+    input this run does not give (``missing[key]``) and the fallback does not hold at a number
+    (``held_by_fallback(name)`` is None), H0 aside (composed from the CMB emulators' derived H0).
+    ``inputs``: the run's input names (translated); ``constants``: those of them that are fixed,
+    with their values. (CLASS emulators name their held inputs canonically, not as the run does:
+    they always choose.)"""
     out = {}
     for key, emu in emus.items():
+        lacking = [p for p in (missing or {}).get(key, ()) if p != "H0" and held_by_fallback(p) is None]
+        if lacking:
+            out[key] = f"it takes {', '.join(lacking)}, which this run does not give"
         if P.code_of(emu) != "camb":
             continue
         fixed, _ = P.fixed_values(emu, inputs)
@@ -84,7 +93,7 @@ def out_of_play(emus: dict, inputs: set, constants: dict) -> dict:
             if name not in inputs:
                 continue
             value = number(constants.get(name))
-            if value is None:
+            if value is None:  # the first reason to give
                 out[key] = f"it holds `{name}` at {held:g}, which this run varies"
                 break
             if not (value == held or abs(value - held) <= RELATIVE_TOLERANCE * abs(held)):

@@ -264,11 +264,8 @@ class Zelos(FallbackModels, PlanReport, StartUpCheck, UnvariedWarning, SpotCheck
         inputs = set(self._inputs)
         constants = {self.translate_param(p): v
                      for p, v in self.provider.model.parameterization.constant_params().items()}
-        idle = out_of_play(self._emus, inputs, constants)
-        for key, emu in self._emus.items():  # nor those that take an input this run lacks (H0 aside: composed)
-            lacking = [p for p in P.missing_parameters(emu, inputs) if p != "H0" and self._held_by_fallback(p) is None]
-            if lacking:
-                idle.setdefault(key, f"it takes {', '.join(lacking)}, which this run does not give")
+        missing_inputs = {key: P.missing_parameters(emu, inputs) for key, emu in self._emus.items()}
+        idle = out_of_play(self._emus, inputs, constants, missing_inputs, self._held_by_fallback)
         if idle and len(idle) < len(self._emus):
             self._settle({k: e for k, e in self._emus.items() if k not in idle})
             for key, why in idle.items():
@@ -282,7 +279,7 @@ class Zelos(FallbackModels, PlanReport, StartUpCheck, UnvariedWarning, SpotCheck
             if key in self._excluded:
                 continue
             fixed, blockers = P.fixed_values(emu, inputs)
-            missing = P.missing_parameters(emu, inputs)
+            missing = list(missing_inputs[key])
             # A parameter the run does not give but the fallback holds at a number (its setting,
             # else the code's default: mnu, nnu, omk for a w0wa run) is given at that number, so
             # an emulator over a wider model serves the run's narrower one.

@@ -323,6 +323,8 @@ class Class(ClassyAccessors, CodeRuns):
             emulators = {}
             for entry in options.emulators:
                 session.add_keyed(emulators, self._load(entry))
+            if options.ranked:
+                emulators = session.ranked(emulators)
             plan = Plan(options, emulators, inputs, request)
             version = installed_version(plan.code)
             if version is None:

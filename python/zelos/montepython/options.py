@@ -37,6 +37,9 @@ class Options:
     report_every: float | None = 60.0
     ignore: tuple = ()
     missing_cl: str = "omit"
+    #: `all` was among ``emulators``: they load in the router's rank order, as Cobaya's `all`
+    #: (the first emulator chooses a code setting they disagree on)
+    ranked: bool = False
 
 
 def _list_of_str(key, value):
@@ -56,6 +59,11 @@ def _list_of_str(key, value):
 #: Cobaya's ``emulators: all``; each point then goes to the emulators whose trust regions and
 #: fixed inputs cover it.
 ALL_SHIPPED = "all"
+
+
+def _asks_all(value) -> bool:
+    """Whether the ``zelos_emulators`` value names ``all``."""
+    return any(v.strip().lower() == ALL_SHIPPED for v in _list_of_str("zelos_emulators", value))
 
 
 def _emulators(key, value):
@@ -165,6 +173,8 @@ def split(arguments) -> tuple:
                     + "; the options are " + ", ".join(f"`{k}`" for k in KEYS))
             attr, parse = KEYS[key]
             found[attr] = parse(key, value)
+            if attr == "emulators":
+                found["ranked"] = _asks_all(value)
         else:
             clean[key] = value
     return Options(**found), clean

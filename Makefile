@@ -29,10 +29,12 @@ $(VENV)/.deps: pyproject.toml Makefile
 	# and the CosmoPower import tests; MPI from wheels (mpiexec and libmpi in the venv): the Cobaya
 	# plugin's MPI test; PyTorch and TensorFlow on CPU: zelos.torch and zelos.tf (docs/frameworks.md).
 	# PyPI's Linux torch cannot import without its CUDA packages (5.4 GB, 2 min); PyTorch's CPU index
-	# serves the same torch without them, and PyPI is the fallback where that index cannot be reached.
+	# serves the same torch without them, and PyPI is the fallback where that index cannot be reached
+	# (one retry: pip's default five spent 15 s on a machine that cannot resolve its name).
 	$(PIP) install -q "classy==3.4.1" & classy=$$!; \
 	{ $(PIP) install -q "jax[cpu]" "cosmopower-jax==0.5.8" "mpich==5.0.2" "mpi4py==4.1.2" \
-	  && { $(PIP) install -q torch --index-url https://download.pytorch.org/whl/cpu || $(PIP) install -q torch; } \
+	  && { $(PIP) install -q --retries 1 --timeout 20 torch --index-url https://download.pytorch.org/whl/cpu \
+	       || $(PIP) install -q torch; } \
 	  && $(PIP) install -q tensorflow-cpu; }; rest=$$?; \
 	wait $$classy && exit $$rest
 	touch $@

@@ -43,6 +43,8 @@ SHIPPED = {
                                              "H": ("p99", 2e-4), "D_A": ("p99", 1e-4)}),
     "CAMB_mnu_CMB": ("camb_mnu_cmb.yaml", {"H0": ("p99", 1e-4), "sigma8": ("p99", 1e-4), "rdrag": ("p99", 1e-4),
                                            "H": ("p99", 2e-4), "D_A": ("p99", 1e-4)}),
+    "CAMB_nnu_CMB": ("camb_nnu_cmb.yaml", {"H0": ("p99", 1e-4), "sigma8": ("p99", 1e-4), "rdrag": ("p99", 1e-4),
+                                           "H": ("p99", 2e-4), "D_A": ("p99", 1e-4)}),
 }
 
 
@@ -160,3 +162,11 @@ def test_the_shipped_mnu_cmb_emulator_agrees_with_camb():
     _assert_cmb_emulator_agrees_with_camb("CAMB_mnu_CMB", {
         "ombh2": 0.02231, "omch2": 0.1207, "cosmomc_theta": 0.010408, "tau": 0.049, "logA": 3.036, "ns": 0.962,
         "mnu": 0.21})
+
+
+@pytest.mark.skipif("CAMB_nnu_CMB" not in shipped_names(), reason="CAMB_nnu_CMB is not shipped yet")
+def test_the_shipped_nnu_cmb_emulator_agrees_with_camb():
+    # N_eff = 3.41 with its BBN helium, not a training point
+    _assert_cmb_emulator_agrees_with_camb("CAMB_nnu_CMB", {
+        "ombh2": 0.02252, "omch2": 0.1231, "cosmomc_theta": 0.010404, "tau": 0.058, "logA": 3.052, "ns": 0.972,
+        "nnu": 3.41})

@@ -16,14 +16,18 @@ PY_SOURCES   := $(shell find python -name '*.py')
 
 .PHONY: setup setup-ci test build-rust-tests test-rust test-python demo demo-w0wa demo-mnu demo-build fidelity bench wheel clean
 
-# Python dependencies (re-run when pyproject.toml changes).
-$(VENV)/.deps: pyproject.toml Makefile
+# Python dependencies (re-run when pyproject.toml changes): first what zelos builds against and
+# what the demo and most tests need, then the extras (`make -j2` builds zelos meanwhile).
+$(VENV)/.deps-core: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q "maturin>=1.7,<2" "numpy>=1.22" "scipy>=1.8" "pyyaml>=6" "pytest>=7" \
 		"camb==2.0.5" "matplotlib>=3.5" "tqdm>=4.60" "dask[distributed]" "cobaya==3.6.2" getdist \
 		"pytest-xdist>=3.5"
-	# The optional extras, all optional for users of zelos. classy builds CLASS from source on one
+	touch $@
+
+$(VENV)/.deps: $(VENV)/.deps-core
+	# The extras, all optional for users of zelos. classy builds CLASS from source on one
 	# core (about 2 minutes): the rest downloads and unpacks meanwhile, in a second pip (the two
 	# install disjoint packages; classy needs nothing beyond numpy). jax and cosmopower-jax: zelos.jax
 	# and the CosmoPower import tests; MPI from wheels (mpiexec and libmpi in the venv): the Cobaya
@@ -43,26 +47,27 @@ $(VENV)/.deps: pyproject.toml Makefile
 # demo build with the release profile (thin LTO, one codegen unit: the speed benchmarks quote);
 # `make test` with the `ci` profile (Cargo.toml: the same optimisation level, no LTO, parallel
 # codegen), which compiles in about half the time; tests never measure speed.
-$(VENV)/.zelos-%: $(VENV)/.deps $(RUST_SOURCES) pyproject.toml
+$(VENV)/.zelos-%: $(VENV)/.deps-core $(RUST_SOURCES) pyproject.toml
 	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --profile $* -q
 	rm -f $(VENV)/.zelos-*
 	touch $@
 
-setup: $(VENV)/.zelos-release
+setup: $(VENV)/.deps $(VENV)/.zelos-release
 
-setup-ci: $(VENV)/.zelos-ci
+setup-ci: $(VENV)/.deps $(VENV)/.zelos-ci
 
-# The set-up overlaps the compilation of the Rust tests (which needs no Python) with pip's
-# downloads and CLASS's one-core compile; then the Rust tests run, then pytest.
+# The set-up builds zelos and the Rust tests while pip downloads the extras and CLASS compiles on
+# one core; then the Rust tests run, then pytest.
 test:
 	$(MAKE) -j2 setup-ci build-rust-tests
 	$(MAKE) test-rust test-python
 
-# `cargo build --lib` first: maturin leaves a libzelos.so built with the `python` feature in
-# target/ci, and the C API test must link the plain one. gfortran (for the C API's Fortran
-# example, tests/capi.rs) is installed from Debian's packages when missing and run as root;
-# otherwise that test says it is skipped (and fails where CI=true or ZELOS_REQUIRE_FORTRAN=1).
-build-rust-tests:
+# After maturin and `cargo build --lib` again before the tests: maturin leaves a libzelos.so built
+# with the `python` feature in target/ci, and the C API test must link the plain one. gfortran
+# (for the C API's Fortran example, tests/capi.rs) is installed from Debian's packages when
+# missing and run as root; otherwise that test says it is skipped (and fails where CI=true or
+# ZELOS_REQUIRE_FORTRAN=1).
+build-rust-tests: $(VENV)/.zelos-ci
 	@command -v gfortran >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 		&& { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gfortran >/dev/null; }; } \
 		|| echo "gfortran not installed (needs root and apt-get): the Fortran C API test will be skipped (and fail where CI=true)"
@@ -106,7 +111,7 @@ bench: setup
 
 # The abi3 wheel (one for every CPython >= 3.9): installs with no Rust on the machine
 # (tests/python/test_wheel.py installs one into a fresh venv and runs an emulator and Cobaya).
-wheel: $(VENV)/.deps
+wheel: $(VENV)/.deps-core
 	$(VENV)/bin/maturin build --release --out dist
 
 clean:

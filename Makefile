@@ -14,7 +14,7 @@ export MKL_NUM_THREADS ?= 1
 RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 PY_SOURCES   := $(shell find python -name '*.py')
 
-.PHONY: setup setup-ci test build-rust-tests test-rust test-python demo demo-w0wa demo-mnu demo-build fidelity bench wheel clean
+.PHONY: setup setup-ci test build-rust-tests test-rust test-python demo demo-w0wa demo-mnu demo-nnu demo-build fidelity bench wheel clean
 
 # Python dependencies (re-run when pyproject.toml changes): first what zelos builds against and
 # what the demo and most tests need, then the extras (`make -j2` builds zelos meanwhile).
@@ -96,6 +96,10 @@ demo-w0wa: setup
 # The same in flat LCDM + Sum m_nu (CAMB_mnu_CMB; docs/accuracy.md).
 demo-mnu: setup
 	$(PY) examples/demo_chain.py --mnu
+
+# The same in flat LCDM + N_eff (CAMB_nnu_CMB; docs/accuracy.md).
+demo-nnu: setup
+	$(PY) examples/demo_chain.py --nnu
 
 # Reweight the demo chain with exact CAMB likelihoods (docs/accuracy.md); run after `make demo`.
 fidelity: setup

@@ -47,6 +47,10 @@ DEMOS = {
             {"lens_potential_accuracy": 1, "num_massive_neutrinos": 3, "neutrino_hierarchy": "degenerate",
              "nnu": 3.046, "omk": 0.0},
             "Planck 2018 plik-lite TTTEEE + tau prior + Planck lensing + DESI DR2 BAO + Union3, flat LCDM + Sum m_nu"),
+    "nnu": ("cobaya_planck_nnu.yaml", ["CAMB_nnu_CMB"], "planck_lite_lensing_desi_union3_nnu",
+            ["nnu", "omch2", "theta_MC_100", "ns", "H0", "omegam", "sigma8", "S8", "rdrag"],
+            {"lens_potential_accuracy": 1, "mnu": 0.06, "num_massive_neutrinos": 1, "omk": 0.0},
+            "Planck 2018 plik-lite TTTEEE + tau prior + Planck lensing + DESI DR2 BAO + Union3, flat LCDM + N_eff"),
     "rsd": ("cobaya_bao_rsd.yaml", ["CAMB_LCDM_background", "CAMB_LCDM_growth"], "sdss_dr16_bao_rsd",
             ["omch2", "H0", "logA", "omegam", "sigma8", "S8", "rdrag"],
             {"mnu": 0.06, "num_massive_neutrinos": 1, "nnu": 3.046},
@@ -110,11 +114,13 @@ def main(argv=None):
                     "w0waCDM, on CAMB_w0wa_CMB")
     ap.add_argument("--mnu", action="store_true", help="Planck-lite + lensing + DESI DR2 + Union3 in flat "
                     "LCDM + Sum m_nu, on CAMB_mnu_CMB")
+    ap.add_argument("--nnu", action="store_true", help="Planck-lite + lensing + DESI DR2 + Union3 in flat "
+                    "LCDM + N_eff, on CAMB_nnu_CMB")
     ap.add_argument("--rsd", action="store_true", help="SDSS BAO + f sigma8 (DR16), on CAMB_LCDM_background "
                     "and CAMB_LCDM_growth")
     args = ap.parse_args(argv)
     demo = ("rsd" if args.rsd else "bao-sn" if args.bao_sn else "w0wa" if args.w0wa else "mnu" if args.mnu
-            else "planck")
+            else "nnu" if args.nnu else "planck")
     _, emulators, _, shown, camb_args, title = DEMOS[demo]
 
     from cobaya.run import run

@@ -1,0 +1,196 @@
+"""How much of an MCMC chain an emulator's trust region holds, before the chain is run.
+
+A chain's emulated fraction is the fraction of its likelihood calls inside the trust region, and
+a Metropolis chain calls the likelihood at every proposal, most of them rejected. Cobaya proposes
+a step along a random direction of the proposal covariance's whitened basis, of length 2.4 r,
+with r drawn from an exponential a third of the time and as the radius of a 2-D Gaussian
+otherwise (``cobaya/samplers/mcmc/proposal.py``): a long tail, so that in 7 dimensions a region
+must reach about 9.5 posterior standard deviations from the posterior's mean to hold 99% of the
+proposals (5 σ holds 78%, 7 σ 95%), though 5 σ holds all but 1e-3 of the posterior itself.
+
+:func:`proposal_coverage` draws chain positions from a Gaussian posterior, Cobaya's proposals from
+them (those outside the prior's bounds are rejected by Cobaya before any theory call, and not
+counted), and counts what the trust region holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Cobaya's default ``proposal_scale``.
+PROPOSAL_SCALE = 2.4
+#: Cobaya's radial proposal: exponential with this probability, else a 2-D Gaussian's radius.
+EXPONENTIAL_FRACTION = 0.33
+
+#: Covariance-file names (CosmoMC's, and Cobaya's renames in the examples) -> (emulator name, factor).
+COVMAT_NAMES = {"omegabh2": ("ombh2", 1.0), "omegach2": ("omch2", 1.0), "theta": ("cosmomc_theta", 0.01),
+                "theta_MC_100": ("cosmomc_theta", 0.01), "omegak": ("omk", 1.0), "ombh2": ("ombh2", 1.0),
+                "omch2": ("omch2", 1.0)}
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What the trust region holds of a chain's positions and of its proposals."""
+
+    #: fraction of the posterior's draws inside (where the accepted points lie)
+    posterior: float
+    #: fraction of the proposals inside: the emulated fraction of the chain's calls to expect
+    proposals: float
+    #: ``{parameter: mean offset}`` of the proposals left outside from the posterior's mean, in
+    #: posterior standard deviations: the directions in which the region is too short
+    leaving: dict
+    draws: int
+
+
+def radial_steps(n: int, rng) -> np.ndarray:
+    """``n`` step lengths in units of the proposal's standard deviations, before the scale."""
+    exponential = rng.uniform(size=n) < EXPONENTIAL_FRACTION
+    return np.where(exponential, rng.standard_exponential(n), np.sqrt(rng.chisquare(2, n)))
+
+
+def proposal_coverage(region, names, mean, covariance, *, proposal_covariance=None, bounds=None,
+                      scale: float = PROPOSAL_SCALE, draws: int = 20000, seed: int = 0) -> Coverage:
+    """``region``: a :class:`zelos.routing.TrustRegion`; ``names``: the parameters of ``mean``
+    and ``covariance`` (the region's, in any order; a parameter of the region not among them must
+    not vary: it is an error); ``proposal_covariance``: the proposal's (default: the posterior's,
+    as Cobaya learns it); ``bounds``: ``{name: (low, high)}`` of the prior (a proposal beyond them
+    never reaches the theory)."""
+    names = list(names)
+    missing = [p for p in region.parameters if p not in names]
+    if missing:
+        raise ValueError(f"the posterior does not give the region's parameters {missing}")
+    mean = np.asarray(mean, float)
+    covariance = np.asarray(covariance, float)
+    proposal = covariance if proposal_covariance is None else np.asarray(proposal_covariance, float)
+    rng = np.random.default_rng(seed)
+    positions = rng.multivariate_normal(mean, covariance, size=draws)
+    positions = positions[_within(positions, names, bounds)]
+    directions = rng.standard_normal(positions.shape)
+    directions /= np.linalg.norm(directions, axis=1)[:, None]
+    steps = scale * radial_steps(len(positions), rng)[:, None] * directions
+    proposals = positions + steps @ np.linalg.cholesky(proposal).T
+    proposals = proposals[_within(proposals, names, bounds)]
+
+    order = [names.index(p) for p in region.parameters]
+    held_positions, _ = region.decide_batch(positions[:, order])
+    held, _ = region.decide_batch(proposals[:, order])
+    sigma = np.sqrt(np.diag(covariance))
+    leaving = {}
+    if (~held).any():
+        offsets = ((proposals[~held] - mean) / sigma).mean(axis=0)
+        leaving = {p: float(offsets[names.index(p)]) for p in region.parameters}
+    return Coverage(float(held_positions.mean()), float(held.mean()), leaving, len(proposals))
+
+
+def _within(x, names, bounds) -> np.ndarray:
+    keep = np.ones(len(x), bool)
+    for name, (low, high) in (bounds or {}).items():
+        if name in names:
+            column = x[:, names.index(name)]
+            keep &= (column >= low) & (column <= high)
+    return keep
+
+
+def read_covmat(path: str, parameters) -> tuple:
+    """``(names, covariance)`` of ``parameters`` (emulator names) from a CosmoMC/Cobaya covariance
+    file (a ``#`` header of names; ``theta`` is 100 θ_MC: converted to ``cosmomc_theta``)."""
+    with open(path) as f:
+        header = f.readline()
+    if not header.startswith("#"):
+        raise ValueError(f"{path}: the first line must name the parameters ('# name1 name2 ...')")
+    columns = header.lstrip("#").split()
+    matrix = np.loadtxt(path, ndmin=2)
+    if matrix.shape != (len(columns), len(columns)):
+        raise ValueError(f"{path}: {len(columns)} names but a {matrix.shape[0]}x{matrix.shape[1]} matrix")
+    found = {}
+    for i, column in enumerate(columns):
+        name, factor = COVMAT_NAMES.get(column, (column, 1.0))
+        if name in parameters and name not in found:
+            found[name] = (i, factor)
+    names = [p for p in parameters if p in found]
+    index = [found[p][0] for p in names]
+    factors = np.array([found[p][1] for p in names])
+    return names, matrix[np.ix_(index, index)] * np.outer(factors, factors)
+
+
+def read_chain(root: str, parameters, burn_in: float = 0.3) -> tuple:
+    """``(names, mean, covariance)`` of ``parameters`` from a chain getdist reads (``root``: the
+    chain's output prefix), its first ``burn_in`` dropped."""
+    from getdist import loadMCSamples
+
+    samples = loadMCSamples(root, settings={"ignore_rows": burn_in})
+    columns = [p.name for p in samples.getParamNames().names]
+    found = {}
+    for column in columns:
+        name, factor = COVMAT_NAMES.get(column, (column, 1.0))
+        if name in parameters and name not in found:
+            found[name] = (column, factor)
+    names = [p for p in parameters if p in found]
+    x = np.column_stack([samples[found[p][0]] * found[p][1] for p in names])
+    return names, np.average(x, axis=0, weights=samples.weights), np.cov(x, rowvar=False, aweights=samples.weights)
+
+
+def _parse_values(items, what: str) -> dict:
+    out = {}
+    for item in items or ():
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"{what} `{item}`: expected NAME=VALUE")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def command(args) -> int:
+    """``zelos coverage``: what an emulator's trust region holds of a chain (see the module doc).
+    Bad input (a file that cannot be read, a name the emulator does not take) is a
+    :class:`zelos.ParameterError` naming it."""
+    from .. import ParameterError
+
+    try:
+        return _command(args)
+    except (OSError, ValueError, KeyError) as e:
+        raise ParameterError(f"coverage: {e}") from e
+
+
+def _command(args) -> int:
+    from ..emulator import get_emulator
+    from ..routing import TrustRegion
+
+    emu = get_emulator(args.emulator, out_of_range="ignore")
+    region = TrustRegion.from_emulator(emu)
+    parameters = list(region.parameters)
+    if args.chain:
+        names, mean, covariance = read_chain(args.chain, parameters)
+        source = f"the chain {args.chain}"
+    else:
+        names, covariance = read_covmat(args.covmat, parameters)
+        given = {k: float(v) for k, v in _parse_values(args.mean, "--mean").items()}
+        centre = dict(zip(parameters, emu.region["mean"])) if "mean" in emu.region else {}
+        unknown = set(given) - set(parameters)
+        if unknown:
+            raise ValueError(f"--mean: {sorted(unknown)} are not parameters of {emu.name} ({', '.join(parameters)})")
+        mean = np.array([given.get(p, centre.get(p, np.nan)) for p in names])
+        defaulted = [p for p in names if p not in given]
+        source = f"the covariance {args.covmat}, mean " + (
+            "as given" if not defaulted else f"the training points' for {', '.join(defaulted)}")
+    absent = [p for p in parameters if p not in names]
+    if absent:
+        raise ValueError(f"{args.chain or args.covmat} does not give {', '.join(absent)}, which {emu.name} takes")
+    bounds = {}
+    for name, value in _parse_values(args.bound, "--bound").items():
+        low, sep, high = value.partition(":")
+        if not sep:
+            raise ValueError(f"--bound {name}={value}: expected NAME=LOW:HIGH")
+        bounds[name] = (float(low), float(high))
+    result = proposal_coverage(region, names, mean, covariance, bounds=bounds, draws=args.draws, seed=args.seed)
+    print(f"{emu.name}, posterior from {source}:")
+    print(f"  posterior draws inside the trust region: {100 * result.posterior:.1f}%")
+    print(f"  Cobaya's proposals from them (scale {PROPOSAL_SCALE}) inside: {100 * result.proposals:.1f}% "
+          f"of {result.draws}: the emulated fraction to expect")
+    if result.leaving:
+        far = sorted(result.leaving.items(), key=lambda kv: -abs(kv[1]))
+        print("  the proposals outside lie, on average, at (posterior sigma from its mean): "
+              + ", ".join(f"{p} {v:+.2f}" for p, v in far))
+    return 0

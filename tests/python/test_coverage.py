@@ -81,3 +81,26 @@ def test_the_command_on_the_shipped_mnu_emulator():
     assert bad.returncode == 1 and "Omega_m" in bad.stderr and "not parameters of CAMB_mnu_CMB" in bad.stderr
     missing = _zelos("CAMB_mnu_CMB", "--covmat", "no/such.covmat")
     assert missing.returncode == 1 and "no/such.covmat" in missing.stderr
+
+
+def test_the_command_reads_a_chain(tmp_path):
+    """From a chain getdist reads (here in getdist's plain format, Cobaya's theta_MC_100 column):
+    mean and covariance as the chain gives them, after 30% burn-in."""
+    pytest.importorskip("getdist")
+    import zelos
+
+    emu = zelos.get_emulator("CAMB_mnu_CMB")
+    names = ["ombh2", "omch2", "theta_MC_100", "tau", "logA", "ns", "mnu"]
+    to_chain = np.array([1, 1, 100, 1, 1, 1, 1])  # theta_MC_100 = 100 cosmomc_theta
+    # a posterior shaped as the training points, a fifth of their width
+    cholesky = np.linalg.cholesky(emu.region["covariance"])
+    rng = np.random.default_rng(5)
+    x = (emu.region["mean"] + 0.2 * rng.standard_normal((3000, 7)) @ cholesky.T) * to_chain
+    root = tmp_path / "tiny"
+    (tmp_path / "tiny.paramnames").write_text("".join(f"{n}\n" for n in names))
+    np.savetxt(f"{root}.txt", np.column_stack([np.ones(len(x)), np.zeros(len(x)), x]))
+    run = _zelos("CAMB_mnu_CMB", "--chain", str(root))
+    assert run.returncode == 0, run.stderr
+    assert "posterior draws inside the trust region: 100.0%" in run.stdout
+    fraction = float(next(s for s in run.stdout.splitlines() if "proposals from them" in s).split("inside:")[1][:5])
+    assert fraction > 99.0  # a posterior a fifth of the region's width: proposals stay in

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 
@@ -100,16 +99,14 @@ def _describe_grid(values) -> str:
     return f"{values.size} nodes from {lo:g} to {hi:g}{spacing}"
 
 
-def _validated(report: dict) -> dict | None:
-    """The worst likelihood of ``zelos validate --likelihoods`` (largest p99 |delta chi2|), or None."""
-    la = report.get("likelihood_accuracy") or {}
-    stated = {k: v["abs_delta_chi2_p99"] for k, v in (la.get("likelihoods") or {}).items()
-              if isinstance(v, dict) and isinstance(v.get("abs_delta_chi2_p99"), (int, float))
-              and math.isfinite(v["abs_delta_chi2_p99"])}  # as the router reads it (src/router/accuracy.rs)
-    if not stated:
+def _validated(emu) -> dict | None:
+    """The worst likelihood of ``zelos validate --likelihoods`` (largest p99 |delta chi2|, as the
+    router ranks: src/router/accuracy.rs), or None."""
+    worst = emu._core.worst_validated_likelihood
+    if worst is None:
         return None
-    worst = max(stated, key=stated.get)
-    return {"likelihood": worst, "abs_delta_chi2_p99": stated[worst], "points": la.get("points")}
+    return {"likelihood": worst[0], "abs_delta_chi2_p99": worst[1],
+            "points": (emu.report.get("likelihood_accuracy") or {}).get("points")}
 
 
 def _list(args) -> int:
@@ -126,7 +123,7 @@ def _list(args) -> int:
                      "parameters": list(emu.parameters), "outputs": list(emu.outputs),
                      "max_relative_error": summary,
                      "worst_output": (emu.report.get("summary") or {}).get("worst_output"),
-                     "validated": _validated(emu.report)})
+                     "validated": _validated(emu)})
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0

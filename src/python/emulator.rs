@@ -98,6 +98,12 @@ impl PyEmulator {
     fn report_json(&self) -> String {
         self.inner.report().to_string()
     }
+    /// `(likelihood, p99)`: the likelihood of `zelos validate` with the largest 99th percentile
+    /// of |Δχ²| (what the router ranks by), or None when the report states none.
+    #[getter]
+    fn worst_validated_likelihood(&self) -> Option<(String, f64)> {
+        crate::router::worst_likelihood(self.inner.report())
+    }
     #[getter]
     fn report_markdown(&self) -> &str {
         self.inner.report_markdown()

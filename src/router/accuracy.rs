@@ -79,17 +79,22 @@ pub fn max_relative_error(report: &serde_json::Value) -> Option<f64> {
 /// The largest `abs_delta_chi2_p99` over `likelihood_accuracy.likelihoods`, when at least one
 /// likelihood states a finite value.
 pub fn likelihood_p99(report: &serde_json::Value) -> Option<f64> {
+    worst_likelihood(report).map(|(_, p99)| p99)
+}
+
+/// The likelihood with the largest finite `abs_delta_chi2_p99` in the report's
+/// `likelihood_accuracy.likelihoods`, and that value (`zelos list` shows it).
+pub fn worst_likelihood(report: &serde_json::Value) -> Option<(String, f64)> {
     let likelihoods = report
         .pointer("/likelihood_accuracy/likelihoods")?
         .as_object()?;
     likelihoods
-        .values()
-        .filter_map(|l| {
-            l.get("abs_delta_chi2_p99")?
-                .as_f64()
-                .filter(|v| v.is_finite())
+        .iter()
+        .filter_map(|(name, l)| {
+            let p99 = l.get("abs_delta_chi2_p99")?.as_f64().filter(|v| v.is_finite())?;
+            Some((name.clone(), p99))
         })
-        .reduce(f64::max)
+        .reduce(|worst, next| if next.1 > worst.1 { next } else { worst })
 }
 
 #[cfg(test)]
@@ -125,6 +130,11 @@ mod tests {
             Accuracy::of_report(&json!({"summary": {"max_relative_error": null}})),
             None
         );
+        // the likelihood it comes from, as `zelos list` names it; a non-finite p99 is skipped
+        let mut r = report(8.9, &[0.013, 0.037, 0.002]);
+        r["likelihood_accuracy"]["likelihoods"]["like3"] = json!({"abs_delta_chi2_p99": null});
+        assert_eq!(worst_likelihood(&r), Some(("like1".to_string(), 0.037)));
+        assert_eq!(worst_likelihood(&report(0.04, &[])), None);
     }
 
     #[test]

@@ -37,7 +37,7 @@ use crate::error::{Error, Result};
 use crate::region::{Decision, TrustRegion};
 
 mod accuracy;
-pub use accuracy::Accuracy;
+pub use accuracy::{worst_likelihood, Accuracy};
 
 /// Output -> keys of the emulators whose grids cover what the caller asks of it.
 pub type Covering = std::collections::HashMap<String, Vec<String>>;

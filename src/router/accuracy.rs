@@ -91,7 +91,10 @@ pub fn worst_likelihood(report: &serde_json::Value) -> Option<(String, f64)> {
     likelihoods
         .iter()
         .filter_map(|(name, l)| {
-            let p99 = l.get("abs_delta_chi2_p99")?.as_f64().filter(|v| v.is_finite())?;
+            let p99 = l
+                .get("abs_delta_chi2_p99")?
+                .as_f64()
+                .filter(|v| v.is_finite())?;
             Some((name.clone(), p99))
         })
         .reduce(|worst, next| if next.1 > worst.1 { next } else { worst })

@@ -355,19 +355,13 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.set_defaults(func=_retrain)
 
-    c = sub.add_parser("coverage", help="the fraction of a chain's proposals an emulator's trust region holds "
-                       "(the emulated fraction to expect), from a chain or a covariance and mean")
-    c.add_argument("emulator", help="shipped name, archive path or hub:NAME")
-    where = c.add_mutually_exclusive_group(required=True)
-    where.add_argument("--chain", help="a chain's output prefix (getdist reads it; 30%% burn-in dropped)")
-    where.add_argument("--covmat", help="a CosmoMC/Cobaya covariance file (theta = 100 theta_MC)")
-    c.add_argument("--mean", nargs="*", metavar="NAME=VALUE", help="the posterior's mean (emulator names; "
-                   "default: the training points' mean)")
-    c.add_argument("--bound", nargs="*", metavar="NAME=LOW:HIGH", help="prior bounds (proposals beyond them are "
-                   "rejected before the theory, e.g. mnu=0:5)")
-    c.add_argument("--draws", type=int, default=20000)
-    c.add_argument("--seed", type=int, default=0)
-    c.set_defaults(func=_coverage)
+    from .build import store_pack
+    from .learning import coverage
+
+    coverage.arguments(sub.add_parser("coverage", help="the fraction of a chain's proposals an emulator's trust "
+                                      "region holds (the emulated fraction to expect)"))
+    store_pack.arguments(sub.add_parser("store", help="pack a build's training-set stores small enough to commit, "
+                                        "or unpack them to resume the build on another machine"))
     v = sub.add_parser("validate", help="accuracy on real likelihoods: zelos against the code at held-out points, "
                                         "written into the archive's report")
     v.add_argument("archive")
@@ -384,12 +378,6 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--dry-run", action="store_true", help="print the result, leave the archive as it is")
     v.set_defaults(func=_validate)
     return p
-
-
-def _coverage(args) -> int:
-    from .learning.coverage import command
-
-    return command(args)
 
 
 def _validate(args) -> int:

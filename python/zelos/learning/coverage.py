@@ -142,6 +142,21 @@ def _parse_values(items, what: str) -> dict:
     return out
 
 
+def arguments(c) -> None:
+    """The ``zelos coverage`` command line."""
+    c.add_argument("emulator", help="shipped name, archive path or hub:NAME")
+    where = c.add_mutually_exclusive_group(required=True)
+    where.add_argument("--chain", help="a chain's output prefix (getdist reads it; 30%% burn-in dropped)")
+    where.add_argument("--covmat", help="a CosmoMC/Cobaya covariance file (theta = 100 theta_MC)")
+    c.add_argument("--mean", nargs="*", metavar="NAME=VALUE", help="the posterior's mean (emulator names; "
+                   "default: the training points' mean)")
+    c.add_argument("--bound", nargs="*", metavar="NAME=LOW:HIGH", help="prior bounds (proposals beyond them are "
+                   "rejected before the theory, e.g. mnu=0:5)")
+    c.add_argument("--draws", type=int, default=20000)
+    c.add_argument("--seed", type=int, default=0)
+    c.set_defaults(func=command)
+
+
 def command(args) -> int:
     """``zelos coverage``: what an emulator's trust region holds of a chain (see the module doc).
     Bad input (a file that cannot be read, a name the emulator does not take) is a

@@ -104,3 +104,23 @@ def test_the_command_reads_a_chain(tmp_path):
     assert "posterior draws inside the trust region: 100.0%" in run.stdout
     fraction = float(next(s for s in run.stdout.splitlines() if "proposals from them" in s).split("inside:")[1][:5])
     assert fraction > 99.0  # a posterior a fifth of the region's width: proposals stay in
+
+
+def test_a_specs_region_is_the_region_its_build_gave():
+    """`zelos coverage SPEC.yaml` weighs a design before any CAMB run: the region drawn from the
+    spec is the shipped archive's (same design points, same trust section)."""
+    import zelos
+    from zelos.learning.coverage import spec_region
+
+    region, accept, parameters, _ = spec_region(os.path.join(ROOT, "specs", "camb_mnu_cmb.yaml"))
+    shipped = TrustRegion.from_emulator(zelos.get_emulator("CAMB_mnu_CMB"))
+    assert parameters == list(shipped.parameters) and accept is None
+    assert region.mahalanobis_threshold == pytest.approx(shipped.mahalanobis_threshold, rel=1e-9)
+    emu = zelos.get_emulator("CAMB_mnu_CMB")
+    x = emu.region["mean"] + np.random.default_rng(0).standard_normal((2000, 7)) @ (
+        1.6 * np.linalg.cholesky(emu.region["covariance"]).T)
+    ours, theirs = region.decide_batch(x)[0], shipped.decide_batch(x)[0]
+    assert 0.2 < ours.mean() < 0.9 and np.array_equal(ours, theirs)
+    # a spec with constraints (w + wa <= -0.7) hands them on
+    _, accept, _, _ = spec_region(os.path.join(ROOT, "specs", "camb_w0wa_cmb.yaml"))
+    assert accept is not None

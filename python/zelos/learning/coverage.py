@@ -51,8 +51,10 @@ def radial_steps(n: int, rng) -> np.ndarray:
 
 
 def proposal_coverage(region, names, mean, covariance, *, proposal_covariance=None, bounds=None,
-                      scale: float = PROPOSAL_SCALE, draws: int = 20000, seed: int = 0) -> Coverage:
-    """``region``: a :class:`zelos.routing.TrustRegion`; ``names``: the parameters of ``mean``
+                      scale: float = PROPOSAL_SCALE, draws: int = 20000, seed: int = 0,
+                      accept=None) -> Coverage:
+    """``region``: a :class:`zelos.routing.TrustRegion`; ``accept``: a further filter of points
+    in the region's parameter order (a spec's ``constraints``); ``names``: the parameters of ``mean``
     and ``covariance`` (the region's, in any order; a parameter of the region not among them must
     not vary: it is an error); ``proposal_covariance``: the proposal's (default: the posterior's,
     as Cobaya learns it); ``bounds``: ``{name: (low, high)}`` of the prior (a proposal beyond them
@@ -76,6 +78,9 @@ def proposal_coverage(region, names, mean, covariance, *, proposal_covariance=No
     order = [names.index(p) for p in region.parameters]
     held_positions, _ = region.decide_batch(positions[:, order])
     held, _ = region.decide_batch(proposals[:, order])
+    if accept is not None:
+        held_positions &= accept(positions[:, order])
+        held &= accept(proposals[:, order])
     sigma = np.sqrt(np.diag(covariance))
     leaving = {}
     if (~held).any():
@@ -91,6 +96,31 @@ def _within(x, names, bounds) -> np.ndarray:
             column = x[:, names.index(name)]
             keep &= (column >= low) & (column <= high)
     return keep
+
+
+def spec_region(path: str) -> tuple:
+    """``(TrustRegion, accept, parameters, centre)`` that building the spec at ``path`` would give: its
+    design's training points (drawn as `zelos build` draws them, no code run) and its `trust`
+    section; ``accept``: its `constraints` (or None); ``centre``: the training points' mean. For
+    weighing a design before its CAMB hours."""
+    import os
+
+    from ..build.design import draw
+    from ..build.plan import plan as make_plan
+    from ..routing import TrustRegion
+    from ..spec import constraint_filter, load_spec
+
+    spec = load_spec(path)
+    plan = make_plan(spec)
+    train, _ = draw(plan, os.path.dirname(os.path.abspath(path)))
+    trust = spec.get("trust") or {}
+    methods = trust.get("method", ["box", "mahalanobis"])
+    threshold = trust.get("threshold") or {"chi2_quantile": 0.999}
+    region = TrustRegion(plan.parameters, [methods] if isinstance(methods, str) else methods, lower=plan.lower,
+                         upper=plan.upper, points=train, pico=threshold.get("pico"),
+                         chi2_quantile=threshold.get("chi2_quantile"))
+    accept = constraint_filter(plan.parameters, spec.get("constraints") or [])
+    return region, accept, list(plan.parameters), train.mean(axis=0)
 
 
 def read_covmat(path: str, parameters) -> tuple:
@@ -144,7 +174,8 @@ def _parse_values(items, what: str) -> dict:
 
 def arguments(c) -> None:
     """The ``zelos coverage`` command line."""
-    c.add_argument("emulator", help="shipped name, archive path or hub:NAME")
+    c.add_argument("emulator", help="shipped name, archive path or hub:NAME; or a spec (SPEC.yaml): the region "
+                   "its build would have, before any code runs")
     where = c.add_mutually_exclusive_group(required=True)
     where.add_argument("--chain", help="a chain's output prefix (getdist reads it; 30%% burn-in dropped)")
     where.add_argument("--covmat", help="a CosmoMC/Cobaya covariance file (theta = 100 theta_MC)")
@@ -173,34 +204,38 @@ def _command(args) -> int:
     from ..emulator import get_emulator
     from ..routing import TrustRegion
 
-    emu = get_emulator(args.emulator, out_of_range="ignore")
-    region = TrustRegion.from_emulator(emu)
-    parameters = list(region.parameters)
+    if args.emulator.endswith((".yaml", ".yml")):  # a spec: the region its build would have
+        region, accept, parameters, mean_of_points = spec_region(args.emulator)
+        label, centre = args.emulator, dict(zip(parameters, mean_of_points))
+    else:
+        emu = get_emulator(args.emulator, out_of_range="ignore")
+        region, accept, parameters = TrustRegion.from_emulator(emu), None, list(emu.parameters)
+        label, centre = emu.name, dict(zip(parameters, emu.region["mean"])) if "mean" in emu.region else {}
     if args.chain:
         names, mean, covariance = read_chain(args.chain, parameters)
         source = f"the chain {args.chain}"
     else:
         names, covariance = read_covmat(args.covmat, parameters)
         given = {k: float(v) for k, v in _parse_values(args.mean, "--mean").items()}
-        centre = dict(zip(parameters, emu.region["mean"])) if "mean" in emu.region else {}
         unknown = set(given) - set(parameters)
         if unknown:
-            raise ValueError(f"--mean: {sorted(unknown)} are not parameters of {emu.name} ({', '.join(parameters)})")
+            raise ValueError(f"--mean: {sorted(unknown)} are not parameters of {label} ({', '.join(parameters)})")
         mean = np.array([given.get(p, centre.get(p, np.nan)) for p in names])
         defaulted = [p for p in names if p not in given]
         source = f"the covariance {args.covmat}, mean " + (
             "as given" if not defaulted else f"the training points' for {', '.join(defaulted)}")
     absent = [p for p in parameters if p not in names]
     if absent:
-        raise ValueError(f"{args.chain or args.covmat} does not give {', '.join(absent)}, which {emu.name} takes")
+        raise ValueError(f"{args.chain or args.covmat} does not give {', '.join(absent)}, which {label} takes")
     bounds = {}
     for name, value in _parse_values(args.bound, "--bound").items():
         low, sep, high = value.partition(":")
         if not sep:
             raise ValueError(f"--bound {name}={value}: expected NAME=LOW:HIGH")
         bounds[name] = (float(low), float(high))
-    result = proposal_coverage(region, names, mean, covariance, bounds=bounds, draws=args.draws, seed=args.seed)
-    print(f"{emu.name}, posterior from {source}:")
+    result = proposal_coverage(region, names, mean, covariance, bounds=bounds, draws=args.draws, seed=args.seed,
+                               accept=accept)
+    print(f"{label}, posterior from {source}:")
     print(f"  posterior draws inside the trust region: {100 * result.posterior:.1f}%")
     print(f"  Cobaya's proposals from them (scale {PROPOSAL_SCALE}) inside: {100 * result.proposals:.1f}% "
           f"of {result.draws}: the emulated fraction to expect")

@@ -200,30 +200,38 @@ def command(args) -> int:
         raise ParameterError(f"coverage: {e}") from e
 
 
-def _command(args) -> int:
+def _region(target: str) -> tuple:
+    """``(region, accept, parameters, label, centre)`` of an emulator, or of a spec's design."""
     from ..emulator import get_emulator
     from ..routing import TrustRegion
 
-    if args.emulator.endswith((".yaml", ".yml")):  # a spec: the region its build would have
-        region, accept, parameters, mean_of_points = spec_region(args.emulator)
-        label, centre = args.emulator, dict(zip(parameters, mean_of_points))
-    else:
-        emu = get_emulator(args.emulator, out_of_range="ignore")
-        region, accept, parameters = TrustRegion.from_emulator(emu), None, list(emu.parameters)
-        label, centre = emu.name, dict(zip(parameters, emu.region["mean"])) if "mean" in emu.region else {}
+    if target.endswith((".yaml", ".yml")):  # a spec: the region its build would have
+        region, accept, parameters, mean_of_points = spec_region(target)
+        return region, accept, parameters, target, dict(zip(parameters, mean_of_points))
+    emu = get_emulator(target, out_of_range="ignore")
+    centre = dict(zip(emu.parameters, emu.region["mean"])) if "mean" in emu.region else {}
+    return TrustRegion.from_emulator(emu), None, list(emu.parameters), emu.name, centre
+
+
+def _posterior(args, parameters: list, label: str, centre: dict) -> tuple:
+    """``(names, mean, covariance, source)`` from ``--chain``, or ``--covmat`` and ``--mean``."""
     if args.chain:
-        names, mean, covariance = read_chain(args.chain, parameters)
-        source = f"the chain {args.chain}"
-    else:
-        names, covariance = read_covmat(args.covmat, parameters)
-        given = {k: float(v) for k, v in _parse_values(args.mean, "--mean").items()}
-        unknown = set(given) - set(parameters)
-        if unknown:
-            raise ValueError(f"--mean: {sorted(unknown)} are not parameters of {label} ({', '.join(parameters)})")
-        mean = np.array([given.get(p, centre.get(p, np.nan)) for p in names])
-        defaulted = [p for p in names if p not in given]
-        source = f"the covariance {args.covmat}, mean " + (
-            "as given" if not defaulted else f"the training points' for {', '.join(defaulted)}")
+        return (*read_chain(args.chain, parameters), f"the chain {args.chain}")
+    names, covariance = read_covmat(args.covmat, parameters)
+    given = {k: float(v) for k, v in _parse_values(args.mean, "--mean").items()}
+    unknown = set(given) - set(parameters)
+    if unknown:
+        raise ValueError(f"--mean: {sorted(unknown)} are not parameters of {label} ({', '.join(parameters)})")
+    mean = np.array([given.get(p, centre.get(p, np.nan)) for p in names])
+    defaulted = [p for p in names if p not in given]
+    source = f"the covariance {args.covmat}, mean " + (
+        "as given" if not defaulted else f"the training points' for {', '.join(defaulted)}")
+    return names, mean, covariance, source
+
+
+def _command(args) -> int:
+    region, accept, parameters, label, centre = _region(args.emulator)
+    names, mean, covariance, source = _posterior(args, parameters, label, centre)
     absent = [p for p in parameters if p not in names]
     if absent:
         raise ValueError(f"{args.chain or args.covmat} does not give {', '.join(absent)}, which {label} takes")

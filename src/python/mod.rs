@@ -25,6 +25,7 @@ fn _zelos(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(archive::read_archive_members, m)?)?;
     m.add_function(wrap_pyfunction!(archive::extract_archive, m)?)?;
     m.add_function(wrap_pyfunction!(spec::load_spec, m)?)?;
+    m.add_function(wrap_pyfunction!(spec::read_covmat, m)?)?;
     m.add_function(wrap_pyfunction!(spec::parse_spec, m)?)?;
     m.add_function(wrap_pyfunction!(train::train_mlp, m)?)?;
     m.add_class::<region::PyTrustRegion>()?;

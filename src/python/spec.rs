@@ -20,3 +20,10 @@ pub fn parse_spec(text: &str, origin: &str) -> PyResult<String> {
     let spec = Spec::from_yaml_str(text, origin).map_err(|e| to_py(e.into()))?;
     Ok(serde_json::to_string(&spec).expect("a spec always serialises"))
 }
+
+/// `(names, matrix)`: the covariance of those of `names` a `.covmat` file holds, by name or a
+/// known equivalent (CosmoMC's `theta`, Cobaya's `theta_MC_100`: 100 θ_MC), in their own units.
+#[pyfunction]
+pub fn read_covmat(path: PathBuf, names: Vec<String>) -> PyResult<(Vec<String>, Vec<Vec<f64>>)> {
+    crate::spec::read_covmat(&path, &names).map_err(|e| to_py(e.into()))
+}

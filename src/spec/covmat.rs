@@ -27,6 +27,8 @@ const TRANSLATIONS: &[(&str, &str, f64)] = &[
     ("omegach2", "omega_cdm", 1.0),
     ("theta", "cosmomc_theta", 100.0),
     ("theta", "theta_MC_100", 1.0),
+    // Cobaya's examples sample 100 θ_MC as `theta_MC_100`; its chains' covariances name it so
+    ("theta_MC_100", "cosmomc_theta", 100.0),
     ("logA", "ln10^{10}A_s", 1.0),
     ("ns", "n_s", 1.0),
     ("tau", "tau_reio", 1.0),
@@ -76,6 +78,20 @@ pub(crate) fn read(path: &Path, key: &str, origin: &Origin) -> Result<Covmat, Sp
             "a .covmat file: a header `# name1 name2 ...`, then a square matrix, one row per name",
         )
     })
+}
+
+/// The covariance of those of `names` that the `.covmat` file at `path` holds (under the name,
+/// or a known equivalent: CosmoMC's `theta` is 100 θ_MC), in their own units: `(the names
+/// found, in the order of `names`; the matrix)`. `zelos coverage` reads chains' covariances so.
+pub fn read_named(path: &Path, names: &[String]) -> Result<(Vec<String>, Vec<Vec<f64>>), SpecError> {
+    let file = path.display().to_string();
+    let origin = Origin { file: &file, base_dir: path.parent().unwrap_or(Path::new(".")) };
+    let covmat = read(path, "covmat", &origin)?;
+    let (found, columns): (Vec<String>, Vec<Column>) = names
+        .iter()
+        .filter_map(|name| covmat.column_for(name, &[]).map(|column| (name.clone(), column)))
+        .unzip();
+    Ok((found, covmat.select(&columns)))
 }
 
 /// Parses `.covmat` text; the error says what is wrong with it.
@@ -189,6 +205,21 @@ pub(crate) fn symmetrize(matrix: &[Vec<f64>]) -> Vec<Vec<f64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chains_covariance_is_read_by_name_in_the_emulators_units() {
+        let path = std::env::temp_dir().join(format!("zelos-covmat-{}.covmat", std::process::id()));
+        std::fs::write(&path, "# theta_MC_100 ombh2 A_planck\n 4e-6 2e-8 0\n 2e-8 1e-8 0\n 0 0 1e-4\n").unwrap();
+        let names = ["ombh2", "cosmomc_theta", "mnu"].map(String::from);
+        let (found, matrix) = read_named(&path, &names).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(found, ["ombh2", "cosmomc_theta"]); // in the order asked; mnu is not there
+        assert_eq!(matrix[0][0], 1e-8);
+        assert!((matrix[1][1] - 4e-10).abs() < 1e-24); // (100 θ)² → θ²
+        assert!((matrix[0][1] - 2e-10).abs() < 1e-24);
+        let missing = read_named(Path::new("/no/such.covmat"), &names).unwrap_err().to_string();
+        assert!(missing.contains("/no/such.covmat"), "{missing}");
+    }
 
     #[test]
     fn cholesky_of_a_known_matrix() {

@@ -36,6 +36,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use code::{Code, CodeSpec, Settings};
+pub use covmat::read_named as read_covmat;
 pub use constraints::{Constraint, LinearConstraint, MAX_CONSTRAINTS};
 pub use emulator::{Activation, Layout, NetworkKind, NetworkOverride, NetworkSpec};
 pub use error::SpecError;

@@ -15,6 +15,7 @@ counted), and counts what the trust region holds.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,10 +25,9 @@ PROPOSAL_SCALE = 2.4
 #: Cobaya's radial proposal: exponential with this probability, else a 2-D Gaussian's radius.
 EXPONENTIAL_FRACTION = 0.33
 
-#: Covariance-file names (CosmoMC's, and Cobaya's renames in the examples) -> (emulator name, factor).
-COVMAT_NAMES = {"omegabh2": ("ombh2", 1.0), "omegach2": ("omch2", 1.0), "theta": ("cosmomc_theta", 0.01),
-                "theta_MC_100": ("cosmomc_theta", 0.01), "omegak": ("omk", 1.0), "ombh2": ("ombh2", 1.0),
-                "omch2": ("omch2", 1.0)}
+#: Chain columns (Cobaya's, as the examples name them) -> (emulator name, factor); covariance
+#: files go through the spec reader's own table (src/spec/covmat.rs).
+CHAIN_NAMES = {"theta_MC_100": ("cosmomc_theta", 0.01), "omegabh2": ("ombh2", 1.0), "omegach2": ("omch2", 1.0)}
 
 
 @dataclass(frozen=True)
@@ -103,8 +103,6 @@ def spec_region(path: str) -> tuple:
     design's training points (drawn as `zelos build` draws them, no code run) and its `trust`
     section; ``accept``: its `constraints` (or None); ``centre``: the training points' mean. For
     weighing a design before its CAMB hours."""
-    import os
-
     from ..build.design import draw
     from ..build.plan import plan as make_plan
     from ..routing import TrustRegion
@@ -124,25 +122,13 @@ def spec_region(path: str) -> tuple:
 
 
 def read_covmat(path: str, parameters) -> tuple:
-    """``(names, covariance)`` of ``parameters`` (emulator names) from a CosmoMC/Cobaya covariance
-    file (a ``#`` header of names; ``theta`` is 100 θ_MC: converted to ``cosmomc_theta``)."""
-    with open(path) as f:
-        header = f.readline()
-    if not header.startswith("#"):
-        raise ValueError(f"{path}: the first line must name the parameters ('# name1 name2 ...')")
-    columns = header.lstrip("#").split()
-    matrix = np.loadtxt(path, ndmin=2)
-    if matrix.shape != (len(columns), len(columns)):
-        raise ValueError(f"{path}: {len(columns)} names but a {matrix.shape[0]}x{matrix.shape[1]} matrix")
-    found = {}
-    for i, column in enumerate(columns):
-        name, factor = COVMAT_NAMES.get(column, (column, 1.0))
-        if name in parameters and name not in found:
-            found[name] = (i, factor)
-    names = [p for p in parameters if p in found]
-    index = [found[p][0] for p in names]
-    factors = np.array([found[p][1] for p in names])
-    return names, matrix[np.ix_(index, index)] * np.outer(factors, factors)
+    """``(names, covariance)`` of those of ``parameters`` (emulator names) a CosmoMC/Cobaya
+    covariance file holds (a ``#`` header of names; the spec reader's translations: ``theta`` and
+    ``theta_MC_100`` are 100 θ_MC, converted to ``cosmomc_theta``)."""
+    from .. import _zelos
+
+    names, matrix = _zelos.read_covmat(os.fspath(path), list(parameters))
+    return list(names), np.array(matrix, dtype=float).reshape(len(names), len(names))
 
 
 def read_chain(root: str, parameters, burn_in: float = 0.3) -> tuple:
@@ -154,7 +140,7 @@ def read_chain(root: str, parameters, burn_in: float = 0.3) -> tuple:
     columns = [p.name for p in samples.getParamNames().names]
     found = {}
     for column in columns:
-        name, factor = COVMAT_NAMES.get(column, (column, 1.0))
+        name, factor = CHAIN_NAMES.get(column, (column, 1.0))
         if name in parameters and name not in found:
             found[name] = (column, factor)
     names = [p for p in parameters if p in found]

@@ -48,8 +48,8 @@ def _blocks(layout: dict) -> list:
     return sorted(out, key=lambda block: block[0] == "dl_te")
 
 
-def _records(store_dir: str, layout: dict) -> np.ndarray:
-    entries, _, n_rec = scan(store_dir, layout)
+def _records(store_dir: str, layout: dict, n_rec: int) -> np.ndarray:
+    """The first ``n_rec`` records of the store's outputs (``scan`` says how many are valid)."""
     width = sum(size for *_, size in _blocks(layout))
     if not n_rec:
         return np.zeros((0, width), "<f4")
@@ -64,34 +64,38 @@ def _fewest_components(y: np.ndarray, tolerance: float) -> dict:
     u, s, vt = np.linalg.svd(residual, full_matrices=False)
     low, high = 0, len(s)  # bisect on the number of components (the error falls as it grows)
 
-    def fits(k):
-        coefficients, components = (u[:, :k] * s[:k]).astype(np.float32), vt[:k].astype(np.float32)
-        rebuilt = mean + coefficients.astype(np.float64) @ components.astype(np.float64)
-        return np.abs(rebuilt - y).max(initial=0.0) <= tolerance, coefficients, components
+    def packed(k):
+        # the mean in float64: in float32 it alone would miss 1e-6 (ln D_l^phiphi is about -16)
+        return {"mean": mean, "components": vt[:k].astype(np.float32),
+                "coefficients": (u[:, :k] * s[:k]).astype(np.float32)}
 
-    if not fits(high)[0]:
+    def fits(candidate):
+        return np.abs(_reconstruct(candidate) - y).max(initial=0.0) <= tolerance
+
+    best = packed(high)
+    if not fits(best):
         raise StoreError(f"cannot pack to {tolerance:g}: even every component misses it (float32 rounding)")
     while low < high:
         mid = (low + high) // 2
-        if fits(mid)[0]:
-            high = mid
+        candidate = packed(mid)
+        if fits(candidate):
+            high, best = mid, candidate
         else:
             low = mid + 1
-    _, coefficients, components = fits(high)
-    # the mean in float64: in float32 it alone would miss 1e-6 (ln D_l^phiphi is about -16)
-    return {"mean": mean, "components": components, "coefficients": coefficients}
+    return best
 
 
-def _rebuild(arrays: dict, name: str) -> np.ndarray:
-    a = lambda key: arrays[f"{name}.{key}"]  # noqa: E731
-    return a("mean").astype(np.float64) + a("coefficients").astype(np.float64) @ a("components").astype(np.float64)
+def _reconstruct(packed: dict) -> np.ndarray:
+    """mean + coefficients @ components, in float64."""
+    return (np.asarray(packed["mean"], np.float64)
+            + packed["coefficients"].astype(np.float64) @ packed["components"].astype(np.float64))
 
 
 def pack_store(store_dir: str, out_dir: str, tolerance: float = DEFAULT_TOLERANCE) -> dict:
     """Writes ``out_dir`` (layout, points, the packed outputs); returns ``{output: components}``."""
     layout = read_layout(store_dir)
-    entries, keep, n_rec = scan(store_dir, layout)
-    records = _records(store_dir, layout).astype(np.float64)
+    _, keep, n_rec = scan(store_dir, layout)
+    records = _records(store_dir, layout, n_rec).astype(np.float64)
     arrays = {"format": np.array(PACK_FORMAT), "n_records": np.array(n_rec)}
     rebuilt, kept = {}, {}
     for name, shape, col, size in _blocks(layout):
@@ -135,7 +139,7 @@ def _from_packed(arrays: dict, name: str, rebuilt: dict) -> np.ndarray:
     if kind == "raw":
         return arrays[f"{name}.values"].astype(np.float64)
     zero = arrays[f"{name}.zero_columns"]
-    y = _rebuild(arrays, name)
+    y = _reconstruct({key: arrays[f"{name}.{key}"] for key in ("mean", "coefficients", "components")})
     if kind == "ln":
         x = np.exp(y)
     elif kind == "te":

@@ -84,7 +84,7 @@ def out_of_play(emus: dict, inputs: set, constants: dict, missing: dict | None =
     out = {}
     for key, emu in emus.items():
         lacking = [p for p in (missing or {}).get(key, ()) if p != "H0" and held_by_fallback(p) is None]
-        if lacking:
+        if lacking:  # the reason given, unless a held parameter below gives one
             out[key] = f"it takes {', '.join(lacking)}, which this run does not give"
         if P.code_of(emu) != "camb":
             continue
@@ -93,7 +93,7 @@ def out_of_play(emus: dict, inputs: set, constants: dict, missing: dict | None =
             if name not in inputs:
                 continue
             value = number(constants.get(name))
-            if value is None:  # the first reason to give
+            if value is None:
                 out[key] = f"it holds `{name}` at {held:g}, which this run varies"
                 break
             if not (value == held or abs(value - held) <= RELATIVE_TOLERANCE * abs(held)):

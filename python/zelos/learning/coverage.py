@@ -111,12 +111,9 @@ def spec_region(path: str) -> tuple:
     spec = load_spec(path)
     plan = make_plan(spec)
     train, _ = draw(plan, os.path.dirname(os.path.abspath(path)))
-    trust = spec.get("trust") or {}
-    methods = trust.get("method", ["box", "mahalanobis"])
-    threshold = trust.get("threshold") or {"chi2_quantile": 0.999}
-    region = TrustRegion(plan.parameters, [methods] if isinstance(methods, str) else methods, lower=plan.lower,
-                         upper=plan.upper, points=train, pico=threshold.get("pico"),
-                         chi2_quantile=threshold.get("chi2_quantile"))
+    trust = spec["trust"]  # load_spec fills in the defaults
+    region = TrustRegion(plan.parameters, trust["method"], lower=plan.lower, upper=plan.upper, points=train,
+                         pico=trust["threshold"].get("pico"), chi2_quantile=trust["threshold"].get("chi2_quantile"))
     accept = constraint_filter(plan.parameters, spec.get("constraints") or [])
     return region, accept, list(plan.parameters), train.mean(axis=0)
 

@@ -61,16 +61,16 @@ def _list_of_str(key, value):
 ALL_SHIPPED = "all"
 
 
-def _asks_all(value) -> bool:
-    """Whether the ``zelos_emulators`` value names ``all``."""
-    return any(v.strip().lower() == ALL_SHIPPED for v in _list_of_str("zelos_emulators", value))
+def _is_all(item: str) -> bool:
+    """Whether one entry of ``zelos_emulators`` is ``all`` (any case)."""
+    return item.strip().lower() == ALL_SHIPPED
 
 
 def _emulators(key, value):
     """``_list_of_str``, with ``all`` (any case) expanded in place to every shipped emulator's name
     (``zelos.shipped.shipped_names``); a name given twice is loaded once."""
     items = _list_of_str(key, value)
-    if not any(v.strip().lower() == ALL_SHIPPED for v in items):
+    if not any(_is_all(v) for v in items):
         return items
     from ..shipped import shipped_names
 
@@ -80,7 +80,7 @@ def _emulators(key, value):
                                "installation of zelos; give archive paths or emulator names")
     out = []
     for v in items:
-        for name in (shipped if v.strip().lower() == ALL_SHIPPED else [v]):
+        for name in (shipped if _is_all(v) else [v]):
             if name not in out:
                 out.append(name)
     return tuple(out)
@@ -174,7 +174,7 @@ def split(arguments) -> tuple:
             attr, parse = KEYS[key]
             found[attr] = parse(key, value)
             if attr == "emulators":
-                found["ranked"] = _asks_all(value)
+                found["ranked"] = any(_is_all(v) for v in _list_of_str(key, value))
         else:
             clean[key] = value
     return Options(**found), clean

@@ -17,30 +17,31 @@ PY_SOURCES   := $(shell find python -name '*.py')
 .PHONY: setup setup-ci test build-rust-tests test-rust test-python demo demo-w0wa demo-mnu demo-nnu demo-build fidelity bench wheel clean
 
 # Python dependencies (re-run when pyproject.toml changes): first what zelos builds against and
-# what the demo and most tests need, then the extras (`make -j2` builds zelos meanwhile).
+# what the demo and most tests need, then the extras (`make test` compiles Rust meanwhile).
 $(VENV)/.deps-core: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q "maturin>=1.7,<2" "numpy>=1.22" "scipy>=1.8" "pyyaml>=6" "pytest>=7" \
 		"camb==2.0.5" "matplotlib>=3.5" "tqdm>=4.60" "dask[distributed]" "cobaya==3.6.2" getdist \
-		"pytest-xdist>=3.5"
+		"pytest-xdist>=3.5" typing-extensions filelock
 	touch $@
 
 $(VENV)/.deps: $(VENV)/.deps-core
-	# The extras, all optional for users of zelos. classy builds CLASS from source on one
-	# core (about 2 minutes): the rest downloads and unpacks meanwhile, in a second pip (the two
-	# install disjoint packages; classy needs nothing beyond numpy). jax and cosmopower-jax: zelos.jax
-	# and the CosmoPower import tests; MPI from wheels (mpiexec and libmpi in the venv): the Cobaya
-	# plugin's MPI test; PyTorch and TensorFlow on CPU: zelos.torch and zelos.tf (docs/frameworks.md).
-	# PyPI's Linux torch cannot import without its CUDA packages (5.4 GB, 2 min); PyTorch's CPU index
-	# serves the same torch without them, and PyPI is the fallback where that index cannot be reached
-	# (one retry: pip's default five spent 15 s on a machine that cannot resolve its name).
+	# The extras, all optional for users of zelos, in three pips at once: each waits mostly on
+	# the network or on one core, and they install disjoint packages (their shared dependencies
+	# come with the core: numpy, jinja2, fsspec, typing-extensions, filelock). classy builds CLASS
+	# from source (about 2 minutes). jax and cosmopower-jax: zelos.jax and the CosmoPower import
+	# tests; MPI from wheels (mpiexec and libmpi in the venv): the Cobaya plugin's MPI test; then
+	# TensorFlow on CPU: zelos.tf. PyTorch: zelos.torch (docs/frameworks.md). PyPI's Linux torch
+	# cannot import without its CUDA packages (5.4 GB, 2.5 minutes on a fresh machine); PyTorch's
+	# CPU index serves the same torch without them, and PyPI is the fallback where that index
+	# cannot be reached, as on a machine that only reaches PyPI (one retry: pip's default five
+	# spent 15 s on a machine that cannot resolve its name).
 	$(PIP) install -q "classy==3.4.1" & classy=$$!; \
-	{ $(PIP) install -q "jax[cpu]" "cosmopower-jax==0.5.8" "mpich==5.0.2" "mpi4py==4.1.2" \
-	  && { $(PIP) install -q --retries 1 --timeout 20 torch --index-url https://download.pytorch.org/whl/cpu \
-	       || $(PIP) install -q torch; } \
-	  && $(PIP) install -q tensorflow-cpu; }; rest=$$?; \
-	wait $$classy && exit $$rest
+	{ $(PIP) install -q --retries 1 --timeout 20 torch --index-url https://download.pytorch.org/whl/cpu \
+	  || $(PIP) install -q torch; } & torch=$$!; \
+	$(PIP) install -q "jax[cpu]" "cosmopower-jax==0.5.8" "mpich==5.0.2" "mpi4py==4.1.2" tensorflow-cpu; rest=$$?; \
+	wait $$torch && wait $$classy && exit $$rest
 	touch $@
 
 # zelos itself, built into the venv (re-built when Rust sources change). `make setup` and the
@@ -56,24 +57,26 @@ setup: $(VENV)/.deps $(VENV)/.zelos-release
 
 setup-ci: $(VENV)/.deps $(VENV)/.zelos-ci
 
-# The set-up builds zelos and the Rust tests while pip downloads the extras and CLASS compiles on
-# one core; then the Rust tests run, then pytest.
+# The set-up overlaps what waits on the network with what waits on the CPU: the Rust library and
+# its tests compile (they need no Python) while pip installs the core dependencies, then maturin
+# builds zelos while a second pip installs the extras and CLASS compiles on one core. Cargo's lock
+# on target/ serialises the two Rust builds. Then the Rust tests run, then pytest.
 test:
-	$(MAKE) -j2 setup-ci build-rust-tests
+	$(MAKE) -j3 setup-ci build-rust-tests
 	$(MAKE) test-rust test-python
 
-# After maturin and `cargo build --lib` again before the tests: maturin leaves a libzelos.so built
-# with the `python` feature in target/ci, and the C API test must link the plain one. gfortran
-# (for the C API's Fortran example, tests/capi.rs) is installed from Debian's packages when
-# missing and run as root; otherwise that test says it is skipped (and fails where CI=true or
-# ZELOS_REQUIRE_FORTRAN=1).
-build-rust-tests: $(VENV)/.zelos-ci
+# gfortran (for the C API's Fortran example, tests/capi.rs) is installed from Debian's packages
+# when missing and run as root; otherwise that test says it is skipped (and fails where CI=true
+# or ZELOS_REQUIRE_FORTRAN=1).
+build-rust-tests:
 	@command -v gfortran >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 		&& { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gfortran >/dev/null; }; } \
 		|| echo "gfortran not installed (needs root and apt-get): the Fortran C API test will be skipped (and fail where CI=true)"
 	cargo build --profile ci --lib -q
 	cargo test --profile ci --no-run -q
 
+# `cargo build --lib` again before the tests (nothing to compile): maturin leaves a libzelos.so
+# built with the `python` feature in target/ci, and the C API test must link the plain one.
 test-rust: build-rust-tests
 	cargo build --profile ci --lib -q
 	cargo test --profile ci -q

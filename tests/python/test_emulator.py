@@ -19,9 +19,12 @@ from zelos.testing import LCDM, random_point
 PARAMS = list(LCDM)
 
 
-def test_round_trip_keeps_weights_bit_identical(tmp_path):
+def test_round_trip_keeps_weights_bit_identical(tmp_path, monkeypatch):
     from zelos.testing import random_archive
 
+    # The manifest records when an archive was written, to the second: a fixed time (as
+    # reproducible builds set it) so that the two writes below cannot straddle a second.
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1765000000")
     path = tmp_path / "rt.tar.gz"
     sha = random_archive(path, hidden=2, width=16, n_out=30, dtype=np.float32, seed=42)
     members = _zelos.read_archive_members(str(path))
@@ -32,7 +35,7 @@ def test_round_trip_keeps_weights_bit_identical(tmp_path):
     assert np.array_equal(tensors["tt.0.weight"], expected)
     emu = zelos.load(path)
     assert emu.sha256 == sha
-    # Writing the same contents again gives the same bytes, hence the same sha256.
+    # Writing the same contents at the same time again gives the same bytes, hence the same sha256.
     assert random_archive(tmp_path / "rt2.tar.gz", hidden=2, width=16, n_out=30, dtype=np.float32, seed=42) == sha
 
 

@@ -48,8 +48,12 @@ $(VENV)/.deps: $(VENV)/.deps-core
 # demo build with the release profile (thin LTO, one codegen unit: the speed benchmarks quote);
 # `make test` with the `ci` profile (Cargo.toml: the same optimisation level, no LTO, parallel
 # codegen), which compiles in about half the time; tests never measure speed.
+# maturin builds in its own target folder: the Python module and the plain C library are both
+# deps/libzelos.so to cargo (a cdylib's file name carries no hash), so in one folder each build
+# made the other stale and `make test` compiled the library three times and its tests twice.
+MATURIN_TARGET := target/python
 $(VENV)/.zelos-%: $(VENV)/.deps-core $(RUST_SOURCES) pyproject.toml
-	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --profile $* -q
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --profile $* --target-dir $(MATURIN_TARGET) -q
 	rm -f $(VENV)/.zelos-*
 	touch $@
 
@@ -59,8 +63,8 @@ setup-ci: $(VENV)/.deps $(VENV)/.zelos-ci
 
 # The set-up overlaps what waits on the network with what waits on the CPU: the Rust library and
 # its tests compile (they need no Python) while pip installs the core dependencies, then maturin
-# builds zelos while a second pip installs the extras and CLASS compiles on one core. Cargo's lock
-# on target/ serialises the two Rust builds. Then the Rust tests run, then pytest.
+# builds zelos (in its own target folder) while a second pip installs the extras and CLASS
+# compiles. Then the Rust tests run, then pytest.
 test:
 	$(MAKE) -j3 setup-ci build-rust-tests
 	$(MAKE) test-rust test-python
@@ -75,10 +79,7 @@ build-rust-tests:
 	cargo build --profile ci --lib -q
 	cargo test --profile ci --no-run -q
 
-# `cargo build --lib` again before the tests (nothing to compile): maturin leaves a libzelos.so
-# built with the `python` feature in target/ci, and the C API test must link the plain one.
 test-rust: build-rust-tests
-	cargo build --profile ci --lib -q
 	cargo test --profile ci -q
 
 # Test files run in parallel worker processes (pytest-xdist; a file's tests stay together so its
@@ -119,7 +120,7 @@ bench: setup
 # The abi3 wheel (one for every CPython >= 3.9): installs with no Rust on the machine
 # (tests/python/test_wheel.py installs one into a fresh venv and runs an emulator and Cobaya).
 wheel: $(VENV)/.deps-core
-	$(VENV)/bin/maturin build --release --out dist
+	$(VENV)/bin/maturin build --release --target-dir $(MATURIN_TARGET) --out dist
 
 clean:
 	rm -rf $(VENV) target dist demo-out

@@ -14,7 +14,7 @@ export MKL_NUM_THREADS ?= 1
 RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 PY_SOURCES   := $(shell find python -name '*.py')
 
-.PHONY: setup setup-ci test build-rust-tests test-rust test-python demo demo-w0wa demo-mnu demo-nnu demo-build fidelity bench wheel clean
+.PHONY: setup setup-ci test rust-tests-then-module gfortran build-rust-tests test-rust test-python demo demo-w0wa demo-mnu demo-nnu demo-build fidelity bench wheel clean
 
 # Python dependencies (re-run when pyproject.toml changes): first what zelos builds against and
 # what the demo and most tests need, then the extras (`make test` compiles Rust meanwhile).
@@ -48,12 +48,8 @@ $(VENV)/.deps: $(VENV)/.deps-core
 # demo build with the release profile (thin LTO, one codegen unit: the speed benchmarks quote);
 # `make test` with the `ci` profile (Cargo.toml: the same optimisation level, no LTO, parallel
 # codegen), which compiles in about half the time; tests never measure speed.
-# maturin builds in its own target folder: the Python module and the plain C library are both
-# deps/libzelos.so to cargo (a cdylib's file name carries no hash), so in one folder each build
-# made the other stale and `make test` compiled the library three times and its tests twice.
-MATURIN_TARGET := target/python
 $(VENV)/.zelos-%: $(VENV)/.deps-core $(RUST_SOURCES) pyproject.toml
-	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --profile $* --target-dir $(MATURIN_TARGET) -q
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --profile $* -q
 	rm -f $(VENV)/.zelos-*
 	touch $@
 
@@ -61,26 +57,36 @@ setup: $(VENV)/.deps $(VENV)/.zelos-release
 
 setup-ci: $(VENV)/.deps $(VENV)/.zelos-ci
 
-# The set-up overlaps what waits on the network with what waits on the CPU: the Rust library and
-# its tests compile (they need no Python) while pip installs the core dependencies, then maturin
-# builds zelos (in its own target folder) while a second pip installs the extras and CLASS
-# compiles. Then the Rust tests run, then pytest.
+# The set-up overlaps what waits on the network with what waits on the CPU: the Rust tests compile
+# and run (they need no Python) while pip installs the dependencies, then maturin builds zelos
+# into the venv, then pytest runs.
+#
+# The order matters: the Python module and the plain C library (which tests/capi.rs links) are
+# both target/ci/deps/libzelos.so to cargo (a cdylib's name carries no hash), so whichever is built
+# last makes the other stale. Built in this order, the crate's dependencies compile once (about
+# 80% of the compile; a separate target folder for maturin compiled them twice), the library
+# once for each, the tests once, and test_wheel's `maturin build` finds the module fresh.
 test:
-	$(MAKE) -j3 setup-ci build-rust-tests
-	$(MAKE) test-rust test-python
+	$(MAKE) -j3 $(VENV)/.deps rust-tests-then-module
+	$(MAKE) test-python
+
+rust-tests-then-module: test-rust $(VENV)/.deps-core
+	$(MAKE) $(VENV)/.zelos-ci
 
 # gfortran (for the C API's Fortran example, tests/capi.rs) is installed from Debian's packages
-# when missing and run as root; otherwise that test says it is skipped (and fails where CI=true
-# or ZELOS_REQUIRE_FORTRAN=1).
+# when missing and run as root, while the tests compile; otherwise that test says it is skipped
+# (and fails where CI=true or ZELOS_REQUIRE_FORTRAN=1).
+test-rust:
+	$(MAKE) -j2 gfortran build-rust-tests
+	cargo test --profile ci -q
+
 build-rust-tests:
+	cargo test --profile ci --no-run -q
+
+gfortran:
 	@command -v gfortran >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 		&& { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gfortran >/dev/null; }; } \
 		|| echo "gfortran not installed (needs root and apt-get): the Fortran C API test will be skipped (and fail where CI=true)"
-	cargo build --profile ci --lib -q
-	cargo test --profile ci --no-run -q
-
-test-rust: build-rust-tests
-	cargo test --profile ci -q
 
 # Test files run in parallel worker processes (pytest-xdist; a file's tests stay together so its
 # module fixtures are built once). Most tests run one CAMB or one network at a time: on 2 cores
@@ -120,7 +126,7 @@ bench: setup
 # The abi3 wheel (one for every CPython >= 3.9): installs with no Rust on the machine
 # (tests/python/test_wheel.py installs one into a fresh venv and runs an emulator and Cobaya).
 wheel: $(VENV)/.deps-core
-	$(VENV)/bin/maturin build --release --target-dir $(MATURIN_TARGET) --out dist
+	$(VENV)/bin/maturin build --release --out dist
 
 clean:
 	rm -rf $(VENV) target dist demo-out

@@ -147,7 +147,7 @@ def test_a_short_planck_chain_runs_and_getdist_reads_it(tmp_path):
             # wandered below the emulator's tau range and a third of its points went to CAMB
             # (195 of 559 calls, 15 minutes of the suite).
             "prior": {"tau_lowE": "lambda tau: stats.norm.logpdf(tau, loc=0.0544, scale=0.0073)"},
-            "sampler": {"mcmc": {"max_samples": 150, "burn_in": 0, "learn_proposal": False,
+            "sampler": {"mcmc": {"max_samples": 80, "burn_in": 0, "learn_proposal": False,
                                  "covmat": os.path.join(ROOT, "specs", "covmats",
                                                         "base_plikHM_TTTEEE_lowl_lowE.covmat"),
                                  "seed": 3}},

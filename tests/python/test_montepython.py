@@ -486,6 +486,40 @@ def test_all_loads_every_shipped_emulator_and_settings_irrelevant_to_one_never_b
     assert z.Omega_m() == pars.omegam
 
 
+def test_without_zelos_emulators_every_shipped_emulator_is_a_candidate_else_classy_alone(caplog):
+    """A .param file that leaves `zelos_emulators` out (issue 17: switching without datafiles)
+    gets `all`: the LCDM point is CAMB_LCDM_background's. A run that no shipped emulator can
+    answer (CLASS's massless neutrinos: all of them hold one massive species) is a plain classy,
+    as the file asked, and start-up says why; `none` (or an empty list) asks for no emulator."""
+    import logging
+
+    from zelos.shipped import shipped_names
+
+    caplog.set_level(logging.INFO, logger="zelos.montepython")
+    lcdm = {k: v for k, v in BG.items() if k != "zelos_emulators"}
+    z = zelos_class(lcdm)
+    p = z._point
+    assert list(p.plan.emulators) == zelos.routing.Router(p.plan.emulators).keys()
+    assert sorted(p.plan.emulators) == sorted(shipped_names()) and p.plan.code == "camb"
+    assert p.mode == "emulated" and p.keys["H"] == "CAMB_LCDM_background"
+
+    massless = {k: v for k, v in lcdm.items() if k not in NU}
+    z = zelos_class(massless)
+    assert z._point.plan.code == "classy" and not z._point.plan.emulators
+    assert z.summary()["fallbacks_by_reason"] == {"no_emulators": 1}
+    c = plain_classy(massless)
+    zs = np.array([0.1, 1.0, 2.5])
+    np.testing.assert_array_equal(z.Hubble(zs), [c.Hubble(x) for x in zs])
+    assert (f"zelos_emulators not given: the {len(shipped_names())} shipped emulators were candidates, but each holds "
+            "an input at another value than this run's (`CAMB_LCDM_" in caplog.text), caplog.text
+    assert "holds mnu = 0.06, this run has 0); set zelos_emulators" in caplog.text
+
+    for none in ("none", "None", []):
+        z = zelos_class(dict(lcdm, zelos_emulators=none))
+        assert z._point.plan.code == "classy" and not z._point.plan.emulators
+        assert z.Hubble(1.0) == plain_classy(lcdm).Hubble(1.0)
+
+
 def test_camb_computes_cmb_and_pk_accessors_as_camb():
     """The fallback of a CAMB CMB emulator: CambClass's C_l, P(k) and sigma8 are CAMB's own."""
     from zelos.montepython.camb_class import CambClass

@@ -313,26 +313,21 @@ class Class(ClassyAccessors, CodeRuns):
 
     def _plan(self, options, clean, inputs, request):
         """The plan for these options and this shape of inputs (cached: made once per run)."""
-        from .plan import Plan, installed_version
+        from .plan import installed_version
 
         shape = (options, frozenset(clean), tuple(sorted((k, repr(v)) for k, v in inputs.physics.items()
                                                          if not isinstance(v, float))), request.has_cl,
                  request.lensing, request.mPk, request.nonlinear)
         plan = self._plans.get(shape)
         if plan is None:
-            emulators = {}
-            for entry in options.emulators:
-                session.add_keyed(emulators, self._load(entry))
-            if options.ranked:
-                emulators = session.ranked(emulators)
-            plan = Plan(options, emulators, inputs, request)
+            plan = self._new_plan(options, inputs, request)
             version = installed_version(plan.code)
             if version is None:
                 raise CosmoSevereError(
-                    f"zelos: {'the emulators were trained with ' + plan.code if emulators else 'no zelos_emulators'}, "
+                    f"zelos: {'the emulators were trained with ' + plan.code if plan.emulators else 'no zelos_emulators'}, "
                     f"and {plan.code} is not installed (pip install {plan.code}); it computes what no emulator "
                     "answers")
-            if emulators:
+            if plan.emulators:
                 plan.check_versions(version)
                 if plan.router is None and options.out_of_range != "compute":
                     raise CosmoSevereError(
@@ -344,6 +339,41 @@ class Class(ClassyAccessors, CodeRuns):
                 self._rng = np.random.default_rng(options.spot_check_seed)
             self._report(plan, options, version)
         return plan
+
+    def _new_plan(self, options, inputs, request):
+        """The plan of ``options.emulators``, or, where the run leaves ``zelos_emulators`` out,
+        of every shipped emulator in the router's rank order (as Cobaya's theory without
+        ``emulators``), unless none of them can answer this run: it is then a plain classy, as
+        the user's .param file asked, rather than CAMB at every point."""
+        from ..shipped import shipped_names
+        from .plan import Plan, installed_version
+
+        default = options.emulators is None
+        emulators = {}
+        for entry in shipped_names() if default else options.emulators:
+            session.add_keyed(emulators, self._load(entry))
+        if options.ranked or default:
+            emulators = session.ranked(emulators)
+        plan = Plan(options, emulators, inputs, request)
+        if not default:
+            return plan
+        installed = installed_version(plan.code)
+        if plan.router is None:
+            reasons = sorted(set(plan.excluded.values()))
+            why = "none can answer this run" + (f" ({reasons[0]}" + (f"; {len(reasons) - 1} other reasons" if
+                                                                  len(reasons) > 1 else "") + ")" if reasons else "")
+        elif not (held := _first_point_servable(plan, inputs))[0]:
+            why = f"each holds an input at another value than this run's ({held[1]})"
+        elif installed is None:
+            why = f"they were trained with {plan.code}, which is not installed"
+        elif session.version_mismatches(emulators, installed) and not options.allow_version_mismatch:
+            why = f"they were trained with another {plan.code} than the installed {installed}"
+        else:
+            return plan
+        plain = Plan(options, {}, inputs, request)
+        plain.notes.append(f"zelos_emulators not given: the {len(emulators)} shipped emulators were candidates, but "
+                           f"{why}; set zelos_emulators to name emulators, or to 'none' to say none is wanted")
+        return plain
 
     def _load(self, entry):
         emu = self._emulators.get(entry)
@@ -358,7 +388,7 @@ class Class(ClassyAccessors, CodeRuns):
 
     def _report(self, plan, options, version):
         lines = (plan.describe() if plan.emulators
-                 else [f"no zelos_emulators: every point is computed by classy {version}"])
+                 else plan.notes + [f"no zelos_emulators: every point is computed by classy {version}"])
         if plan.emulators:
             lines.append(f"computes what the emulators cannot answer with {plan.code} {version}"
                          + (f", settings {plan.settings}" if plan.code == "camb" else " (the run's CLASS inputs)")
@@ -493,6 +523,22 @@ def _non_finite(arguments: dict) -> dict:
                 bad[key] = value
                 break
     return bad
+
+
+def _first_point_servable(plan, inputs) -> tuple:
+    """``(True, '')`` when some serving emulator holds every input it holds at the run's value
+    at its first point, else ``(False, an example)``: with constant inputs (CLASS's massless
+    default against emulators trained with mnu = 0.06) no point of the run is emulated."""
+    point, _ = plan.translate(inputs)
+    example = ""
+    for key in plan.serving:
+        differs = [(name, held) for name, held in plan.usable[key][1].items()
+                   if point.get(name) is not None and not _close(point[name], held)]
+        if not differs:
+            return True, ""
+        name, held = differs[0]
+        example = example or f"`{key}` holds {name} = {held:g}, this run has {point[name]:g}"
+    return False, example
 
 
 def _close(a, b) -> bool:

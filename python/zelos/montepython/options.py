@@ -28,7 +28,10 @@ MISSING_CL = ("omit", "compute")
 class Options:
     """Parsed ``zelos_*`` options; defaults are those of a .param file that sets none."""
 
-    emulators: tuple = ()
+    #: None when the run does not set ``zelos_emulators``: every shipped emulator then, in the
+    #: router's rank order, unless none of them can answer the run, which is then a plain classy
+    #: (``Class._plan``); ``()`` for ``'none'`` or an empty list: a plain classy
+    emulators: tuple | None = None
     log: str | None = None
     spot_check: float = 0.0
     spot_check_seed: int | None = None
@@ -59,6 +62,8 @@ def _list_of_str(key, value):
 #: Cobaya's ``emulators: all``; each point then goes to the emulators whose trust regions and
 #: fixed inputs cover it.
 ALL_SHIPPED = "all"
+#: ``zelos_emulators: none`` (or an empty list): no emulator, every point computed by classy.
+NONE = "none"
 
 
 def _is_all(item: str) -> bool:
@@ -70,6 +75,8 @@ def _emulators(key, value):
     """``_list_of_str``, with ``all`` (any case) expanded in place to every shipped emulator's name
     (``zelos.shipped.shipped_names``); a name given twice is loaded once."""
     items = _list_of_str(key, value)
+    if [v.lower() for v in items] == [NONE]:
+        return ()
     if not any(_is_all(v) for v in items):
         return items
     from ..shipped import shipped_names

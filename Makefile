@@ -6,6 +6,9 @@ VENV        ?= .venv
 PYTHON      ?= python3
 PY          := $(VENV)/bin/python
 PIP         := $(PY) -m pip
+# --no-compile: pip would byte-compile every file it installs (tens of thousands for torch,
+# TensorFlow and jax, minutes of CPU on 2 cores); Python compiles what is imported, once.
+INSTALL     := $(PIP) install -q --no-compile
 # Thread counts on purpose: 2-core machines slow down with oversubscribed BLAS pools.
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
@@ -21,7 +24,7 @@ PY_SOURCES   := $(shell find python -name '*.py')
 $(VENV)/.deps-core: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q "maturin>=1.7,<2" "numpy>=1.22" "scipy>=1.8" "pyyaml>=6" "pytest>=7" \
+	$(INSTALL) "maturin>=1.7,<2" "numpy>=1.22" "scipy>=1.8" "pyyaml>=6" "pytest>=7" \
 		"camb==2.0.5" "matplotlib>=3.5" "tqdm>=4.60" "dask[distributed]" "cobaya==3.6.2" getdist \
 		"pytest-xdist>=3.5" typing-extensions filelock
 	touch $@
@@ -37,10 +40,10 @@ $(VENV)/.deps: $(VENV)/.deps-core
 	# CPU index serves the same torch without them, and PyPI is the fallback where that index
 	# cannot be reached, as on a machine that only reaches PyPI (one retry: pip's default five
 	# spent 15 s on a machine that cannot resolve its name).
-	$(PIP) install -q "classy==3.4.1" & classy=$$!; \
-	{ $(PIP) install -q --retries 1 --timeout 20 torch --index-url https://download.pytorch.org/whl/cpu \
-	  || $(PIP) install -q torch; } & torch=$$!; \
-	$(PIP) install -q "jax[cpu]" "cosmopower-jax==0.5.8" "mpich==5.0.2" "mpi4py==4.1.2" tensorflow-cpu; rest=$$?; \
+	$(INSTALL) "classy==3.4.1" & classy=$$!; \
+	{ $(INSTALL) --retries 1 --timeout 20 torch --index-url https://download.pytorch.org/whl/cpu \
+	  || $(INSTALL) torch; } & torch=$$!; \
+	$(INSTALL) "jax[cpu]" "cosmopower-jax==0.5.8" "mpich==5.0.2" "mpi4py==4.1.2" tensorflow-cpu; rest=$$?; \
 	wait $$torch && wait $$classy && exit $$rest
 	touch $@
 
@@ -89,9 +92,10 @@ gfortran:
 		|| echo "gfortran not installed (needs root and apt-get): the Fortran C API test will be skipped (and fail where CI=true)"
 
 # Test files run in parallel worker processes (pytest-xdist; a file's tests stay together so its
-# module fixtures are built once). Most tests run one CAMB or one network at a time: on 2 cores
-# two workers nearly halve the wall time.
-PYTEST_WORKERS ?= 2
+# module fixtures are built once). Most tests run one CAMB or one network at a time, and many wait
+# on a subprocess, a file or a server: with two workers on 2 cores a background job at the lowest
+# priority still got about half a core, so a third worker fills that.
+PYTEST_WORKERS ?= 3
 test-python: setup-ci
 	$(PY) -m pytest -q tests/python -n $(PYTEST_WORKERS) --dist loadfile
 

@@ -1,7 +1,7 @@
-"""Extension-model chains on the shipped CMB emulators (Σm_ν, N_eff): with CAMB_LCDM_CMB and the
+"""Extension-model chains on the shipped CMB emulators (Σm_ν, N_eff, Ω_k): with CAMB_LCDM_CMB and the
 extension's emulator loaded in one Planck-lite + lensing + DESI DR2 run that samples the extension
-parameter as Cobaya's camb takes it (`mnu`, `nnu`), every point goes to the extension's emulator
-(the ΛCDM one holds mnu at 0.06 eV in one massive eigenstate and N_eff at 3.046, and serves none
+parameter as Cobaya's camb takes it (`mnu`, `nnu`, `omk`), every point goes to the extension's emulator
+(the ΛCDM one holds mnu at 0.06 eV in one massive eigenstate, N_eff at 3.046 and Ω_k at 0, and serves none
 of them), near Σm_ν = 0 too, where DESI pushes the posterior; each agrees with Cobaya's camb with
 the emulator's settings. The same with `emulators: all`, where CAMB_extended_background and the
 matter-power emulators (one massive eigenstate) are loaded too: the fallback takes the settings
@@ -36,7 +36,9 @@ MODELS = {"mnu": ("CAMB_mnu_CMB", {"min": 0.0, "max": 5.0}, ({**PLANCK, "mnu": 0
               {"ombh2": 0.02213, "omch2": 0.1160, "cosmomc_theta": 0.0104136, "tau": 0.0588, "logA": 3.043,
                "ns": 0.954, "nnu": 2.76},
               {"ombh2": 0.02264, "omch2": 0.1240, "cosmomc_theta": 0.0104046, "tau": 0.0621, "logA": 3.071,
-               "ns": 0.9767, "nnu": 3.34}))}
+               "ns": 0.9767, "nnu": 3.34})),
+          # Omega_k within the CMB + BAO posterior (sigma 0.0019), on both sides of flat
+          "omk": ("CAMB_omk_CMB", {"min": -0.1, "max": 0.1}, ({**PLANCK, "omk": -0.0042}, {**PLANCK, "omk": 0.0031}))}
 
 pytestmark = pytest.mark.skipif(not os.path.isdir(os.path.join(PACKAGES, "data")),
                                 reason=f"the likelihood data are not at {PACKAGES}")

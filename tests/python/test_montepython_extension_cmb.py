@@ -4,7 +4,8 @@ loaded beside it (it holds one 0.06 eV eigenstate and N_eff = 3.046: not this ru
 with `all`, and its lensed C_l equal CAMB's at that point within the emulator's accuracy.
 - Σm_ν (CAMB_mnu_CMB): one species of degeneracy 3, as CLASS writes three degenerate eigenstates,
   N_ur completing N_eff = 3.046;
-- N_eff (CAMB_nnu_CMB): one 0.06 eV species and N_ur = N_eff minus its share."""
+- N_eff (CAMB_nnu_CMB): one 0.06 eV species and N_ur = N_eff minus its share;
+- Ω_k (CAMB_omk_CMB): CLASS's `Omega_k`, CAMB's `omk`, neutrinos as Planck's."""
 
 import numpy as np
 import pytest
@@ -41,12 +42,19 @@ def _nnu(nnu):
             {"mnu": 0.06, "num_massive_neutrinos": 1, "nnu": nnu}, NNU_POINTS[nnu])
 
 
+def _omk(omk):
+    """(emulator, CLASS's inputs, CAMB's, the other parameters) for Omega_k, neutrinos as Planck's."""
+    return ("CAMB_omk_CMB", {"Omega_k": omk, "N_ur": 3.046 - SHARE, "N_ncdm": 1, "m_ncdm": 0.06},
+            {"mnu": 0.06, "num_massive_neutrinos": 1, "nnu": 3.046, "omk": omk}, POINT)
+
+
 CASES = [(_mnu(0.02), "listed"), (_mnu(0.15), "listed"), (_mnu(0.15), "all"), (_nnu(3.33), "listed"),
-         (_nnu(2.79), "all")]
+         (_nnu(2.79), "all"), (_omk(-0.0042), "listed"), (_omk(0.0031), "all")]
 
 
 @pytest.mark.parametrize("case, emulators", CASES, ids=["mnu0.02-listed", "mnu0.15-listed", "mnu0.15-all",
-                                                         "nnu3.33-listed", "nnu2.79-all"])
+                                                         "nnu3.33-listed", "nnu2.79-all", "omk-0.0042-listed",
+                                                         "omk0.0031-all"])
 def test_a_class_style_extension_run_is_served_by_its_emulator_and_equals_camb(case, emulators):
     name, neutrinos, camb_neutrinos, point = case
     if name not in shipped_names():

@@ -45,6 +45,8 @@ SHIPPED = {
                                            "H": ("p99", 2e-4), "D_A": ("p99", 1e-4)}),
     "CAMB_nnu_CMB": ("camb_nnu_cmb.yaml", {"H0": ("p99", 1e-4), "sigma8": ("p99", 1e-4), "rdrag": ("p99", 1e-4),
                                            "H": ("p99", 2e-4), "D_A": ("p99", 1e-4)}),
+    "CAMB_omk_CMB": ("camb_omk_cmb.yaml", {"H0": ("p99", 1e-4), "sigma8": ("p99", 1e-4), "rdrag": ("p99", 1e-4),
+                                           "H": ("p99", 2e-4), "D_A": ("p99", 1e-4)}),
 }
 
 
@@ -170,3 +172,11 @@ def test_the_shipped_nnu_cmb_emulator_agrees_with_camb():
     _assert_cmb_emulator_agrees_with_camb("CAMB_nnu_CMB", {
         "ombh2": 0.02252, "omch2": 0.1231, "cosmomc_theta": 0.010404, "tau": 0.058, "logA": 3.052, "ns": 0.972,
         "nnu": 3.41})
+
+
+@pytest.mark.skipif("CAMB_omk_CMB" not in shipped_names(), reason="CAMB_omk_CMB is not shipped yet")
+def test_the_shipped_omk_cmb_emulator_agrees_with_camb():
+    # slightly open, 1.4 sigma of the Planck + BAO curvature posterior, not a training point
+    _assert_cmb_emulator_agrees_with_camb("CAMB_omk_CMB", {
+        "ombh2": 0.02229, "omch2": 0.1209, "cosmomc_theta": 0.0104081, "tau": 0.063, "logA": 3.061, "ns": 0.9631,
+        "omk": 0.0027})

@@ -77,14 +77,15 @@ rust-tests-then-module: test-rust $(VENV)/.deps-core
 	$(MAKE) $(VENV)/.zelos-ci
 
 # gfortran (for the C API's Fortran example, tests/capi.rs) is installed from Debian's packages
-# when missing and run as root, while the tests compile; otherwise that test says it is skipped
-# (and fails where CI=true or ZELOS_REQUIRE_FORTRAN=1).
-test-rust:
-	$(MAKE) -j2 gfortran build-rust-tests
-	cargo test --profile ci -q
+# when missing and run as root (under `make test`'s -j3, while the tests compile); otherwise that
+# test says it is skipped (and fails where CI=true or ZELOS_REQUIRE_FORTRAN=1). MAKEFLAGS and
+# MFLAGS are emptied for cargo: they name make's job server, whose descriptors only recursive make
+# lines receive, and cargo warned that it could not open them.
+test-rust: gfortran build-rust-tests
+	MAKEFLAGS= MFLAGS= cargo test --profile ci -q
 
 build-rust-tests:
-	cargo test --profile ci --no-run -q
+	MAKEFLAGS= MFLAGS= cargo test --profile ci --no-run -q
 
 gfortran:
 	@command -v gfortran >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \

@@ -80,8 +80,10 @@ def test_sampled_extension_parameters_go_to_their_emulator_and_agree_with_camb(m
             assert served_by == (name,), point
         else:  # `all`: DESI's H and r_drag may come from the extension background emulator if it ranks higher
             assert name in served_by and set(served_by) <= {name, "CAMB_extended_background"}, point
-        # plik-lite, lensing and DESI log-likelihoods: a few hundredths at most (docs/accuracy.md)
-        np.testing.assert_allclose(ours, theirs, atol=0.05, err_msg=f"{parameter} = {point[parameter]}")
+        # plik-lite, lensing and DESI log-likelihoods within what docs/accuracy.md states for the
+        # emulator: a few hundredths; CAMB_omk_CMB's plik-lite p99 |delta chi2| is 0.62 (0.31 in log L)
+        atol = 0.35 if parameter == "omk" else 0.05
+        np.testing.assert_allclose(ours, theirs, atol=atol, err_msg=f"{parameter} = {point[parameter]}")
 
 
 def test_the_fallback_uses_the_extension_emulators_settings(models):

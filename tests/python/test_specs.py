@@ -18,7 +18,7 @@ SPECS = sorted(glob.glob(os.path.join(ROOT, "specs", "*.yaml")))
 # driver runs there, with the shapes and values checked, and is not run twice.
 RUN_BY_TEST_SHIPPED = {"camb_lcdm_background.yaml", "camb_lcdm_linear_pk.yaml", "camb_lcdm_growth.yaml",
                        "camb_linear_matter_power.yaml", "camb_nonlinear_matter_power.yaml",
-                       "camb_w0wa_cmb.yaml", "camb_mnu_cmb.yaml", "camb_nnu_cmb.yaml"}
+                       "camb_w0wa_cmb.yaml", "camb_mnu_cmb.yaml", "camb_nnu_cmb.yaml", "camb_omk_cmb.yaml"}
 
 
 def test_there_are_specs_to_copy():

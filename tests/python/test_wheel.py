@@ -39,9 +39,7 @@ SCRIPT = textwrap.dedent("""
 
 def test_the_wheel_installs_and_runs_without_rust(tmp_path):
     dist = tmp_path / "dist"
-    # maturin's own target folder, as `make setup-ci` builds there (Makefile: MATURIN_TARGET)
-    build = subprocess.run([MATURIN, "build", "--profile", "ci", "--target-dir", os.path.join("target", "python"),
-                            "--out", str(dist), "-q"], cwd=ROOT,
+    build = subprocess.run([MATURIN, "build", "--profile", "ci", "--out", str(dist), "-q"], cwd=ROOT,
                            capture_output=True, text=True, timeout=900)
     assert build.returncode == 0, build.stderr[-3000:]
     (wheel,) = glob.glob(str(dist / "zelos_cosmo-*.whl"))

@@ -244,15 +244,15 @@ class Class(ClassyAccessors, CodeRuns):
         """A WARNING, once per input, when a point sets an input that every serving emulator
         holding it holds at another value (CLASS's massless default against an emulator trained
         with mnu = 0.06; a sampled w): every such point is computed by the code."""
+        from .plan import same_value
+
         plan = p.plan
         differs = {}
         for key in plan.serving:
-            for name, held in plan.usable[key][1].items():
-                value = p.router_point.get(name)
-                if value is not None and not _close(value, held):
-                    differs.setdefault(name, []).append((key, held))
+            for name, held in plan.held_otherwise(key, p.router_point):
+                differs.setdefault(name, []).append((key, held))
         for name, holders in differs.items():
-            if name in self._said_held or any(_close(p.router_point[name], h) for k in plan.serving
+            if name in self._said_held or any(same_value(p.router_point[name], h) for k in plan.serving
                                               for n, h in plan.usable[k][1].items() if n == name and k not in
                                               {key for key, _ in holders}):
                 continue
@@ -360,9 +360,11 @@ class Class(ClassyAccessors, CodeRuns):
         installed = installed_version(plan.code)
         if plan.router is None:
             reasons = sorted(set(plan.excluded.values()))
-            why = "none can answer this run" + (f" ({reasons[0]}" + (f"; {len(reasons) - 1} other reasons" if
-                                                                  len(reasons) > 1 else "") + ")" if reasons else "")
-        elif not (held := _first_point_servable(plan, inputs))[0]:
+            why = "none can answer this run"
+            if reasons:
+                others = f"; {len(reasons) - 1} other reasons" if len(reasons) > 1 else ""
+                why += f" ({reasons[0]}{others})"
+        elif not (held := plan.first_point_servable(inputs))[0]:
             why = f"each holds an input at another value than this run's ({held[1]})"
         elif installed is None:
             why = f"they were trained with {plan.code}, which is not installed"
@@ -523,23 +525,3 @@ def _non_finite(arguments: dict) -> dict:
                 bad[key] = value
                 break
     return bad
-
-
-def _first_point_servable(plan, inputs) -> tuple:
-    """``(True, '')`` when some serving emulator holds every input it holds at the run's value
-    at its first point, else ``(False, an example)``: with constant inputs (CLASS's massless
-    default against emulators trained with mnu = 0.06) no point of the run is emulated."""
-    point, _ = plan.translate(inputs)
-    example = ""
-    for key in plan.serving:
-        differs = [(name, held) for name, held in plan.usable[key][1].items()
-                   if point.get(name) is not None and not _close(point[name], held)]
-        if not differs:
-            return True, ""
-        name, held = differs[0]
-        example = example or f"`{key}` holds {name} = {held:g}, this run has {point[name]:g}"
-    return False, example
-
-
-def _close(a, b) -> bool:
-    return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)

@@ -30,7 +30,7 @@ class Options:
 
     #: None when the run does not set ``zelos_emulators``: every shipped emulator then, in the
     #: router's rank order, unless none of them can answer the run, which is then a plain classy
-    #: (``Class._plan``); ``()`` for ``'none'`` or an empty list: a plain classy
+    #: (``Class._new_plan``); ``()`` for ``'none'`` or an empty list: a plain classy
     emulators: tuple | None = None
     log: str | None = None
     spot_check: float = 0.0

@@ -229,6 +229,27 @@ class Plan:
                     camb_point["nnu"] = held
         return self._router_point(inputs, camb_point), camb_point
 
+    def held_otherwise(self, key, point: dict) -> list:
+        """``[(name, held value)]`` of the inputs usable emulator ``key`` holds at another value
+        than ``point`` (in the router's names) gives them."""
+        return [(name, held) for name, held in self.usable[key][1].items()
+                if point.get(name) is not None and not same_value(point[name], held)]
+
+    def first_point_servable(self, inputs: ClassInputs) -> tuple:
+        """``(True, '')`` when some serving emulator holds every input it holds at the run's
+        value at its first point, else ``(False, an example)``: with constant inputs (CLASS's
+        massless default against emulators trained with mnu = 0.06) no point of the run is
+        emulated."""
+        point, _ = self.translate(inputs)
+        example = ""
+        for key in self.serving:
+            differs = self.held_otherwise(key, point)
+            if not differs:
+                return True, ""
+            name, held = differs[0]
+            example = example or f"`{key}` holds {name} = {held:g}, this run has {point[name]:g}"
+        return False, example
+
     def describe(self) -> list:
         """Start-up lines: each emulator and what it serves or why not."""
         lines = []
@@ -242,6 +263,11 @@ class Plan:
         lines += self.notes
         return lines
 
+
+
+def same_value(a, b) -> bool:
+    """Equal to round-off: a run's input against the value an emulator holds it at."""
+    return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
 
 
 def installed_version(code: str) -> str | None:

@@ -174,11 +174,18 @@ PREFIX_STABLE = ("sobol", "ellipsoid")
 def fit_store_to_design(store_dir: str, points, design_name: str, log) -> None:
     """A store made for another number of points of a prefix-stable design is rewritten for
     `points` (its finished points kept): `sampling.points` lowered to what a long generation
-    finished, or raised in a later sitting. Anything else is left to generate()'s own check."""
+    finished, or raised in a later sitting, or drawn where the arithmetic rounded differently.
+    Anything else is left to generate()'s own check."""
     if design_name not in PREFIX_STABLE or not os.path.exists(os.path.join(store_dir, store.LAYOUT)):
         return
     old = store.read_layout(store_dir)
     if old["n_points"] == len(points):
+        if old["points_sha256"] != store.points_sha256(points):
+            # The same design, drawn on a machine whose arithmetic rounds differently (a store
+            # carried by `zelos store pack`): resize_store checks every point agrees to 1e-12.
+            store.resize_store(store_dir, points)
+            log(f"    {store_dir}: the design's points agree with the stored ones to 1e-12 (rounded "
+                "differently where they were drawn): store re-keyed")
         return
     kept = store.resize_store(store_dir, points)
     log(f"    {store_dir}: made for {old['n_points']} points of this `{design_name}` design, now {len(points)}: "

@@ -228,16 +228,24 @@ def _clip(x, n: int = 200) -> str:
     return s if len(s) <= n else s[:n] + "..."
 
 
+#: Relative agreement at which a design's point and a stored one are the same point (resize_store).
+POINT_TOLERANCE = 1e-12
+
+
 def resize_store(store_dir: str, points) -> int:
     """Rewrites ``store_dir`` for ``points``, a design of another size whose points agree with
     the stored ones where both have them (the `sobol` and `ellipsoid` designs are prefix-stable):
     fewer points, for a long generation stopped early whose spec now asks for what finished; more,
-    for a build grown over several sittings. Finished points with an index below ``len(points)``
+    for a build grown over several sittings; the same size, for a store made where the design's
+    arithmetic rounded differently (re-keyed to this machine's points). Finished points with an index below ``len(points)``
     are kept, the rest dropped; returns how many were kept. Refuses if a finished point differs
     from ``points`` at its index, or if another run holds the store; the store is untouched then."""
     import shutil
 
     points = np.asarray(points, dtype=np.float64)
+    # The same design drawn on another machine can differ in the last bit (BLAS kernels sum in
+    # another order): points that agree to 1e-12 of their column's magnitude are the same point.
+    tolerance = POINT_TOLERANCE * np.abs(points).max(axis=0) if len(points) else 0.0
     old = read_layout(store_dir)
     entries, _, _ = scan(store_dir, old)
     rec_bytes = 4 * _record_floats(old)
@@ -258,7 +266,7 @@ def resize_store(store_dir: str, points) -> int:
                     i = e["i"]
                     if i >= len(points):
                         continue
-                    if list(map(float, points[i])) != e["params"]:
+                    if not np.all(np.abs(points[i] - np.asarray(e["params"], dtype=np.float64)) <= tolerance):
                         raise StoreError(f"{store_dir}: point {i} differs from the stored one; one design is not "
                                          "a prefix of the other (a Latin hypercube is never one; another seed or "
                                          "box neither)")

@@ -67,6 +67,13 @@ T_CMB_SETTING = {"camb": "TCMB", "classy": "T_cmb"}
 CAMB_PRIMORDIAL = {"logA"}
 CAMB_REIONIZATION = {"tau", "zrei", "deltazrei", "max_zrei"}
 CAMB_LENSING = {"Alens"}
+#: CAMB accuracy settings that reach only the C_l (the line-of-sight k integration, the l
+#: sampling, the Bessel functions, the lensing of the C_l): not P(k), sigma8 or the background.
+#: CAMB_omk_CMB trains with IntkAccuracyBoost raised (curved models' C_l are noisy in Omega_k at
+#: CAMB's defaults: docs/accuracy.md), which must not set apart the background it also serves.
+CAMB_CL_ACCURACY = {"lSampleBoost", "Accuracy.lSampleBoost", "Accuracy.IntkAccuracyBoost",
+                    "Accuracy.NonFlatIntAccuracyBoost", "Accuracy.BessIntBoost", "Accuracy.BesselBoost",
+                    "Accuracy.LensingBoost"}
 _CAMB = None
 
 
@@ -93,6 +100,9 @@ def camb_tables() -> tuple:
             camb.CAMBparams.set_cosmology, camb.CAMBparams.set_dark_energy,
             camb.initialpower.InitialPowerLaw.set_params, camb.CAMBparams.set_accuracy,
             camb.nonlinear.Halofit.set_params, camb.CAMBparams.set_for_lmax)
+        accuracy = camb.CAMBparams().Accuracy  # dotted fields as set_params takes them
+        defaults.update({f"Accuracy.{name}": getattr(accuracy, name)
+                         for name, _ in camb.model.AccuracyParams._fields_ if not name.startswith("_")})
         _CAMB = (lmax, power, nonlinear, defaults)
     return _CAMB
 
@@ -105,7 +115,7 @@ def irrelevant_inputs(outputs, code: str) -> set:
     """Inputs of ``code`` that cannot change any of these emulator outputs."""
     if code == "camb":
         lmax, power, nonlinear, _ = camb_tables()
-        reion, lensing = CAMB_REIONIZATION, CAMB_LENSING
+        reion, lensing = CAMB_REIONIZATION, CAMB_LENSING | CAMB_CL_ACCURACY
     else:
         lmax, power, nonlinear = set(), set(CLASS_PRIMORDIAL), set(CLASS_NONLINEAR)
         reion, lensing = CLASS_REIONIZATION, set()

@@ -59,6 +59,19 @@ def test_settings_come_from_the_voters_and_the_users_extra_args_win(emus):
     assert settle(emus, voters, "camb", {}).excluded == {} and settle(emus, voters, "camb", {}).set_aside == {}
 
 
+def test_a_cl_accuracy_setting_sets_aside_only_the_spectra(emus):
+    # CAMB_omk_CMB 1.1 trains with a denser C_l k integration: a fallback that takes it computes
+    # other C_l than CAMB's default, but the same background, P(k) and sigma8
+    settled = settle(emus, {}, "camb", {"Accuracy.IntkAccuracyBoost": 3})
+    aside, why = settled.set_aside["CAMB_LCDM_CMB"]
+    assert aside == {"dl_tt", "dl_te", "dl_ee", "dl_pp"} and "`Accuracy.IntkAccuracyBoost`: trained with 1.0" in why
+    # CAMB's own default, given explicitly, is no disagreement
+    explicit = settle(emus, {}, "camb", {"Accuracy.IntkAccuracyBoost": 1.0})
+    assert explicit.excluded == {} and explicit.set_aside == {}
+    # a setting that reaches the perturbations everywhere (AccuracyBoost) still sets aside all of it
+    assert set(settle(emus, {}, "camb", {"AccuracyBoost": 2}).excluded) == set(emus)
+
+
 def _rdrag_archive(path, name: str, parameters: dict, settings: str, rdrag: float) -> str:
     """A constant emulator of r_drag (CAMB-trained) with these ``parameters`` and code settings."""
     from zelos.testing import constant_archive

@@ -4,7 +4,8 @@
 //! Run: `cargo bench --bench eval` (prints Markdown tables); `cargo bench --bench eval -- cmb`
 //! runs only the shipped CMB emulator's table (single point against batches of 1, 64 and 1024,
 //! side by side). Inputs vary between calls: a fixed input flatters tanh and the caches.
-//! `MATMUL_NUM_THREADS=1` holds the batch products to one thread.
+//! Batches run on one thread and on `zelos::model::batch_threads()` threads (`ZELOS_NUM_THREADS`,
+//! else one per core), side by side.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -99,16 +100,19 @@ fn shipped_cmb() {
     let n_points = points.len() / p;
     let mut out = vec![0.0; 1024 * m];
     let sizes = [1usize, 64, 1024];
-    let (mut single, mut batches) = (Vec::new(), vec![Vec::new(); sizes.len()]);
+    let all = zelos::model::batch_threads();
+    let runs: Vec<(usize, usize)> = sizes.iter().flat_map(|&n| [(n, 1), (n, all)]).collect();
+    let (mut single, mut batches) = (Vec::new(), vec![Vec::new(); runs.len()]);
     let mut offset = 0;
     for _round in 0..9 {
         single.push(time(|i| model.eval(black_box(&points[(i % n_points) * p..(i % n_points + 1) * p]), &mut out[..m]), 200, 1));
-        for (k, &n) in sizes.iter().enumerate() {
+        for (k, &(n, threads)) in runs.iter().enumerate() {
             let calls = (2048 / n).max(2);
             let t = time(
                 |_| {
                     offset = (offset + n) % (n_points - n + 1);
-                    model.eval_batch(black_box(&points[offset * p..(offset + n) * p]), n, &mut out[..n * m]).unwrap()
+                    let x = black_box(&points[offset * p..(offset + n) * p]);
+                    model.eval_batch_threads(x, n, &mut out[..n * m], threads).unwrap()
                 },
                 calls,
                 1,
@@ -122,20 +126,18 @@ fn shipped_cmb() {
     };
     let single = median(&mut single);
     println!("CAMB_LCDM_CMB ({} outputs, {}), median of 9 rounds:\n", m, model.dtype());
-    println!("| call | us per point | single point / this |");
-    println!("|---|---|---|");
-    println!("| `eval`, one point | {:.1} | 1.00x |", single * 1e6);
-    for (k, &n) in sizes.iter().enumerate() {
+    println!("| call | threads | us per point | single point / this |");
+    println!("|---|---|---|---|");
+    println!("| `eval`, one point | 1 | {:.1} | 1.00x |", single * 1e6);
+    for (k, &(n, threads)) in runs.iter().enumerate() {
         let t = median(&mut batches[k]);
-        println!("| `eval_batch`, {n} points | {:.1} | {:.2}x |", t * 1e6, single / t);
+        println!("| `eval_batch`, {n} points | {threads} | {:.1} | {:.2}x |", t * 1e6, single / t);
     }
     println!();
 }
 
 fn main() {
-    // matrixmultiply's `threading` feature uses one thread per physical core unless told otherwise.
-    let threads = std::env::var("MATMUL_NUM_THREADS").unwrap_or_else(|_| "one per physical core (default)".into());
-    println!("matrixmultiply threads: {threads}\n");
+    println!("batch threads: {} (ZELOS_NUM_THREADS, else one per core)\n", zelos::model::batch_threads());
     shipped_cmb();
     if std::env::args().any(|a| a == "cmb") {
         return;
@@ -158,7 +160,7 @@ fn main() {
             let n = 1024;
             let batch_x: Vec<f64> = (0..n).flat_map(|i| points[i % 256].clone()).collect();
             let mut batch_out = vec![0.0; n * model.n_outputs()];
-            let batch = time(|_| model.eval_batch(black_box(&batch_x), n, &mut batch_out).unwrap(), 3, 9) / n as f64;
+            let batch = time(|_| model.eval_batch_threads(black_box(&batch_x), n, &mut batch_out, 1).unwrap(), 3, 9) / n as f64;
             let gflops = 2.0 * macs(&spec) / batch / 1e9;
             let ratio = if dtype == "F32" { format!("{:.2}", gflops * 1e9 / peak) } else { "-".into() };
             println!("| {label} | {dtype} | {:.2} | {:.2} | {gflops:.1} | {ratio} |", single * 1e6, batch * 1e6);

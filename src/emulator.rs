@@ -262,9 +262,35 @@ fn try_zeroed(len: usize) -> Option<Vec<f64>> {
     // requires, and the Vec frees it with the same layout.
     unsafe {
         let ptr = std::alloc::alloc_zeroed(layout).cast::<f64>();
-        (!ptr.is_null()).then(|| Vec::from_raw_parts(ptr, len, len))
+        if ptr.is_null() {
+            return None;
+        }
+        advise_huge_pages(ptr.cast(), layout.size());
+        Some(Vec::from_raw_parts(ptr, len, len))
     }
 }
+
+/// Asks Linux to back a large, untouched allocation with 2 MB pages. A batch's outputs are
+/// fresh memory (83 MB for 1024 points of a CMB emulator): in 4 KB pages the kernel's page
+/// faults on first write cost about as much as the networks (measured through Python, batch of
+/// 1024). Advice only: nothing changes where the kernel declines it.
+#[cfg(target_os = "linux")]
+fn advise_huge_pages(ptr: *mut u8, bytes: usize) {
+    const HUGE: usize = 2 << 20;
+    if bytes < 2 * HUGE {
+        return;
+    }
+    let start = (ptr as usize).next_multiple_of(HUGE);
+    let end = (ptr as usize + bytes) / HUGE * HUGE;
+    if end > start {
+        // SAFETY: [start, end) lies inside the allocation just made, which nothing else uses
+        // yet; MADV_HUGEPAGE changes how pages are backed, never their contents.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn advise_huge_pages(_ptr: *mut u8, _bytes: usize) {}
 
 /// The model must produce exactly the outputs its spec declares, on the spec's grids: an
 /// archive never emulates something other than what it says.

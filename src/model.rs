@@ -283,15 +283,45 @@ impl Model {
 
     /// Evaluates `n` points: `x` is `[n, n_params]`, `out` is `[n, n_outputs]`, row-major.
     ///
-    /// Points go through the networks in chunks whose scratch memory stays near
-    /// [`BATCH_SCRATCH_BYTES`], whatever `n`; that memory is allocated fallibly, so the only
-    /// error is [`Error::OutOfMemory`].
+    /// The points are shared out among [`batch_threads`] threads (consecutive rows each, at
+    /// least [`BATCH_MIN_ROWS_PER_THREAD`] a thread); each thread takes its rows through the
+    /// networks in chunks whose scratch memory stays near [`BATCH_SCRATCH_BYTES`] in all,
+    /// whatever `n`. That memory is allocated fallibly, so the only error is
+    /// [`Error::OutOfMemory`].
     pub fn eval_batch(&self, x: &[f64], n: usize, out: &mut [f64]) -> Result<()> {
+        self.eval_batch_threads(x, n, out, batch_threads())
+    }
+
+    /// [`Model::eval_batch`] on at most `threads` threads (1: on the caller's thread). A row's
+    /// values do not depend on how the rows are shared out: every share takes the matrix
+    /// products, whose result for a row does not depend on the other rows.
+    pub fn eval_batch_threads(&self, x: &[f64], n: usize, out: &mut [f64], threads: usize) -> Result<()> {
+        let workers = threads.min(n / BATCH_MIN_ROWS_PER_THREAD).max(1);
         let rows = match &self.networks {
             Networks::F32(nets) => chunk_rows(&self.input, nets),
             Networks::F64(nets) => chunk_rows(&self.input, nets),
         };
-        self.eval_batch_chunked(x, n, out, rows)
+        let rows = (rows / workers).max(1); // the scratch budget is for all threads together
+        if workers == 1 {
+            return self.eval_batch_chunked(x, n, out, rows);
+        }
+        let (p, m) = (self.parameters().len(), self.n_outputs);
+        assert_eq!(Some(x.len()), n.checked_mul(p), "x is [n, n_params]");
+        assert_eq!(Some(out.len()), n.checked_mul(m), "out is [n, n_outputs]");
+        let share = n.div_ceil(workers);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = x
+                .chunks(share * p)
+                .zip(out.chunks_mut(share * m))
+                .map(|(xs, os)| s.spawn(move || self.eval_batch_chunked(xs, xs.len() / p, os, rows)))
+                .collect();
+            let mut result = Ok(());
+            for handle in handles {
+                let done = handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                result = result.and(done);
+            }
+            result
+        })
     }
 
     /// [`Model::eval_batch`] `rows` points at a time (at least one).
@@ -343,6 +373,24 @@ fn eval_point_selected<T: WithScratch>(
                 *o = v.to_f64();
             }
         }
+    })
+}
+
+/// Fewest points a batch gives a thread of its own: below this a thread's start (tens of
+/// microseconds) is no longer small beside its share of the work.
+pub const BATCH_MIN_ROWS_PER_THREAD: usize = 32;
+
+/// The threads [`Model::eval_batch`] shares a batch among: `ZELOS_NUM_THREADS` if set to a
+/// positive integer, else the machine's available parallelism (read once per process). Set it
+/// to 1 where processes already fill the cores (MPI chains, a pool of workers).
+pub fn batch_threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| {
+        std::env::var("ZELOS_NUM_THREADS")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|&t| t > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |t| t.get()))
     })
 }
 

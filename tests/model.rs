@@ -141,6 +141,26 @@ fn batch_in_chunks_equals_the_whole_batch() {
     }
 }
 
+/// A batch shared out among threads (consecutive rows each) gives exactly the values of the
+/// same batch on one thread, for any number of threads, a ragged last share included.
+#[test]
+fn batch_on_threads_equals_one_thread() {
+    let spec = small(Activation::Cosmopower, true, 17);
+    for m in [model::<f64>(&spec), model::<f32>(&spec)] {
+        let mut rng = SplitMix::new(4);
+        let n_points = 4 * zelos::model::BATCH_MIN_ROWS_PER_THREAD + 7;
+        let x: Vec<f64> = (0..n_points).flat_map(|_| spec.point(&mut rng)).collect();
+        let width = m.n_outputs();
+        let mut one = vec![0.0; n_points * width];
+        m.eval_batch_threads(&x, n_points, &mut one, 1).unwrap();
+        for threads in [2, 3, 4, 5, 64] {
+            let mut shared = vec![f64::NAN; n_points * width];
+            m.eval_batch_threads(&x, n_points, &mut shared, threads).unwrap();
+            assert_eq!(shared, one, "{} on {threads} threads", m.dtype());
+        }
+    }
+}
+
 #[test]
 fn f32_evaluation_tracks_f64() {
     let spec = RandomModel { output_steps: false, ..RandomModel::default() };

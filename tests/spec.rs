@@ -934,6 +934,22 @@ fn sigmas_without_ellipsoid_are_refused() {
 }
 
 #[test]
+fn an_ellipsoid_shell_is_read_and_checked() {
+    let mut doc = base();
+    set(&mut doc, "sampling", "{design: ellipsoid, sigmas: 5, shell: {sigmas: 10, fraction: 0.2}}");
+    let shell = parse(&doc).unwrap().sampling.shell.unwrap();
+    assert_eq!((shell.sigmas, shell.fraction), (10.0, 0.2));
+    set(&mut doc, "sampling", "{design: ellipsoid, shell: {sigmas: 4, fraction: 0.2}}");
+    check(&parse(&doc).unwrap_err(), "sampling.shell.sigmas", "4.0", "larger than `sampling.sigmas` (5)");
+    set(&mut doc, "sampling", "{design: ellipsoid, shell: {sigmas: 9, fraction: 1.0}}");
+    check(&parse(&doc).unwrap_err(), "sampling.shell.fraction", "1.0", "between 0 and 1");
+    set(&mut doc, "sampling", "{design: sobol, shell: {sigmas: 9, fraction: 0.2}}");
+    check(&parse(&doc).unwrap_err(), "sampling.shell", "design `sobol`", "only with design `ellipsoid`");
+    set(&mut doc, "sampling", "{design: ellipsoid, shell: {sigmas: 9}}");
+    assert!(parse(&doc).unwrap_err().to_string().contains("fraction"));
+}
+
+#[test]
 fn file_design_without_file_is_refused() {
     check(&refused("sampling.design", "file"), "sampling.file", "missing", "design `file`");
 }

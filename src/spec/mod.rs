@@ -47,7 +47,7 @@ pub use outputs::{
 };
 pub use parameters::Parameter;
 pub use reference::Reference;
-pub use training::{Design, LearningRate, Optimizer, Sampling, Schedule, Training};
+pub use training::{Design, LearningRate, Optimizer, Sampling, Schedule, Shell, Training};
 pub use transforms::{Baseline, InputTransform, LogTransform, OutputTransform, Transforms};
 pub use trust::{Threshold, Trust, TrustMethod};
 

@@ -150,3 +150,22 @@ def test_ellipsoid_design_is_prefix_stable():
         np.testing.assert_array_equal(short, long[:m])
     free = ellipsoid([0, 0, 0], cov, 3.0, 500, seed=5)
     np.testing.assert_array_equal(ellipsoid([0, 0, 0], cov, 3.0, 200, seed=5), free[:200])
+
+
+def test_ellipsoid_shell_holds_its_fraction_uniformly_out_to_its_sigmas():
+    # A share `fraction` of the draws uniform inside the outer ellipsoid, the rest inside the
+    # inner one: P(r < t) = (1 - f) min(1, t/inner)^d + f (t/outer)^d; prefix-stable as before.
+    inner, outer, fraction, n, d = 3.0, 6.0, 0.25, 40000, 4
+    x = ellipsoid(CENTER, COV, inner, n, seed=9, shell=(outer, fraction))
+    r = np.sqrt(mahalanobis2(x))
+    assert r.max() <= outer + 1e-9 and r.max() > 0.99 * outer
+    for t in (1.5, 3.0, 4.5, 5.9):
+        expected = (1 - fraction) * min(1.0, t / inner) ** d + fraction * (t / outer) ** d
+        assert abs(np.mean(r < t) - expected) < 4 * math.sqrt(expected * (1 - expected) / n), t
+    np.testing.assert_array_equal(ellipsoid(CENTER, COV, inner, 300, seed=9, shell=(outer, fraction)), x[:300])
+    # no shell: exactly the draws of before (stores made without one stay valid)
+    plain = ellipsoid(CENTER, COV, inner, 500, seed=9)
+    assert np.sqrt(mahalanobis2(plain)).max() <= inner + 1e-9
+    np.testing.assert_array_equal(plain, ellipsoid(CENTER, COV, inner, 500, seed=9, shell=None))
+    with pytest.raises(ValueError, match="outer sigmas > 3.0"):
+        ellipsoid(CENTER, COV, inner, 10, seed=0, shell=(2.0, 0.2))

@@ -37,7 +37,9 @@ def draw(plan: Plan, spec_dir: str) -> tuple[np.ndarray, np.ndarray]:
         center = np.array([ref["center"][p] for p in plan.parameters])
         cov = np.array(ref["covariance"]["matrix"])
         sigmas = s.get("sigmas", 5.0)
-        ell = lambda m, sd: sampling.ellipsoid(center, cov, sigmas, m, sd, lower=lo, upper=hi)  # noqa: E731
+        shell = (s["shell"]["sigmas"], s["shell"]["fraction"]) if s.get("shell") else None
+        ell = lambda m, sd: sampling.ellipsoid(center, cov, sigmas, m, sd, lower=lo, upper=hi,  # noqa: E731
+                                               shell=shell)
         return _enough(ell, n, seed, accept), _enough(ell, n_test, seed + TEST_SEED_OFFSET, accept)
     if design == "file":
         path = s["file"] if os.path.isabs(s["file"]) else os.path.join(spec_dir, s["file"])

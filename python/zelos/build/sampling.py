@@ -32,11 +32,15 @@ ELLIPSOID_BLOCK = 256
 
 
 def ellipsoid(center, covariance, sigmas: float, n: int, seed: int | None,
-              lower=None, upper=None, max_draws: int | None = None) -> np.ndarray:
+              lower=None, upper=None, max_draws: int | None = None, shell=None) -> np.ndarray:
     """Points uniform in volume inside ``{x: (x-c)^T C^-1 (x-c) <= sigmas^2}``.
 
     With ``lower``/``upper``, points outside the box are rejected and drawing continues until
     there are ``n`` (at most ``max_draws`` draws, default 1000 n, then a clear error).
+
+    ``shell=(outer_sigmas, fraction)``: each draw lies uniformly inside the ellipsoid of
+    ``outer_sigmas`` with probability ``fraction``, else inside that of ``sigmas`` (the spec's
+    ``sampling.shell``). Without it the draws are exactly those of a design with no shell.
 
     The design is prefix-stable: the first ``m`` points for ``n`` are the points for ``n = m``
     (draws come in fixed blocks whatever ``n`` is), so a generation stopped early still holds
@@ -49,6 +53,9 @@ def ellipsoid(center, covariance, sigmas: float, n: int, seed: int | None,
         raise ValueError(f"ellipsoid: covariance has shape {cov.shape}, expected ({d}, {d})")
     if not (np.isfinite(sigmas) and sigmas > 0):
         raise ValueError(f"ellipsoid: sigmas must be > 0, got {sigmas}")
+    if shell is not None and not (np.isfinite(shell[0]) and shell[0] > sigmas and 0 < shell[1] < 1):
+        raise ValueError(f"ellipsoid: shell (outer sigmas, fraction) must have outer sigmas > {sigmas} and "
+                         f"0 < fraction < 1, got {tuple(shell)}")
     try:
         chol = np.linalg.cholesky((cov + cov.T) / 2)
     except np.linalg.LinAlgError:
@@ -68,6 +75,8 @@ def ellipsoid(center, covariance, sigmas: float, n: int, seed: int | None,
         g = rng.standard_normal((m, d))
         g /= np.linalg.norm(g, axis=1, keepdims=True)
         r = sigmas * rng.random(m) ** (1.0 / d)
+        if shell is not None:  # drawn after the others: no shell leaves the stream as it was
+            r = np.where(rng.random(m) < shell[1], r * (shell[0] / sigmas), r)
         x = c + (g * r[:, None]) @ chol.T
         drawn += m
         if box is not None:

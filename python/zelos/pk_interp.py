@@ -27,7 +27,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 import numpy as np
@@ -161,6 +161,9 @@ class Query:
     scalar_k: bool
     scalar_z: bool
     k_hunit: bool
+    #: ``A_z`` and ``A_k``, remembered with the (cached) query: a loop over a chain's points asks
+    #: for the same k and z each time and then finds them here, without hashing the arrays again
+    matrices: dict = field(default_factory=dict, compare=False, repr=False)
 
     def squeeze(self, values):
         """(..., len(z), len(k)) -> drops the z axis for a scalar z, the k axis for a scalar k."""
@@ -297,7 +300,9 @@ def matrix_pk(q: Query, values: np.ndarray) -> np.ndarray:
     :func:`zelos.interpolate.pk_spline` (to rounding), without fitting one per call. The product
     is taken in the cheaper order: on a 200 k x 30 z query of a 18 x 200 grid, k first costs a
     third of z first."""
-    a_z, a_k = z_matrix(q.z_grid, q.z), k_matrix(q.k_grid, q.k)
+    if not q.matrices:
+        q.matrices.update(z=z_matrix(q.z_grid, q.z), k=k_matrix(q.k_grid, q.k))
+    a_z, a_k = q.matrices["z"], q.matrices["k"]
     ln_p = np.log(values)
     n_zg, n_kg = ln_p.shape[-2:]
     n_zq, n_kq = len(a_z), len(a_k)

@@ -48,6 +48,31 @@ def test_the_driver_computes_every_output_of_the_spec(path):
         assert 5000 < out["dl_tt"].max() < 6500
 
 
+NEXT = sorted(glob.glob(os.path.join(ROOT, "specs", "next", "*.yaml")))
+
+
+@pytest.mark.parametrize("path", NEXT, ids=os.path.basename)
+def test_specs_being_built_are_valid_and_camb_takes_their_settings(path):
+    """specs/next/ holds builds that span sittings: each must stay buildable between them (its
+    settings accepted by CAMB, its design drawn) without computing a point here."""
+    import camb
+
+    from zelos.build.design import draw
+
+    spec = zelos.load_spec(path)
+    p = plan(spec)
+    driver = get_driver(spec["code"]["name"], spec["code"]["settings"], p.request, version=spec["code"]["version"])
+    pars = camb.set_params(**driver.camb_kwargs(dict(spec["reference"]["center"])))
+    for key, value in spec["code"]["settings"].items():
+        if key.startswith("Accuracy."):
+            assert getattr(pars.Accuracy, key.split(".", 1)[1]) == value
+    train, test = draw(p, os.path.dirname(path))
+    assert len(train) == spec["sampling"]["points"] and len(test) == spec["sampling"]["test_points"]
+    name = os.path.basename(path)
+    assert os.path.exists(os.path.join(ROOT, "specs", name)), "a next version of a shipped spec"
+    assert zelos.load_spec(os.path.join(ROOT, "specs", name))["name"] == spec["name"]
+
+
 def test_the_specs_left_to_test_shipped_are_there():
     assert RUN_BY_TEST_SHIPPED <= {os.path.basename(s) for s in SPECS}
 

@@ -113,3 +113,20 @@ def test_a_point_where_the_code_failed_is_counted_not_averaged():
     assert out["likelihoods"]["like"]["abs_delta_logp_max"] == pytest.approx(0.02)
     assert all(math.isfinite(v) for v in out["likelihoods"]["like"].values())
     json.loads(json.dumps(out, allow_nan=False))
+
+
+def test_errors_near_a_likelihoods_best_point_are_stated_apart():
+    """Far from a likelihood's best fit its chi2 is steep, so a theory error costs more |delta chi2|
+    there, at points a chain on it never accepts: the summary also states the errors within
+    25 in chi2 of the best held-out point."""
+    from zelos.build.validate import _summarise, markdown
+
+    # chi2 (the code's) 10, 20, 30, 100, 400; |delta chi2| 0.002, 0.004, 0.006, 0.05, 0.4
+    rows = [({"p": float(i)}, {"bao": -c / 2 + d / 2}, {"bao": -c / 2}, {}, {})
+            for i, (c, d) in enumerate([(10, 0.002), (20, 0.004), (30, 0.006), (100, 0.05), (400, 0.4)])]
+    out = _summarise(rows, 0, {"code": 1.0, "zelos": 0.1}, {"name": "camb", "version": "2.0.5"}, {})
+    entry = out["likelihoods"]["bao"]
+    assert entry["near_best_points"] == 3 and entry["near_best_within_delta_chi2"] == 25
+    assert entry["near_best_abs_delta_chi2_max"] == pytest.approx(0.006)
+    assert out["likelihoods"]["bao"]["abs_delta_chi2_max"] == pytest.approx(0.4)
+    assert "| 3, 0.00596, 0.006 |" in markdown(out)

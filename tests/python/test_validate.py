@@ -130,3 +130,17 @@ def test_errors_near_a_likelihoods_best_point_are_stated_apart():
     assert entry["near_best_abs_delta_chi2_max"] == pytest.approx(0.006)
     assert out["likelihoods"]["bao"]["abs_delta_chi2_max"] == pytest.approx(0.4)
     assert "| 3, 0.00596, 0.006 |" in markdown(out)
+
+
+def test_held_out_points_are_drawn_again_when_the_build_folder_is_gone():
+    """A shipped archive validated on a machine without its build folder (CAMB_w0wa_CMB's was
+    lost with its machine): the spec's design draws the same held-out points again."""
+    from zelos.build.design import draw
+    from zelos.build.plan import plan
+    from zelos.build.validate import held_out_points
+
+    emulator = zelos.get_emulator("CAMB_w0wa_CMB")
+    with pytest.warns(RuntimeWarning, match="drew the spec's 250 test points again"):
+        points = held_out_points(emulator.path, 20, workdir="/nonexistent/CAMB_w0wa_CMB.build")
+    _, expected = draw(plan(zelos.load_spec(os.path.join(ROOT, "specs", "camb_w0wa_cmb.yaml"))), ROOT)
+    np.testing.assert_allclose(points, expected[:20], rtol=1e-12)

@@ -31,16 +31,30 @@ PERCENTILES = (50, 95, 99)
 
 
 def held_out_points(archive: str, n: int | None = None, workdir: str | None = None) -> np.ndarray:
-    """The first ``n`` successful test points of the archive's build (its ``workdir``/test store)."""
+    """The first ``n`` successful test points of the archive's build (its ``workdir``/test store).
+    Where that store is gone (a build made on another machine), the spec's design draws them
+    again: the same points to round-off, the build's failed ones included (a warning says so);
+    a design read from a file cannot be drawn again, and raises."""
+    import warnings
+
     from .store import load_training_set
 
     emulator = load(archive)
     workdir = workdir or emulator.report.get("data", {}).get("workdir")
     store = os.path.join(workdir or "", "test")
-    if not workdir or not os.path.isfile(os.path.join(store, "layout.json")):
-        raise FileNotFoundError(f"{archive}: its held-out test set is not at {store!r}; pass the build's "
-                                "workdir (--workdir) or explicit points")
-    points = load_training_set(store).params
+    if workdir and os.path.isfile(os.path.join(store, "layout.json")):
+        points = load_training_set(store).params
+    elif emulator.spec["sampling"]["design"] != "file":
+        from .design import draw
+        from .plan import plan
+
+        _, points = draw(plan(emulator.spec), os.getcwd())
+        warnings.warn(f"{archive}: its held-out test set is not at {store!r}; drew the spec's {len(points)} test "
+                      "points again from its design (the same points, but those where the code failed in the "
+                      "build are included)", RuntimeWarning, stacklevel=2)
+    else:
+        raise FileNotFoundError(f"{archive}: its held-out test set is not at {store!r}, and its design is a file "
+                                "of points; pass the build's workdir (--workdir)")
     return points if n is None else points[:n]
 
 

@@ -179,17 +179,19 @@ def fit_store_to_design(store_dir: str, points, design_name: str, log) -> None:
     if design_name not in PREFIX_STABLE or not os.path.exists(os.path.join(store_dir, store.LAYOUT)):
         return
     old = store.read_layout(store_dir)
-    if old["n_points"] == len(points):
-        if old["points_sha256"] != store.points_sha256(points):
-            # The same design, drawn on a machine whose arithmetic rounds differently (a store
-            # carried by `zelos store pack`): resize_store checks every point agrees to 1e-12.
-            store.resize_store(store_dir, points)
-            log(f"    {store_dir}: the design's points agree with the stored ones to 1e-12 (rounded "
-                "differently where they were drawn): store re-keyed")
+    same_size = old["n_points"] == len(points)
+    if same_size and old["points_sha256"] == store.points_sha256(points):
         return
+    # Same size but other bytes: the same design drawn on a machine whose arithmetic rounds
+    # differently (a store carried by `zelos store pack`); resize_store checks every point
+    # agrees to 1e-12.
     kept = store.resize_store(store_dir, points)
-    log(f"    {store_dir}: made for {old['n_points']} points of this `{design_name}` design, now {len(points)}: "
-        f"kept the {kept} finished")
+    if same_size:
+        log(f"    {store_dir}: the design's points agree with the stored ones to 1e-12 (rounded differently "
+            "where they were drawn): store re-keyed")
+    else:
+        log(f"    {store_dir}: made for {old['n_points']} points of this `{design_name}` design, now {len(points)}: "
+            f"kept the {kept} finished")
 
 
 def _write(path, canonical, model, tensors, region, rep, md, extra=None) -> str:

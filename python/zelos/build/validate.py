@@ -14,6 +14,7 @@ import json
 import multiprocessing
 import os
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 
@@ -35,8 +36,6 @@ def held_out_points(archive: str, n: int | None = None, workdir: str | None = No
     Where that store is gone (a build made on another machine), the spec's design draws them
     again: the same points to round-off, the build's failed ones included (a warning says so);
     a design read from a file cannot be drawn again, and raises."""
-    import warnings
-
     from .store import load_training_set
 
     emulator = load(archive)

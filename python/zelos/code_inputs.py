@@ -115,21 +115,21 @@ def irrelevant_inputs(outputs, code: str) -> set:
     """Inputs of ``code`` that cannot change any of these emulator outputs."""
     if code == "camb":
         lmax, power, nonlinear, _ = camb_tables()
-        reion, lensing = CAMB_REIONIZATION, CAMB_LENSING | CAMB_CL_ACCURACY
+        reion, cl_only = CAMB_REIONIZATION, CAMB_LENSING | CAMB_CL_ACCURACY
     else:
         lmax, power, nonlinear = set(), set(CLASS_PRIMORDIAL), set(CLASS_NONLINEAR)
-        reion, lensing = CLASS_REIONIZATION, set()
-    background = lmax | power | nonlinear | reion | lensing
+        reion, cl_only = CLASS_REIONIZATION, set()
+    background = lmax | power | nonlinear | reion | cl_only
     per_output = []
     for name in outputs:
         if name.startswith("dl_"):
             per_output.append(set())
         elif name == "pk_nonlin":
-            per_output.append(lmax | reion | lensing)
+            per_output.append(lmax | reion | cl_only)
         elif name in ("pk_lin", "sigma8", "S8", "sigma8_z", "fsigma8"):  # linear growth
-            per_output.append(lmax | nonlinear | reion | lensing)
+            per_output.append(lmax | nonlinear | reion | cl_only)
         elif name == "zre":
-            per_output.append(lmax | power | nonlinear | lensing)
+            per_output.append(lmax | power | nonlinear | cl_only)
         else:  # background functions and background / thermal-history derived parameters
             per_output.append(background)
     return set.intersection(*per_output) if per_output else set()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import inspect
 import math
 
+from ._zelos import FIXED_VALUE_RTOL
 from .physics import T_CMB
 
 # -- CLASS 3.4.1 -------------------------------------------------------------------------------
@@ -166,16 +167,25 @@ def number(value):
     return v if math.isfinite(v) else None
 
 
+def same_number(value: float, held: float) -> bool:
+    """Whether ``value`` is the number ``held``, as the router decides it for a parameter an emulator
+    holds fixed: to ``FIXED_VALUE_RTOL`` (1e-9) of ``held``; a held zero takes only zero. Every
+    "is this the emulator's setting?" question in zelos is answered here or in the router, so the
+    two never disagree."""
+    return value == held or abs(value - held) <= FIXED_VALUE_RTOL * abs(held)
+
+
 def same(a, b) -> bool:
-    """Equal as numbers (to 1e-12), else as normalised strings (CLASS reads `BBN` and `bbn` alike)."""
+    """Equal as numbers (:func:`same_number`), else as normalised strings (CLASS reads `BBN` and
+    `bbn` alike)."""
     x, y = number(a), number(b)
     if x is not None and y is not None:
-        return math.isclose(x, y, rel_tol=1e-12, abs_tol=1e-15)
+        return same_number(x, y)
     if isinstance(a, str) and isinstance(b, str):
         return a.strip().lower() == b.strip().lower()
     a, b = _numbers(a), _numbers(b)
     if a is not None and b is not None:  # lists: CLASS's "0.02,0.02" or [0.02, 0.02]
-        return len(a) == len(b) and all(math.isclose(x, y, rel_tol=1e-12, abs_tol=1e-15) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same_number(x, y) for x, y in zip(a, b))
     return False
 
 

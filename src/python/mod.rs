@@ -19,6 +19,7 @@ fn _zelos(m: &Bound<'_, PyModule>) -> PyResult<()> {
     hub::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("ARCHIVE_FORMAT_VERSION", crate::archive::FORMAT_VERSION)?;
+    m.add("FIXED_VALUE_RTOL", crate::router::FIXED_VALUE_RTOL)?;
     m.add_class::<emulator::PyEmulator>()?;
     m.add_function(wrap_pyfunction!(emulator::load_emulator, m)?)?;
     m.add_function(wrap_pyfunction!(archive::write_emulator_archive, m)?)?;

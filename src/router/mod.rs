@@ -39,6 +39,17 @@ use crate::region::{Decision, TrustRegion};
 mod accuracy;
 pub use accuracy::{worst_likelihood, Accuracy};
 
+/// How near a point's value must be to the value an emulator holds a parameter at to count as
+/// the same (relative to the held value; a held zero takes only zero). Round-off of settings
+/// written in other units or by other programs passes; a different physical choice does not.
+/// The Python side (`zelos.code_inputs.same`) compares settings with this same constant.
+pub const FIXED_VALUE_RTOL: f64 = 1e-9;
+
+/// Whether `value` is the value an emulator holds a parameter at, to [`FIXED_VALUE_RTOL`].
+pub fn same_fixed_value(value: f64, held: f64) -> bool {
+    value == held || (value - held).abs() <= FIXED_VALUE_RTOL * held.abs()
+}
+
 /// Output -> keys of the emulators whose grids cover what the caller asks of it.
 pub type Covering = std::collections::HashMap<String, Vec<String>>;
 
@@ -451,7 +462,7 @@ fn verdict<S: AsRef<str>>(entry: &Entry, names: &[S], values: &[f64], x: &mut Ve
     for (name, fixed) in &entry.fixed {
         if let Some(i) = names.iter().position(|n| n.as_ref() == name) {
             let v = values[i];
-            if !((v - fixed).abs() <= 1e-9 * fixed.abs().max(1e-300) || v == *fixed) {
+            if !same_fixed_value(v, *fixed) {
                 return Verdict::Refused(Fallback::ParameterNotEmulated { name: name.clone(), key: entry.key.clone(), value: v, fixed: *fixed });
             }
         }

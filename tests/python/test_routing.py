@@ -184,6 +184,24 @@ def test_one_definition_of_the_parameters_the_settings_hold_fixed(tmp_path):
     assert router.route({**CENTRE, "N_ur": 2.0328, "share_delta_neff": 0.0}, ["dl_tt"])["dl_tt"].served
 
 
+def test_the_router_and_the_plugins_compare_a_held_value_alike(tmp_path):
+    # "Is this the emulator's setting?" is asked by the router (Rust) and by the plugins' plans,
+    # fallback settings and start-up checks (code_inputs.same): one tolerance, so a point the
+    # router serves is never called off-setting by a plugin, nor the reverse.
+    from zelos import code_inputs
+
+    assert code_inputs.FIXED_VALUE_RTOL == _zelos.FIXED_VALUE_RTOL == 1e-9
+    emu = archive(tmp_path / "s.tar.gz", settings="{mnu: 0.06, omk: 0.0}")
+    router = Router({"s": emu})
+    for name, held in (("mnu", 0.06), ("omk", 0.0)):
+        for value in (held, held * (1 + 4e-10), held * (1 - 9e-10), held * (1 + 2e-9), held - 1e-9,
+                      held + 1e-15, -0.0 if held == 0 else held * 1.001):
+            served = router.route({**CENTRE, name: value}, ["dl_tt"])["dl_tt"].served
+            assert served == code_inputs.same(value, held) == code_inputs.same(str(value), held), (name, value)
+    assert code_inputs.same(0.06 * (1 + 4e-10), 0.06) and not code_inputs.same(0.06 * (1 + 2e-9), 0.06)
+    assert not code_inputs.same(1e-15, 0.0) and code_inputs.same(-0.0, 0.0)
+
+
 def test_swap_while_threads_route(tmp_path, two):
     broad, narrow = two
     new = archive(tmp_path / "narrow2.tar.gz", seed=5, ranges={k: (lo + 0.3 * (hi - lo), hi - 0.3 * (hi - lo)) for k, (lo, hi) in LCDM.items()}, accuracy=1e-3)

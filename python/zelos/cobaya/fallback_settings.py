@@ -21,12 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..code_inputs import number
+from ..code_inputs import number, same_number
 from ..serving import session
 from . import params as P
-
-#: As the router compares a point's value with a held one (src/router/mod.rs).
-RELATIVE_TOLERANCE = 1e-9
 
 
 @dataclass
@@ -96,7 +93,7 @@ def out_of_play(emus: dict, inputs: set, constants: dict, missing: dict | None =
             if value is None:
                 out[key] = f"it holds `{name}` at {held:g}, which this run varies"
                 break
-            if not (value == held or abs(value - held) <= RELATIVE_TOLERANCE * abs(held)):
+            if not same_number(value, held):
                 out[key] = f"it holds `{name}` at {held:g}, this run at {value:g}"
                 break
     return out

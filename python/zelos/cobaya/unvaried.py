@@ -3,11 +3,11 @@ where such an input differs from the value the emulators hold is computed by the
 
 from __future__ import annotations
 
-import math
 
 from cobaya import mpi
 
 from ..code_inputs import number as _number
+from ..code_inputs import same_number
 
 __all__ = ["UnvariedWarning"]
 
@@ -65,7 +65,7 @@ class UnvariedWarning:
 
 def _same(a, b) -> bool:
     x, y = _number(a), _number(b)
-    return x is not None and y is not None and math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12)
+    return x is not None and y is not None and same_number(x, y)
 
 
 def _who_varies(name: str, code: str, loaded: dict) -> str:

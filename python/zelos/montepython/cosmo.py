@@ -244,7 +244,7 @@ class Class(ClassyAccessors, CodeRuns):
         """A WARNING, once per input, when a point sets an input that every serving emulator
         holding it holds at another value (CLASS's massless default against an emulator trained
         with mnu = 0.06; a sampled w): every such point is computed by the code."""
-        from .plan import same_value
+        from ..code_inputs import same_number
 
         plan = p.plan
         differs = {}
@@ -252,7 +252,7 @@ class Class(ClassyAccessors, CodeRuns):
             for name, held in plan.held_otherwise(key, p.router_point):
                 differs.setdefault(name, []).append((key, held))
         for name, holders in differs.items():
-            if name in self._said_held or any(same_value(p.router_point[name], h) for k in plan.serving
+            if name in self._said_held or any(same_number(float(p.router_point[name]), float(h)) for k in plan.serving
                                               for n, h in plan.usable[k][1].items() if n == name and k not in
                                               {key for key, _ in holders}):
                 continue

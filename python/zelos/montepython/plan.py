@@ -36,7 +36,7 @@ import math
 import numpy as np
 
 from ..build.report import accuracy_summary
-from ..code_inputs import fixed_values, number
+from ..code_inputs import fixed_values, number, same_number
 from ..serving import background, compose, session
 from ..serving.names import EMULATOR_ALIASES as ALIASES
 from ..serving.names import with_aliases
@@ -233,7 +233,7 @@ class Plan:
         """``[(name, held value)]`` of the inputs usable emulator ``key`` holds at another value
         than ``point`` (in the router's names) gives them."""
         return [(name, held) for name, held in self.usable[key][1].items()
-                if point.get(name) is not None and not same_value(point[name], held)]
+                if point.get(name) is not None and not same_number(float(point[name]), float(held))]
 
     def first_point_servable(self, inputs: ClassInputs) -> tuple:
         """``(True, '')`` when some serving emulator holds every input it holds at the run's
@@ -265,9 +265,6 @@ class Plan:
 
 
 
-def same_value(a, b) -> bool:
-    """Equal to round-off: a run's input against the value an emulator holds it at."""
-    return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
 
 
 def installed_version(code: str) -> str | None:

@@ -122,6 +122,22 @@ def test_matter_power_on_the_requested_grid(nonlinear):
     assert np.all(out[1] < out[0])  # growth
 
 
+def test_run_gives_camb_objects_with_the_lensing_a_class_run_asks_for():
+    # MontePython's CAMB side reads classy's accessors from the driver's CAMB objects: a CLASS run
+    # without `non_linear` gets linear lensing, one with it CAMB's model for P(k) and lensing both;
+    # left out, the request's model (the build's). The C_l differ where lensing is non-linear.
+    driver = CambDriver(SETTINGS, OutputRequest(spectra=("tt",), lmax=LMAX))
+    runs = {model: driver.run(BEST_FIT, nonlinear=model) for model in (None, "none", "mead2020")}
+    kinds = {model: pars.NonLinear for model, (pars, _) in runs.items()}
+    assert kinds == {None: camb.model.NonLinear_lens, "none": camb.model.NonLinear_none,
+                     "mead2020": camb.model.NonLinear_both}
+    assert runs["mead2020"][0].NonLinearModel.halofit_version == "mead2020"
+    tt = {m: r.get_cmb_power_spectra(CMB_unit="muK", lmax=LMAX)["total"][2:, 0] for m, (_, r) in runs.items()}
+    np.testing.assert_allclose(tt[None], driver.compute(BEST_FIT)["dl_tt"], rtol=1e-12)
+    np.testing.assert_allclose(tt["mead2020"], tt[None], rtol=1e-8)  # both lens with HMcode 2020
+    assert np.max(np.abs(tt["none"] / tt[None] - 1)) > 1e-4
+
+
 def test_derived_only_runs_background_only():
     request = OutputRequest(derived=("H0", "rdrag", "zstar", "thetastar", "zre"))
     out = CambDriver(SETTINGS, request).compute(BEST_FIT)  # lens_potential_accuracy is dropped: no C_l

@@ -113,26 +113,43 @@ class CambDriver:
 
     def compute(self, params: dict) -> dict:
         """``{output name: float64 array}`` at ``params``; :class:`ComputationError` if CAMB fails."""
-        kw = self.camb_kwargs(params)
-        if self.threads is not None:
-            camb.config.ThreadNum = int(self.threads)
+        pars, results = self.run(params)
         try:
-            pars = camb.set_params(**kw)  # one CAMBparams per point: no state carried between points
-            if self.request.pk_nonlinear:
-                # Not through set_params: its `nonlinear` keyword also reaches set_for_lmax and
-                # would change the lensing of the C_l.
-                lensing = pars.NonLinear in (camb.model.NonLinear_lens, camb.model.NonLinear_both)
-                pars.NonLinear = camb.model.NonLinear_both if lensing else camb.model.NonLinear_pk
-            results = camb.get_results(pars) if self._needs_perts else camb.get_background(pars)
             out = self._collect(pars, results)
-        except CAMBUnknownArgumentError as e:
-            raise ValueError(f"camb driver: {e} (not a camb.set_params keyword)") from None
         except (CAMBError, CAMBValueError, CAMBFortranError) as e:
             raise ComputationError(f"CAMB failed at {_short(params)}: {e}") from e
         bad = [name for name, v in out.items() if not np.all(np.isfinite(v))]
         if bad:
             raise ComputationError(f"CAMB gave non-finite {bad} at {_short(params)}")
         return out
+
+    def run(self, params: dict, nonlinear: str | None = None) -> tuple:
+        """``(CAMBparams, CAMBdata)``: CAMB run at ``params`` for this request, for callers that
+        read more than the schema (MontePython's classy accessors). ``nonlinear``: None, the
+        request's model (the build's and the Cobaya fallback's); "none", everything linear, the
+        lensing too (a CLASS run without ``non_linear``); else the ``halofit_version`` of P(k)
+        and of the lensing both (CLASS's ``non_linear``). :class:`ComputationError` if CAMB fails,
+        ``ValueError`` for a keyword ``camb.set_params`` does not take."""
+        kw = self.camb_kwargs(params)
+        if nonlinear not in (None, "none"):
+            kw["halofit_version"] = nonlinear
+        if self.threads is not None:
+            camb.config.ThreadNum = int(self.threads)
+        try:
+            pars = camb.set_params(**kw)  # one CAMBparams per point: no state carried between points
+            if nonlinear is not None:
+                pars.NonLinear = camb.model.NonLinear_none if nonlinear == "none" else camb.model.NonLinear_both
+            elif self.request.pk_nonlinear:
+                # Not through set_params: its `nonlinear` keyword also reaches set_for_lmax and
+                # would change the lensing of the C_l.
+                lensing = pars.NonLinear in (camb.model.NonLinear_lens, camb.model.NonLinear_both)
+                pars.NonLinear = camb.model.NonLinear_both if lensing else camb.model.NonLinear_pk
+            results = camb.get_results(pars) if self._needs_perts else camb.get_background(pars)
+        except CAMBUnknownArgumentError as e:
+            raise ValueError(f"camb driver: {e} (not a camb.set_params keyword)") from None
+        except (CAMBError, CAMBValueError, CAMBFortranError) as e:
+            raise ComputationError(f"CAMB failed at {_short(params)}: {e}") from e
+        return pars, results
 
     __call__ = compute
 

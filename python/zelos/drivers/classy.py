@@ -14,7 +14,6 @@ import sys
 
 import numpy as np
 
-from ..code_inputs import same_number
 from ..physics import C_KM_S, s8
 from .common import ComputationError, OutputRequest, VersionMismatch, finite_in_request_order
 
@@ -217,15 +216,16 @@ class ClassyDriver:
 
 def _args_differ(theirs: dict, ours: dict) -> str | None:
     """Why CLASS inputs ``theirs`` (a run's) are not ``ours`` (None: they are); numbers compared
-    as the router compares settings (``code_inputs.same_number``), ``output`` as a set of words,
-    anything else as text."""
+    to 1e-12, ``output`` as a set of words, anything else as text. Stricter than the router's
+    "same setting" (``code_inputs.same_number``, which needs the Rust extension this package
+    never imports): a run not reused when it could be costs a CLASS run, never a wrong value."""
     for key in sorted(set(theirs) | set(ours)):
         a, b = theirs.get(key), ours.get(key)
         if key == "output" and a is not None and b is not None:
             same = set(str(a).replace(",", " ").split()) == set(str(b).replace(",", " ").split())
         else:
             try:
-                same = same_number(float(a), float(b))
+                same = np.isclose(float(a), float(b), rtol=1e-12, atol=0.0)
             except (TypeError, ValueError):
                 same = str(a).strip() == str(b).strip()
         if not same:

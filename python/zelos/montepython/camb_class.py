@@ -64,7 +64,6 @@ class CambClass:
     def __init__(self, settings: dict | None = None, threads: int | None = None, lmax: int = 0):
         import camb
 
-        self._camb = camb
         self.lmax = int(lmax)  # C_l computed at least to this (the CMB emulators' lmax)
         self.use_settings(settings)
         self.threads = threads
@@ -94,54 +93,49 @@ class CambClass:
 
     def run(self, point: dict, request: Request, level: str = "full") -> None:
         """Computes ``point`` (CAMB keywords, ``halofit_version`` "none" for a linear run) to
-        ``level``; nothing when already computed to it. ``CosmoComputationError`` when CAMB
-        fails."""
+        ``level`` with zelos's CAMB driver; nothing when already computed to it.
+        ``CosmoComputationError`` when CAMB fails."""
         if self._point == point and self._request == request and self.level in ("full", level):
             return
-        camb = self._camb
+        driver = _driver()
         # logA rides along for emulators that take it; CAMB takes As (computed from it)
-        kw = {**self.settings, **{k: v for k, v in point.items() if k not in ("halofit_version", "logA")}}
-        for group in (("H0", "cosmomc_theta", "thetastar"), ("tau", "zrei")):  # the point's choice wins
-            given = [k for k in group if k in point]
-            if given:
-                for k in group:
-                    if k not in given:
-                        kw.pop(k, None)
+        params = {k: v for k, v in point.items() if k not in ("halofit_version", "logA")}
+        settings = dict(self.settings)
+        for group in (driver.HUBBLE_KEYS, ("tau", "zrei")):  # the point's choice wins
+            if any(k in params for k in group):
+                settings = {k: v for k, v in settings.items() if k not in group}
+        settings = {k: v for k, v in settings.items() if k not in params}
         model = point.get("halofit_version", "none")
         full = level == "full"
-        if full and request.has_cl:
-            # to the emulators' lmax at least, as they were trained (CAMB's lensing near lmax
-            # depends on it), so fallback points log their whole spectra
-            kw["lmax"] = max(request.l_max_scalars, self.lmax)
-        else:
-            kw.update(WantCls=False)
-            kw = {k: v for k, v in kw.items() if k not in _driver().LMAX_OPTIONS}
-        if not (full and request.has_cl):
-            kw["Want_CMB"] = False  # as the CAMB driver trains background emulators; 6 times faster
-        if full and request.mPk:
-            h = kw["H0"] / 100.0 if "H0" in kw else 1.0  # with thetastar h is not known yet: h < 1
-            z_max = request.z_max()
-            zs = set(np.round(np.linspace(0.0, max(z_max, 0.1), max(2, min(100, int(z_max / 0.05) + 2))), 10))
-            zs |= set(request.z_pk)
-            kw.update(WantTransfer=True, redshifts=sorted(zs, reverse=True), silent=True,
-                      kmax=max(_driver().KMAX_DEFAULT, 1.05 * request.k_max_mpc(h)))
-            if model != "none":
-                kw["kmax"] = max(kw["kmax"], 5.0)
-        if model != "none":
-            kw["halofit_version"] = model
-        if self.threads is not None:
-            camb.config.ThreadNum = int(self.threads)
         try:
-            pars = camb.set_params(**kw)
-            if full:
-                pars.NonLinear = camb.model.NonLinear_both if model != "none" else camb.model.NonLinear_none
-            results = camb.get_results(pars) if full and (request.has_cl or request.mPk) else camb.get_background(pars)
-        except camb.baseconfig.CAMBUnknownArgumentError as e:
+            run = driver.CambDriver(settings, self._output_request(request, full, model, params),
+                                    threads=self.threads)
+            pars, results = run.run(params, nonlinear=model if full else None)
+        except driver.ComputationError as e:
+            raise CosmoComputationError(str(e)) from None
+        except ValueError as e:
             raise CosmoSevereError(f"CAMB: {e}") from None
-        except (camb.baseconfig.CAMBError, camb.baseconfig.CAMBValueError, camb.baseconfig.CAMBFortranError) as e:
-            raise CosmoComputationError(f"CAMB failed at {point}: {e}") from None
         self.pars, self.results = pars, results
         self.level, self._point, self._request, self._cache = level, dict(point), request, {}
+
+    def _output_request(self, request: Request, full: bool, model: str, params: dict):
+        """The driver's request for what the run's ``output`` asks at ``level``: C_l to the
+        emulators' lmax at least, as they were trained (CAMB's lensing near lmax depends on it,
+        and fallback points log their whole spectra); P(k) at every 0.05 in z to ``z_max_pk``
+        and at ``z_pk`` (splined between them); else the background alone (CAMB without its
+        CMB, as the driver trains background emulators; 6 times faster)."""
+        kw = {}
+        if full and request.has_cl:
+            kw.update(spectra=("tt",), lmax=max(request.l_max_scalars, self.lmax))
+        if full and request.mPk:
+            h = params["H0"] / 100.0 if "H0" in params else 1.0  # with theta h is not known yet: h < 1
+            z_max = request.z_max()
+            zs = set(np.round(np.linspace(0.0, max(z_max, 0.1), max(2, min(100, int(z_max / 0.05) + 2))), 10))
+            kw.update({"pk_nonlinear" if model != "none" else "pk_linear": True, "k": [request.k_max_mpc(h)],
+                       "z_pk": sorted(zs | set(request.z_pk))})
+        if not kw:
+            kw.update(background=("H",), z_bg=[0.0])
+        return _driver().OutputRequest(**kw)
 
     def _need(self, level: str = "background"):
         if self.results is None:
@@ -449,8 +443,8 @@ def _tau_of_zre(params) -> float:
 
 
 def _driver():
-    """zelos's CAMB driver (``zelos.drivers.camb``), whose keyword rules this class follows:
-    imported when CAMB computes (it imports camb; a CLASS run never needs it)."""
+    """zelos's CAMB driver (``zelos.drivers.camb``), which makes this class's runs: imported when
+    CAMB computes (it imports camb; a CLASS run never needs it)."""
     from ..drivers import camb as driver
 
     return driver

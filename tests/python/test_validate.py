@@ -144,3 +144,32 @@ def test_held_out_points_are_drawn_again_when_the_build_folder_is_gone():
         points = held_out_points(emulator.path, 20, workdir="/nonexistent/CAMB_w0wa_CMB.build")
     _, expected = draw(plan(zelos.load_spec(os.path.join(ROOT, "specs", "camb_w0wa_cmb.yaml"))), ROOT)
     np.testing.assert_allclose(points, expected[:20], rtol=1e-12)
+
+
+def test_errors_in_the_core_of_a_shell_design_are_stated_apart():
+    """A design with a sparse outer shell (sampling.shell) puts a fifth of the held-out points far
+    out, where errors are larger: the summary states the core's errors too; the split is the
+    design's own radius (a fifth of the held-out points of a 0.2 shell lie beyond the core)."""
+    from zelos.build.design import draw, shell_split
+    from zelos.build.plan import plan
+    from zelos.build.validate import _summarise, markdown
+
+    spec = zelos.load_spec(os.path.join(ROOT, "specs", "next", "camb_omk_cmb.yaml"))
+    _, test = draw(plan(spec), os.path.join(ROOT, "specs", "next"))
+    in_core, sigmas = shell_split(spec, test)
+    assert sigmas == spec["sampling"]["sigmas"] and 0.72 < in_core.mean() < 0.88
+    assert shell_split(zelos.load_spec(os.path.join(ROOT, "specs", "camb_nnu_cmb.yaml")), test) is None
+
+    # |delta chi2| 0.01 in the core, 0.5 in the shell; one core point failed (left out)
+    rows = [({"p": float(i)}, {"plik": -10.0 + (0.005 if core else 0.25)}, {"plik": -10.0}, {}, {})
+            for i, core in enumerate([True, True, True, False, False])]
+    rows.append(({"p": 9.0}, {"plik": -float("inf")}, {"plik": -10.0}, {}, {}))
+    out = _summarise(rows, 0, {"code": 1.0, "zelos": 0.1}, {"name": "camb", "version": "2.0.5"}, {},
+                     core=(np.array([True, True, True, False, False, True]), 5.0))
+    entry = out["likelihoods"]["plik"]
+    assert entry["core_points"] == 3 and entry["core_sigmas"] == 5.0
+    assert entry["core_abs_delta_chi2_max"] == pytest.approx(0.01) and entry["abs_delta_chi2_max"] == pytest.approx(0.5)
+    text = markdown(out)
+    assert "core: points, median, p99" in text and "| 3, 0.01, 0.01 |" in text and "within 5 sigma" in text
+    assert "core:" not in markdown(_summarise(rows[:5], 0, {"code": 1.0, "zelos": 0.1},
+                                              {"name": "camb", "version": "2.0.5"}, {}))

@@ -52,6 +52,23 @@ def draw(plan: Plan, spec_dir: str) -> tuple[np.ndarray, np.ndarray]:
     raise ValueError(f"sampling.design: unknown design {design!r}")
 
 
+def shell_split(spec: dict, points) -> tuple[np.ndarray, float] | None:
+    """``(in_core, core_sigmas)`` for an ellipsoid design with a ``sampling.shell``: which
+    ``points`` (rows in the spec's parameter order) lie within the core's ``sigmas`` of the
+    reference covariance, where most of the design is; the rest lie in the sparse outer shell,
+    drawn for a chain's far proposals, where errors are larger. None for other designs."""
+    s = spec["sampling"]
+    if s.get("design") != "ellipsoid" or not s.get("shell"):
+        return None
+    names = list(spec["parameters"])
+    center = np.array([spec["reference"]["center"][p] for p in names])
+    cov = np.asarray(spec["reference"]["covariance"]["matrix"], dtype=np.float64)
+    d = np.atleast_2d(np.asarray(points, dtype=np.float64)) - center
+    radius = np.sqrt(np.einsum("ij,ij->i", d, np.linalg.solve(cov, d.T).T))
+    sigmas = float(s.get("sigmas", 5.0))
+    return radius <= sigmas * (1 + 1e-9), sigmas
+
+
 def _enough(draw_m, n: int, seed: int, accept) -> np.ndarray:
     """`n` points of a design that knows no constraints: drawn larger by the fraction it keeps
     (the Latin hypercube's strata then hold the kept points nearly evenly)."""

@@ -134,7 +134,10 @@ def likelihood_accuracy(archive: str, likelihoods: dict, points, packages_path: 
             rows.append((point, lz, lc, dz, dc))
             bar.update(1)
     bar.close()
-    return _summarise(rows, skipped, seconds, code, likelihoods)
+    from .design import shell_split
+
+    split = shell_split(emulator.spec, [[r[0][n] for n in names] for r in rows])
+    return _summarise(rows, skipped, seconds, code, likelihoods, core=split)
 
 
 _CODE_MODEL = {}  # per worker process: the Cobaya model with the code
@@ -174,13 +177,16 @@ def _code_runs(info, processes):
         pool.shutdown(cancel_futures=True)  # an error midway leaves no point queued
 
 
-def _summarise(rows, skipped, seconds, code, likelihoods) -> dict:
+def _summarise(rows, skipped, seconds, code, likelihoods, core=None) -> dict:
+    """``core``: ``(in_core, sigmas)`` over ``rows`` for a design with a sparse outer shell
+    (``design.shell_split``): the errors of the core's points are then stated apart too."""
     import cobaya
 
     # A point where a likelihood is not finite on either side (the code failed there) has no
     # difference to state; counted, left out (a NaN would make report.json unreadable).
-    finite = [r for r in rows if all(np.isfinite(v) for side in (r[1], r[2]) for v in side.values())]
-    failed, rows = len(rows) - len(finite), finite
+    keep = np.array([all(np.isfinite(v) for side in (r[1], r[2]) for v in side.values()) for r in rows])
+    failed, rows = len(rows) - int(keep.sum()), [r for r, k in zip(rows, keep) if k]
+    in_core = None if core is None else np.asarray(core[0], dtype=bool)[keep]
     if not rows:
         raise ValueError(f"no held-out point with finite log-likelihoods on both sides ({failed} failed)")
     out = {"points": len(rows), "outside_trust_region": skipped, "not_finite": failed,
@@ -193,6 +199,9 @@ def _summarise(rows, skipped, seconds, code, likelihoods) -> dict:
         entry.update(_stats(np.abs(2 * delta), "abs_delta_chi2"))
         entry["mean_delta_logp"] = float(delta.mean())
         entry.update(_near_best(np.array([-2 * lc[name] for _, _, lc, _, _ in rows]), 2 * delta))
+        if in_core is not None and in_core.any():
+            entry.update({"core_sigmas": core[1], "core_points": int(in_core.sum()),
+                          **_stats(np.abs(2 * delta[in_core]), "core_abs_delta_chi2")})
         out["likelihoods"][name] = entry
     for name in rows[0][3]:
         if name not in rows[0][4] or name.startswith("chi2") or name in rows[0][0] or name == "As":
@@ -231,18 +240,25 @@ def _failed_note(section: dict) -> str:
 
 def markdown(section: dict) -> str:
     """The report.md section for :func:`likelihood_accuracy`'s result."""
+    core = next((e["core_sigmas"] for e in section["likelihoods"].values() if "core_sigmas" in e), None)
     lines = ["## Accuracy on real likelihoods", "",
              f"{section['points']} held-out points ({section['outside_trust_region']} outside the trust region "
              f"skipped{_failed_note(section)}); reference: {section['reference']}.", "",
-             "| likelihood | median abs. delta chi2 | p99 | max | mean delta log p | near its best: points, p99, max |",
-             "|---|---|---|---|---|---|"]
+             "| likelihood | median abs. delta chi2 | p99 | max | mean delta log p | near its best: points, p99, max |"
+             + (" core: points, median, p99 |" if core else ""),
+             "|---|---|---|---|---|---|" + ("---|" if core else "")]
     for name, e in section["likelihoods"].items():
         near_cell = (f"{e['near_best_points']}, {e['near_best_abs_delta_chi2_p99']:.3g}, "
                      f"{e['near_best_abs_delta_chi2_max']:.3g}" if "near_best_points" in e else "-")  # older reports
+        core_cell = (f" {e['core_points']}, {e['core_abs_delta_chi2_p50']:.3g}, {e['core_abs_delta_chi2_p99']:.3g} |"
+                     if "core_points" in e else " - |" if core else "")
         lines.append(f"| `{name}` | {e['abs_delta_chi2_p50']:.3g} | {e['abs_delta_chi2_p99']:.3g} | "
-                     f"{e['abs_delta_chi2_max']:.3g} | {e['mean_delta_logp']:+.3g} | {near_cell} |")
+                     f"{e['abs_delta_chi2_max']:.3g} | {e['mean_delta_logp']:+.3g} | {near_cell} |{core_cell}")
     lines += ["", f"Near its best: the held-out points whose chi2 (the code's) is within {NEAR_BEST_DELTA_CHI2:g} "
               "of the smallest held-out chi2 of that likelihood, where a chain on it can go."]
+    if core:
+        lines += [f"Core: the held-out points within {core:g} sigma of the reference covariance, where all but the "
+                  "design's sparse outer shell lies (drawn for a chain's far proposals; its errors are larger)."]
     if section["derived"]:
         lines += ["", "| derived | median rel. error | p99 | max |", "|---|---|---|---|"]
         for name, e in section["derived"].items():

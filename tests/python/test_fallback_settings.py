@@ -118,3 +118,43 @@ def test_every_shipped_emulator_in_rank_order():
     validated = [n for n in order if zelos.get_emulator(n).report.get("likelihood_accuracy")]
     assert order[:len(validated)] == validated  # every validated emulator before the others
     assert order.index("CAMB_LCDM_CMB") < order.index("CAMB_w0wa_CMB") < order.index("CAMB_extended_background")
+
+
+def test_a_cl_accuracy_disagreement_is_said_at_info_level_not_warned(tmp_path, caplog):
+    """CAMB_omk_CMB 1.1 trains with IntkAccuracyBoost 3, the flat emulators with CAMB's default: in
+    a flat run with every emulator loaded that is no choice for the user, so start-up says it at
+    INFO (which emulator's C_l are set aside); a physics setting still warns."""
+    import logging
+
+    from cobaya.model import get_model
+    from zelos.testing import constant_archive
+
+    box = {"ombh2": (0.020, 0.025), "omch2": (0.10, 0.14), "H0": (60.0, 80.0)}
+    params = "\n".join(f"  {p}: [{lo!r}, {hi!r}]" for p, (lo, hi) in box.items())
+    ell = np.arange(2, 31)
+
+    def cmb_archive(name: str, settings: str) -> str:
+        spec = (f"name: {name}\nauthor: zelos tests\nversion: 0.0.1\n"
+                f'code:\n  name: camb\n  version: "2.0.5"\n  settings: {settings}\n'
+                f"parameters:\n{params}\noutputs:\n  cmb: {{spectra: [tt], lmin: 2, lmax: 30}}\n"
+                "  derived: [rdrag]\n")
+        path = tmp_path / f"{name}.tar.gz"
+        constant_archive(path, spec, box, {"tt": [("dl_tt", np.full(ell.size, 1000.0), ("ell",))],
+                                           "derived": [("rdrag", np.array(147.0), ())]}, {"ell": ell}, accuracy=1e-4)
+        return str(path)
+
+    def start_up(settings: str) -> list:
+        emulators = [cmb_archive("plain", "{}"), cmb_archive("boosted", settings)]
+        info = {"theory": {"zelos": {"emulators": emulators, "check_at_start": False}},
+                "likelihood": {"bao": {"external": lambda _self=None: 0.0, "requires": {"rdrag": None}}},
+                "params": {"ombh2": 0.0224, "omch2": 0.12, "H0": 68.0}}
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            get_model(info).close()
+        return [(r.levelno, r.getMessage()) for r in caplog.records if "emulators di" in r.getMessage()]
+
+    said = start_up("{Accuracy.IntkAccuracyBoost: 3}")
+    assert [level for level, _ in said] == [logging.INFO], said
+    assert "C_l accuracy setting `Accuracy.IntkAccuracyBoost` (1.0, 3 for `boosted`)" in said[0][1]
+    warned = start_up("{halofit_version: mead2015}")
+    assert [level for level, _ in warned] == [logging.WARNING], warned

@@ -32,6 +32,7 @@ from cobaya.log import LoggedError
 from cobaya.theories.cosmo import BoltzmannBase
 
 from .. import __version__ as ZELOS_VERSION
+from ..code_inputs import CAMB_CL_ACCURACY
 from ..code_inputs import number as _number
 from ..emulator import get_emulator
 from ..routing import EMULATOR_ERROR, REQUIREMENT_NOT_EMULATED, Fallback, first_fallback
@@ -271,6 +272,11 @@ class Zelos(FallbackModels, PlanReport, StartUpCheck, UnvariedWarning, SpotCheck
             for key, why in idle.items():
                 self.mpi_info("emulator %s does not choose the fallback's code settings: %s", key, why)
         for name, kept, value, key in self._disagreements:
+            if name in CAMB_CL_ACCURACY:  # a precision of C_l only: nothing for the user to choose
+                self.mpi_info("emulators differ in CAMB's C_l accuracy setting `%s` (%r, %r for `%s`); the "
+                              "fallback uses %r, and the C_l of an emulator trained otherwise serve no point (its "
+                              "other outputs do)", name, kept, value, key, self._settings.get(name, kept))
+                continue
             self.log.warning("emulators disagree on the code setting `%s` (%r, %r for `%s`); the fallback "
                              "uses %r; set it in `extra_args` to choose", name, kept, value, key, kept)
         usable, wants_h0 = {}, {}

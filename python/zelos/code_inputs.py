@@ -156,6 +156,19 @@ def irrelevant_settings(emulator, code: str) -> set:
     return {CAMB_DARK_ENERGY_MODEL} if (w == -1.0 and wa == 0.0) else set()
 
 
+def unconcerned_settings(emulator, outputs=None) -> set:
+    """Code settings that cannot change ``outputs`` of ``emulator`` (all of them by default): its
+    parameters, and inputs irrelevant to those outputs at the values it holds."""
+    code = emulator.spec["code"]["name"]
+    return (irrelevant_inputs(emulator.outputs if outputs is None else outputs, code) | set(emulator.parameters)
+            | irrelevant_settings(emulator, code))
+
+
+def setting_matters(emulator, name: str) -> bool:
+    """Whether the code setting ``name`` can change some output of ``emulator``."""
+    return name not in unconcerned_settings(emulator)
+
+
 def number(value):
     """``value`` as a finite float, or None (booleans, strings, lists, non-finite numbers)."""
     if isinstance(value, bool) or value is None:

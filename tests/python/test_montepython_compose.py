@@ -74,3 +74,37 @@ def test_without_an_emulator_deriving_h0_start_up_says_why_and_camb_computes():
     finally:
         cosmo.close()
     assert "no loaded emulator derives H0 from it" in why and "cosmomc_theta" in why
+
+
+def test_the_code_settings_of_camb_runs_take_the_default_for_an_emulator_that_lists_none(tmp_path):
+    """CAMB_omk_CMB 1.1 lists CAMB's C_l accuracy boost; a flat emulator loaded before it lists
+    none because it was trained at CAMB's default, and that default is what the runs take (before,
+    the only listed value, the boost, reached every run); loaded first, the boost emulator
+    chooses. A note says which value the runs use."""
+    from zelos.testing import constant_archive
+
+    box = {"ombh2": (0.020, 0.025), "omch2": (0.10, 0.14), "H0": (60.0, 80.0)}
+    params = "\n".join(f"  {p}: [{lo!r}, {hi!r}]" for p, (lo, hi) in box.items())
+    ell = np.arange(2, 31)
+
+    def archive(name, settings):
+        spec = (f"name: {name}\nauthor: zelos tests\nversion: 0.0.1\n"
+                f'code:\n  name: camb\n  version: "2.0.5"\n  settings: {settings}\n'
+                f"parameters:\n{params}\noutputs:\n  cmb: {{spectra: [tt], lmin: 2, lmax: 30}}\n")
+        path = tmp_path / f"{name}.tar.gz"
+        constant_archive(path, spec, box, {"tt": [("dl_tt", np.full(ell.size, 1000.0), ("ell",))]}, {"ell": ell},
+                         accuracy=1e-4)
+        return str(path)
+
+    plain = archive("plain", "{mnu: 0.06, num_massive_neutrinos: 1, nnu: 3.046}")
+    boosted = archive("boosted", "{mnu: 0.06, num_massive_neutrinos: 1, nnu: 3.046, Accuracy.IntkAccuracyBoost: 3}")
+    args = {"omega_b": 0.0224, "omega_cdm": 0.12, "h": 0.68, "N_ur": 2.0328, "N_ncdm": 1, "m_ncdm": 0.06,
+            "output": "tCl", "l_max_scalars": 30}
+    for emulators, boost in (([plain, boosted], 1.0), ([boosted, plain], 3)):
+        cosmo = zmp.Class()
+        cosmo.set({**args, "zelos_emulators": emulators})
+        cosmo.compute()
+        plan = cosmo._point.plan
+        assert plan.settings["Accuracy.IntkAccuracyBoost"] == boost
+        assert any("`Accuracy.IntkAccuracyBoost`" in note and f"runs use {boost!r}" in note for note in plan.notes)
+        cosmo.struct_cleanup()

@@ -85,17 +85,7 @@ def training_settings(emulator) -> dict:
     return settings
 
 
-def _unconcerned(emulator, outputs=None) -> set:
-    """Code settings that cannot change ``outputs`` of ``emulator`` (all of them by default): its
-    parameters, and inputs irrelevant to those outputs at the values it holds."""
-    code = code_of(emulator)
-    return (irrelevant_inputs(emulator.outputs if outputs is None else outputs, code) | set(emulator.parameters)
-            | code_inputs.irrelevant_settings(emulator, code))
-
-
-def setting_matters(emulator, name: str) -> bool:
-    """Whether the code setting ``name`` can change some output of ``emulator``."""
-    return name not in _unconcerned(emulator)
+setting_matters = code_inputs.setting_matters
 
 
 def setting_conflicts(emulator, extra_args: dict, outputs=None) -> list:
@@ -103,7 +93,7 @@ def setting_conflicts(emulator, extra_args: dict, outputs=None) -> list:
     concern its outputs (or the given ``outputs`` of it): there the emulator and the fallback
     would not compute the same thing."""
     code = code_of(emulator)
-    skip = _unconcerned(emulator, outputs)
+    skip = code_inputs.unconcerned_settings(emulator, outputs)
     settings = emulator.spec["code"].get("settings") or {}
     trained_defaults = tables()[3] if code == "camb" else code_inputs.CLASS_DEFAULTS
     used_defaults = fallback_defaults(code)

@@ -36,7 +36,7 @@ import math
 import numpy as np
 
 from ..build.report import accuracy_summary
-from ..code_inputs import fixed_values, number, same_number
+from ..code_inputs import code_defaults, fixed_values, number, same_number, setting_matters
 from ..serving import background, compose, session
 from ..serving.names import EMULATOR_ALIASES as ALIASES
 from ..serving.names import with_aliases
@@ -183,9 +183,19 @@ class Plan:
         return True
 
     def _code_settings(self) -> dict:
-        """The emulators' code settings, for the code's runs (first emulator wins a conflict)."""
-        settings, disagreements = session.shared_settings(
-            self.emulators, lambda emu: emu.spec["code"].get("settings") or {})
+        """The code settings of the code's runs: from the emulators that can serve this run, in
+        load order (rank order for the shipped ones), the first that a setting concerns choosing it (its listed value, else the
+        code's default: an emulator that leaves a setting at the default was trained there, so
+        CAMB_omk_CMB's C_l accuracy boost does not reach the flat emulators' fallback); a setting
+        none of them lists keeps the value the other loaded emulators give it. (Unlike the
+        Cobaya theory, which knows which parameters a run varies, an emulator holding one of
+        them still chooses.)"""
+        read = lambda emu: emu.spec["code"].get("settings") or {}  # noqa: E731
+        voters = {k: e for k, e in self.emulators.items() if k in self.usable} or self.emulators
+        settings, disagreements = session.shared_settings(voters, read, setting_matters, code_defaults(self.code))
+        if len(voters) < len(self.emulators):
+            every, _ = session.shared_settings(self.emulators, read)
+            settings = {**every, **settings}
         for name, kept, value, key in disagreements:
             self.notes.append(f"emulators disagree on the {self.code} setting `{name}` ({kept!r}, {value!r} for "
                               f"`{key}`); {self.code} runs use {kept!r}")

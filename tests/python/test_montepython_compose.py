@@ -83,7 +83,8 @@ def test_the_code_settings_of_camb_runs_take_the_default_for_an_emulator_that_li
     chooses. A note says which value the runs use."""
     from zelos.testing import constant_archive
 
-    box = {"ombh2": (0.020, 0.025), "omch2": (0.10, 0.14), "H0": (60.0, 80.0)}
+    box = {"ombh2": (0.020, 0.025), "omch2": (0.10, 0.14), "H0": (60.0, 80.0), "tau": (0.02, 0.1),
+           "logA": (2.9, 3.2), "ns": (0.9, 1.0)}
     params = "\n".join(f"  {p}: [{lo!r}, {hi!r}]" for p, (lo, hi) in box.items())
     ell = np.arange(2, 31)
 
@@ -96,15 +97,23 @@ def test_the_code_settings_of_camb_runs_take_the_default_for_an_emulator_that_li
                          accuracy=1e-4)
         return str(path)
 
-    plain = archive("plain", "{mnu: 0.06, num_massive_neutrinos: 1, nnu: 3.046}")
+    plain = archive("plain", "{mnu: 0.06, num_massive_neutrinos: 1, nnu: 3.046, omk: 0.0}")
+    box["omk"] = (-0.03, 0.03)
+    params = "\n".join(f"  {p}: [{lo!r}, {hi!r}]" for p, (lo, hi) in box.items())
     boosted = archive("boosted", "{mnu: 0.06, num_massive_neutrinos: 1, nnu: 3.046, Accuracy.IntkAccuracyBoost: 3}")
-    args = {"omega_b": 0.0224, "omega_cdm": 0.12, "h": 0.68, "N_ur": 2.0328, "N_ncdm": 1, "m_ncdm": 0.06,
-            "output": "tCl", "l_max_scalars": 30}
-    for emulators, boost in (([plain, boosted], 1.0), ([boosted, plain], 3)):
+    args = {"omega_b": 0.0224, "omega_cdm": 0.12, "h": 0.68, "tau_reio": 0.055, "ln10^{10}A_s": 3.05, "n_s": 0.965,
+            "N_ur": 3.046 - (0.71611 / (4 / 11) ** (1 / 3)) ** 4,  # N_eff 3.046 with CLASS's default T_ncdm
+            "N_ncdm": 1, "m_ncdm": 0.06, "output": "tCl", "l_max_scalars": 30, "non_linear": "hmcode"}
+    # flat: the flat emulator first chooses CAMB's default; listed first, the curved one its boost;
+    # curved: the flat one holds omk = 0 at another value than the run's, so it does not choose
+    for emulators, omk, boost in (([plain, boosted], 0.0, 1.0), ([boosted, plain], 0.0, 3),
+                                  ([plain, boosted], 0.01, 3)):
         cosmo = zmp.Class()
-        cosmo.set({**args, "zelos_emulators": emulators})
+        cosmo.set({**args, "Omega_k": omk, "zelos_emulators": emulators})
         cosmo.compute()
         plan = cosmo._point.plan
+        assert set(plan.usable) == {"plain", "boosted"}, plan.excluded
         assert plan.settings["Accuracy.IntkAccuracyBoost"] == boost
-        assert any("`Accuracy.IntkAccuracyBoost`" in note and f"runs use {boost!r}" in note for note in plan.notes)
+        assert any("`Accuracy.IntkAccuracyBoost`" in note and f"runs use {boost!r}" in note
+                   for note in plan.notes) == (omk == 0.0)
         cosmo.struct_cleanup()

@@ -96,7 +96,7 @@ class Plan:
             for key in self.serving:
                 self.router.add(key, self.serving[key], fixed=self.usable[key][1])
         self.nnu = sorted({float(f["nnu"]) for _, f in self.usable.values() if "nnu" in f})
-        self.settings = self._code_settings()
+        self.settings = self._code_settings(router_point)
         # the largest multipole the serving emulators emulate: CAMB computes C_l at least to it
         self.cmb_lmax = max((int(e.grids[e.outputs[o].axes[0]][-1]) for e in self.serving.values()
                              for o in e.outputs if o.startswith("dl_")), default=0)
@@ -182,16 +182,18 @@ class Plan:
             return r.mPk
         return True
 
-    def _code_settings(self) -> dict:
-        """The code settings of the code's runs: from the emulators that can serve this run, in
-        load order (rank order for the shipped ones), the first that a setting concerns choosing it (its listed value, else the
-        code's default: an emulator that leaves a setting at the default was trained there, so
-        CAMB_omk_CMB's C_l accuracy boost does not reach the flat emulators' fallback); a setting
-        none of them lists keeps the value the other loaded emulators give it. (Unlike the
-        Cobaya theory, which knows which parameters a run varies, an emulator holding one of
-        them still chooses.)"""
+    def _code_settings(self, point: dict) -> dict:
+        """The code settings of the code's runs: from the emulators that can serve this run's
+        set-up ``point``, in load order (rank order for the shipped ones), the first that a
+        setting concerns choosing it (its listed value, else the code's default: an emulator that
+        leaves a setting at the default was trained there, so CAMB_omk_CMB's C_l accuracy boost
+        does not reach a flat run's CAMB runs); a setting none of them lists keeps the value the
+        other loaded emulators give it. An emulator that holds an input at another value than
+        the point's (CAMB_LCDM_CMB's omk = 0 in a curved run) serves none of the run's points
+        but where the run crosses that value exactly, so it does not choose."""
         read = lambda emu: emu.spec["code"].get("settings") or {}  # noqa: E731
-        voters = {k: e for k, e in self.emulators.items() if k in self.usable} or self.emulators
+        voters = {k: e for k, e in self.emulators.items()
+                  if k in self.usable and not self.held_otherwise(k, point)} or self.emulators
         settings, disagreements = session.shared_settings(voters, read, setting_matters, code_defaults(self.code))
         if len(voters) < len(self.emulators):
             every, _ = session.shared_settings(self.emulators, read)

@@ -119,11 +119,12 @@ class CambClass:
         self.level, self._point, self._request, self._cache = level, dict(point), request, {}
 
     def _output_request(self, request: Request, full: bool, model: str, params: dict):
-        """The driver's request for what the run's ``output`` asks at ``level``: C_l to the
+        """The driver's request for what the run's ``output`` asks when ``full``: C_l to the
         emulators' lmax at least, as they were trained (CAMB's lensing near lmax depends on it,
         and fallback points log their whole spectra); P(k) at every 0.05 in z to ``z_max_pk``
-        and at ``z_pk`` (splined between them); else the background alone (CAMB without its
-        CMB, as the driver trains background emulators; 6 times faster)."""
+        and at ``z_pk`` (splined between them). Otherwise, or when it asks for neither, the
+        background alone (CAMB without its CMB, as the driver trains background emulators; 6
+        times faster)."""
         kw = {}
         if full and request.has_cl:
             kw.update(spectra=("tt",), lmax=max(request.l_max_scalars, self.lmax))

@@ -21,7 +21,7 @@ export MKL_NUM_THREADS ?= 1
 RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 PY_SOURCES   := $(shell find python -name '*.py')
 
-.PHONY: setup setup-ci test rust-tests-then-module gfortran build-rust-tests test-rust test-python demo demo-w0wa demo-mnu demo-nnu demo-build fidelity bench wheel clean
+.PHONY: setup setup-ci test rust-tests-then-module gfortran build-rust-tests test-rust test-python demo demo-w0wa demo-mnu demo-nnu demo-omk demo-build fidelity bench wheel clean
 
 # Python dependencies (re-run when pyproject.toml changes): first what zelos builds against and
 # what the demo and most tests need, then the extras (`make test` compiles Rust meanwhile).
@@ -119,6 +119,10 @@ demo-mnu: setup
 # The same in flat LCDM + N_eff (CAMB_nnu_CMB; docs/accuracy.md).
 demo-nnu: setup
 	$(PY) examples/demo_chain.py --nnu
+
+# The same in LCDM + Omega_k (CAMB_omk_CMB; docs/accuracy.md).
+demo-omk: setup
+	$(PY) examples/demo_chain.py --omk
 
 # Reweight the demo chain with exact CAMB likelihoods (docs/accuracy.md); run after `make demo`.
 fidelity: setup

@@ -5,7 +5,8 @@ By default Planck 2018 plik-lite TTTEEE (a tau prior standing in for low-ell EE)
 Union3 supernovae, flat LCDM (examples/cobaya_planck_bao_sn.yaml), on the shipped
 `CAMB_LCDM_CMB`; with `--w0wa`, the same with Planck 2018 lensing in flat w0waCDM
 (examples/cobaya_planck_w0wa.yaml) on `CAMB_w0wa_CMB`; with `--mnu`, the same in flat LCDM + Sum m_nu
-(examples/cobaya_planck_mnu.yaml) on `CAMB_mnu_CMB`; with `--bao-sn`, DESI DR2 + Union3 alone
+(examples/cobaya_planck_mnu.yaml) on `CAMB_mnu_CMB`; with `--nnu` and `--omk`, the same in
+ΛCDM + N_eff and + Ω_k (on `CAMB_nnu_CMB`, `CAMB_omk_CMB`); with `--bao-sn`, DESI DR2 + Union3 alone
 (examples/cobaya_bao_sn.yaml) on `CAMB_LCDM_background`; with `--rsd`, SDSS BAO + f sigma8 (MGS,
 DR16 LRG, QSO, Lyman-alpha) (examples/cobaya_bao_rsd.yaml) on `CAMB_LCDM_background` and
 `CAMB_LCDM_growth`. CAMB answers the points outside the trust region. Runs to the Gelman-Rubin
@@ -51,6 +52,11 @@ DEMOS = {
             ["nnu", "omch2", "theta_MC_100", "ns", "H0", "omegam", "sigma8", "S8", "rdrag"],
             {"lens_potential_accuracy": 1, "mnu": 0.06, "num_massive_neutrinos": 1, "omk": 0.0},
             "Planck 2018 plik-lite TTTEEE + tau prior + Planck lensing + DESI DR2 BAO + Union3, flat LCDM + N_eff"),
+    "omk": ("cobaya_planck_omk.yaml", ["CAMB_omk_CMB"], "planck_lite_lensing_desi_union3_omk",
+            ["omk", "omch2", "theta_MC_100", "ns", "H0", "omegam", "sigma8", "S8", "rdrag"],
+            {"lens_potential_accuracy": 1, "mnu": 0.06, "num_massive_neutrinos": 1, "nnu": 3.046,
+             "Accuracy.IntkAccuracyBoost": 3},
+            "Planck 2018 plik-lite TTTEEE + tau prior + Planck lensing + DESI DR2 BAO + Union3, LCDM + Omega_k"),
     "rsd": ("cobaya_bao_rsd.yaml", ["CAMB_LCDM_background", "CAMB_LCDM_growth"], "sdss_dr16_bao_rsd",
             ["omch2", "H0", "logA", "omegam", "sigma8", "S8", "rdrag"],
             {"mnu": 0.06, "num_massive_neutrinos": 1, "nnu": 3.046},
@@ -116,11 +122,13 @@ def main(argv=None):
                     "LCDM + Sum m_nu, on CAMB_mnu_CMB")
     ap.add_argument("--nnu", action="store_true", help="Planck-lite + lensing + DESI DR2 + Union3 in flat "
                     "LCDM + N_eff, on CAMB_nnu_CMB")
+    ap.add_argument("--omk", action="store_true", help="Planck-lite + lensing + DESI DR2 + Union3 in "
+                    "LCDM + Omega_k, on CAMB_omk_CMB")
     ap.add_argument("--rsd", action="store_true", help="SDSS BAO + f sigma8 (DR16), on CAMB_LCDM_background "
                     "and CAMB_LCDM_growth")
     args = ap.parse_args(argv)
     demo = ("rsd" if args.rsd else "bao-sn" if args.bao_sn else "w0wa" if args.w0wa else "mnu" if args.mnu
-            else "nnu" if args.nnu else "planck")
+            else "nnu" if args.nnu else "omk" if args.omk else "planck")
     _, emulators, _, shown, camb_args, title = DEMOS[demo]
 
     from cobaya.run import run

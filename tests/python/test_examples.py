@@ -16,7 +16,7 @@ from zelos.shipped import shipped_names  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PACKAGES = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "cobaya_packages"))
 EXAMPLES = ["cobaya_bao_sn.yaml", "cobaya_planck_bao_sn.yaml", "cobaya_bao_rsd.yaml", "cobaya_planck_w0wa.yaml",
-            "cobaya_planck_mnu.yaml", "cobaya_planck_nnu.yaml"]
+            "cobaya_planck_mnu.yaml", "cobaya_planck_nnu.yaml", "cobaya_planck_omk.yaml"]
 
 pytestmark = pytest.mark.skipif(
     not os.path.isdir(os.path.join(PACKAGES, "data", "planck_2018_pliklite_native")),

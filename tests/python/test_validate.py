@@ -154,8 +154,8 @@ def test_errors_in_the_core_of_a_shell_design_are_stated_apart():
     from zelos.build.plan import plan
     from zelos.build.validate import _summarise, markdown
 
-    spec = zelos.load_spec(os.path.join(ROOT, "specs", "next", "camb_omk_cmb.yaml"))
-    _, test = draw(plan(spec), os.path.join(ROOT, "specs", "next"))
+    spec = zelos.load_spec(os.path.join(ROOT, "specs", "camb_omk_cmb.yaml"))
+    _, test = draw(plan(spec), os.path.join(ROOT, "specs"))
     in_core, sigmas = shell_split(spec, test)
     assert sigmas == spec["sampling"]["sigmas"] and 0.72 < in_core.mean() < 0.88
     assert shell_split(zelos.load_spec(os.path.join(ROOT, "specs", "camb_nnu_cmb.yaml")), test) is None

@@ -3,7 +3,6 @@ where such an input differs from the value the emulators hold is computed by the
 
 from __future__ import annotations
 
-
 from cobaya import mpi
 
 from ..code_inputs import number as _number

@@ -169,6 +169,25 @@ def setting_matters(emulator, name: str) -> bool:
     return name not in unconcerned_settings(emulator)
 
 
+def setting_conflicts(emulator, settings: dict, used_defaults: dict, outputs=None, used_by="fallback") -> list:
+    """Code settings ``settings`` (else ``used_defaults``) gives otherwise than ``emulator`` was
+    trained with (its spec's, else its code's defaults), among those that concern its outputs (or
+    the given ``outputs`` of it): there the emulator and those runs would not compute the same
+    thing. Words for start-up lines, ``used_by`` naming the runs."""
+    code = emulator.spec["code"]["name"]
+    skip = unconcerned_settings(emulator, outputs)
+    trained_settings = emulator.spec["code"].get("settings") or {}
+    trained_defaults = code_defaults(code)
+    default = f"{'CAMB' if code == 'camb' else 'CLASS'}'s default"
+    out = []
+    for name in sorted((set(settings) | set(trained_settings)) - skip):
+        trained = trained_settings[name] if name in trained_settings else trained_defaults.get(name, default)
+        used = settings[name] if name in settings else used_defaults.get(name, default)
+        if not same(trained, used):
+            out.append(f"`{name}`: trained with {trained!r}, {used_by} uses {used!r}")
+    return out
+
+
 def number(value):
     """``value`` as a finite float, or None (booleans, strings, lists, non-finite numbers)."""
     if isinstance(value, bool) or value is None:

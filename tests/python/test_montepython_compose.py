@@ -80,7 +80,8 @@ def test_the_code_settings_of_camb_runs_take_the_default_for_an_emulator_that_li
     """CAMB_omk_CMB 1.1 lists CAMB's C_l accuracy boost; a flat emulator loaded before it lists
     none because it was trained at CAMB's default, and that default is what the runs take (before,
     the only listed value, the boost, reached every run); loaded first, the boost emulator
-    chooses. A note says which value the runs use."""
+    chooses. A note says which value the runs use. The C_l of the emulator trained otherwise are
+    then not used (as in Cobaya): here C_l are all it has, so it is left out, saying why."""
     from zelos.testing import constant_archive
 
     box = {"ombh2": (0.020, 0.025), "omch2": (0.10, 0.14), "H0": (60.0, 80.0), "tau": (0.02, 0.1),
@@ -101,19 +102,70 @@ def test_the_code_settings_of_camb_runs_take_the_default_for_an_emulator_that_li
     box["omk"] = (-0.03, 0.03)
     params = "\n".join(f"  {p}: [{lo!r}, {hi!r}]" for p, (lo, hi) in box.items())
     boosted = archive("boosted", "{mnu: 0.06, num_massive_neutrinos: 1, nnu: 3.046, Accuracy.IntkAccuracyBoost: 3}")
-    args = {"omega_b": 0.0224, "omega_cdm": 0.12, "h": 0.68, "tau_reio": 0.055, "ln10^{10}A_s": 3.05, "n_s": 0.965,
-            "N_ur": 3.046 - (0.71611 / (4 / 11) ** (1 / 3)) ** 4,  # N_eff 3.046 with CLASS's default T_ncdm
-            "N_ncdm": 1, "m_ncdm": 0.06, "output": "tCl", "l_max_scalars": 30, "non_linear": "hmcode"}
     # flat: the flat emulator first chooses CAMB's default; listed first, the curved one its boost;
     # curved: the flat one holds omk = 0 at another value than the run's, so it does not choose
-    for emulators, omk, boost in (([plain, boosted], 0.0, 1.0), ([boosted, plain], 0.0, 3),
-                                  ([plain, boosted], 0.01, 3)):
+    for emulators, omk, boost, left_out in (([plain, boosted], 0.0, 1.0, "boosted"),
+                                            ([boosted, plain], 0.0, 3, "plain"),
+                                            ([plain, boosted], 0.01, 3, "plain")):
         cosmo = zmp.Class()
-        cosmo.set({**args, "Omega_k": omk, "zelos_emulators": emulators})
+        cosmo.set({**_FLAT_TT_ARGS, "Omega_k": omk, "zelos_emulators": emulators})
         cosmo.compute()
         plan = cosmo._point.plan
-        assert set(plan.usable) == {"plain", "boosted"}, plan.excluded
         assert plan.settings["Accuracy.IntkAccuracyBoost"] == boost
         assert any("`Accuracy.IntkAccuracyBoost`" in note and f"runs use {boost!r}" in note
                    for note in plan.notes) == (omk == 0.0)
+        assert left_out not in plan.usable
+        assert plan.excluded[left_out].startswith("its training settings differ from this run's CAMB runs: "
+                                                  "`Accuracy.IntkAccuracyBoost`: trained with ")
         cosmo.struct_cleanup()
+
+
+_FLAT_TT_ARGS = {"omega_b": 0.0224, "omega_cdm": 0.12, "h": 0.68, "tau_reio": 0.055, "ln10^{10}A_s": 3.05,
+                 "n_s": 0.965, "N_ur": 3.046 - (0.71611 / (4 / 11) ** (1 / 3)) ** 4,  # N_eff 3.046, CLASS's T_ncdm
+                 "N_ncdm": 1, "m_ncdm": 0.06, "output": "tCl", "l_max_scalars": 30, "non_linear": "hmcode"}
+
+
+def test_outputs_the_camb_runs_compute_otherwise_are_not_routed_to_an_emulator(tmp_path, caplog):
+    """An emulator trained with a denser C_l integration, ranked first, still serves what the
+    setting cannot reach (its age), but a flat run's C_l come from the emulator trained at the
+    runs' settings, and start-up says which outputs were set aside and why."""
+    from zelos.testing import constant_archive
+
+    caplog.set_level("INFO", logger="zelos.montepython")
+    box = {"ombh2": (0.020, 0.025), "omch2": (0.10, 0.14), "H0": (60.0, 80.0), "tau": (0.02, 0.1),
+           "logA": (2.9, 3.2), "ns": (0.9, 1.0)}
+    ell = np.arange(2, 31)
+
+    def archive(name, settings, extra_box, tt, age, accuracy):
+        full = {**box, **extra_box}
+        params = "\n".join(f"  {p}: [{lo!r}, {hi!r}]" for p, (lo, hi) in full.items())
+        spec = (f"name: {name}\nauthor: zelos tests\nversion: 0.0.1\n"
+                f'code:\n  name: camb\n  version: "2.0.5"\n  settings: {settings}\n'
+                f"parameters:\n{params}\noutputs:\n  cmb: {{spectra: [tt], lmin: 2, lmax: 30}}\n"
+                "  derived: [age]\n")
+        path = tmp_path / f"{name}.tar.gz"
+        constant_archive(path, spec, full, {"tt": [("dl_tt", np.full(ell.size, tt), ("ell",))],
+                                            "derived": [("age", np.array(age), ())]}, {"ell": ell},
+                         accuracy=accuracy)
+        return str(path)
+
+    plain = archive("plain", "{mnu: 0.06, num_massive_neutrinos: 1, nnu: 3.046, omk: 0.0}", {}, 1000.0, 13.0, 1e-3)
+    boosted = archive("boosted", "{mnu: 0.06, num_massive_neutrinos: 1, nnu: 3.046, Accuracy.IntkAccuracyBoost: 3}",
+                      {"omk": (-0.03, 0.03)}, 2000.0, 14.0, 1e-5)
+    cosmo = zmp.Class()
+    # lensed C_l are what the emulators hold: the run asks for them
+    cosmo.set({**_FLAT_TT_ARGS, "output": "tCl lCl", "lensing": "yes", "Omega_k": 0.0,
+               "zelos_emulators": [plain, boosted]})
+    try:
+        cosmo.compute()
+        p = cosmo._point
+        assert p.plan.router.keys()[0] == "boosted"  # the router ranks it first, for every output
+        assert set(p.plan.usable) == {"plain", "boosted"}
+        assert p.plan.set_aside["boosted"][0] == {"dl_tt"}
+        assert p.mode == "emulated" and p.keys["dl_tt"] == "plain" and p.keys["age"] == "boosted"
+        assert cosmo.age() == pytest.approx(14.0)
+        assert p.values["dl_tt"][0] == pytest.approx(1000.0)
+    finally:
+        cosmo.close()
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "not dl_tt: its training settings differ from this run's CAMB runs: `Accuracy.IntkAccuracyBoost`" in text

@@ -44,7 +44,7 @@ def settle(emus: dict, voters: dict, code: str, user_extra_args: dict) -> Settle
     ``extra_args`` over them (``None`` removes one), and, for every emulator of ``emus``, whether
     they leave it out."""
     settings, disagreements = session.shared_settings(voters, P.training_settings, P.setting_matters,
-                                                      P.fallback_defaults(code))
+                                                      P.fallback_defaults(code), listed_by=emus)
     if len(voters) < len(emus):  # a setting no voter lists keeps the value every emulator gives it
         every, _ = session.shared_settings(emus, P.training_settings, P.setting_matters, P.fallback_defaults(code))
         settings = {**every, **settings}
@@ -55,17 +55,12 @@ def settle(emus: dict, voters: dict, code: str, user_extra_args: dict) -> Settle
             settings[key] = value
     out = Settled(settings, disagreements)
     for key, emu in emus.items():
-        conflicts = P.setting_conflicts(emu, settings)
-        if not conflicts:
-            continue
-        why = "its training settings differ from the fallback's: " + "; ".join(conflicts)
-        # only the outputs the differing settings reach are set aside (HMcode's settings reach a
-        # P(k) emulator's non-linear P(k), not its linear P(k) or growth)
-        aside = {o for o in emu.outputs if P.setting_conflicts(emu, settings, outputs=[o])}
-        if aside == set(emu.outputs):
-            out.excluded[key] = why
-        else:
-            out.set_aside[key] = (aside, why)
+        excluded, aside = session.split_by_settings(
+            emu, lambda outputs: P.setting_conflicts(emu, settings, outputs=outputs), "the fallback's")
+        if excluded:
+            out.excluded[key] = excluded
+        elif aside:
+            out.set_aside[key] = aside
     return out
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import numpy as np
 
 from .. import code_inputs
-from ..code_inputs import same as _same
 
 # `classy_names` is imported where needed: a CAMB run never needs CLASS's names.
 
@@ -92,19 +91,7 @@ def setting_conflicts(emulator, extra_args: dict, outputs=None) -> list:
     """Fallback settings that differ from those the emulator was trained with, among those that
     concern its outputs (or the given ``outputs`` of it): there the emulator and the fallback
     would not compute the same thing."""
-    code = code_of(emulator)
-    skip = code_inputs.unconcerned_settings(emulator, outputs)
-    settings = emulator.spec["code"].get("settings") or {}
-    trained_defaults = tables()[3] if code == "camb" else code_inputs.CLASS_DEFAULTS
-    used_defaults = fallback_defaults(code)
-    default = f"{'CAMB' if code == 'camb' else 'CLASS'}'s default"
-    out = []
-    for name in sorted((set(extra_args) | set(settings)) - skip):
-        trained = settings[name] if name in settings else trained_defaults.get(name, default)
-        used = extra_args[name] if name in extra_args else used_defaults.get(name, default)
-        if not _same(trained, used):
-            out.append(f"`{name}`: trained with {trained!r}, fallback uses {used!r}")
-    return out
+    return code_inputs.setting_conflicts(emulator, extra_args, fallback_defaults(code_of(emulator)), outputs)
 
 
 def to_camb(point: dict) -> dict:

@@ -43,7 +43,7 @@ from ..serving.names import derived_tables
 from ..serving.schema import SchemaOutputs
 from . import params as P
 from .cl_getters import ClGetters
-from .compose import without
+from ..serving.session import without
 from .fallback import FallbackModels
 from .fallback_settings import out_of_play, settle
 from .needs import DerivedNeed, RestNeed, covering, plan_needs

@@ -36,7 +36,7 @@ import math
 import numpy as np
 
 from ..build.report import accuracy_summary
-from ..code_inputs import code_defaults, fixed_values, number, same_number, setting_matters
+from ..code_inputs import code_defaults, fixed_values, number, same_number, setting_conflicts, setting_matters
 from ..serving import background, compose, session
 from ..serving.names import EMULATOR_ALIASES as ALIASES
 from ..serving.names import with_aliases
@@ -77,6 +77,8 @@ class Plan:
                 self.excluded[key] = why
         # (the emulators deriving H0 serve anyway: derived parameters are wanted at every point)
         _, self.composed = compose.compose_h0(self.usable, self._wants_h0, self.excluded)
+        self.settings = self._code_settings(router_point)
+        self.set_aside = self._set_aside_by_settings()
         self.outputs = sorted({o for key, (emu, _) in self.usable.items() for o in emu.outputs
                                if self.wanted(emu, o)})
         self.serving = {k: e for k, (e, _) in self.usable.items() if any(o in self.outputs for o in e.outputs)}
@@ -94,9 +96,8 @@ class Plan:
         if self.serving:
             self.router = Router()
             for key in self.serving:
-                self.router.add(key, self.serving[key], fixed=self.usable[key][1])
+                self.router.add(key, self.emulators[key], fixed=self.usable[key][1])  # whole: see covering
         self.nnu = sorted({float(f["nnu"]) for _, f in self.usable.values() if "nnu" in f})
-        self.settings = self._code_settings(router_point)
         # the largest multipole the serving emulators emulate: CAMB computes C_l at least to it
         self.cmb_lmax = max((int(e.grids[e.outputs[o].axes[0]][-1]) for e in self.serving.values()
                              for o in e.outputs if o.startswith("dl_")), default=0)
@@ -194,7 +195,8 @@ class Plan:
         read = lambda emu: emu.spec["code"].get("settings") or {}  # noqa: E731
         voters = {k: e for k, e in self.emulators.items()
                   if k in self.usable and not self.held_otherwise(k, point)} or self.emulators
-        settings, disagreements = session.shared_settings(voters, read, setting_matters, code_defaults(self.code))
+        settings, disagreements = session.shared_settings(voters, read, setting_matters, code_defaults(self.code),
+                                                          listed_by=self.emulators)
         if len(voters) < len(self.emulators):
             every, _ = session.shared_settings(self.emulators, read)
             settings = {**every, **settings}
@@ -202,6 +204,36 @@ class Plan:
             self.notes.append(f"emulators disagree on the {self.code} setting `{name}` ({kept!r}, {value!r} for "
                               f"`{key}`); {self.code} runs use {kept!r}")
         return settings
+
+    def _set_aside_by_settings(self) -> dict:
+        """``{key: (outputs, why)}``: outputs of usable emulators that the CAMB runs' settings
+        (``settings``) would compute otherwise than the emulator was trained (CAMB_omk_CMB's C_l,
+        trained with a denser k integration, in a flat run whose runs keep CAMB's default). The
+        emulator stays usable as a view without them; one whose every output differs is left out,
+        and so is an emulator composed with H0 from those left out. Cobaya's fallback decides the
+        same way (``cobaya/fallback_settings.py``). classy runs take the run's own CLASS inputs,
+        which ``fixed_values`` compared already."""
+        if self.code != "camb":
+            return {}
+        out, defaults = {}, code_defaults(self.code)
+        for key, (emu, fixed) in list(self.usable.items()):
+            excluded, aside = session.split_by_settings(
+                emu, lambda outputs: setting_conflicts(emu, self.settings, defaults, outputs, "this run's CAMB runs"),
+                "this run's CAMB runs")
+            if excluded:
+                self.excluded[key] = excluded
+                del self.usable[key]
+            elif aside:
+                out[key] = aside
+                self.usable[key] = (session.without(emu, aside), fixed)
+        for key, sources in list(self.composed.items()):
+            left = [k for k in sources if k in self.usable and "H0" in self.usable[k][0].outputs]
+            if left:
+                self.composed[key] = left
+            elif key in self.usable:
+                del self.usable[key], self.composed[key]
+                self.excluded[key] = "it takes `H0`, and no emulator used in this run derives it from the run's angle"
+        return out
 
     # -- what the run reaches ---------------------------------------------------------------------
     def asked(self, output: str, z_max: float) -> None:
@@ -216,11 +248,15 @@ class Plan:
         self.used.add(output)
 
     def covering(self) -> dict | None:
-        """``{output: keys}`` for the router: for each output the run asked beyond some serving
-        emulator's grid, the serving emulators whose grids reach that far (when none does, no
-        restriction: the code answers the calls beyond every grid)."""
+        """``{output: keys}`` for the router: for each output some serving emulator has set
+        aside, those that serve it; for each output the run asked beyond some serving emulator's
+        grid, the serving emulators whose grids reach that far (when none does, no restriction:
+        the code answers the calls beyond every grid)."""
         if self._covering is None:
-            self._covering = {}
+            # the router holds whole emulators: outputs set aside are kept from it here
+            self._covering = {o: [k for k, e in self.serving.items() if o in e.outputs] for o in self.outputs
+                              if any(o in self.emulators[k].outputs and o not in e.outputs
+                                     for k, e in self.serving.items())}
             for output, z_max in self.reach.items():
                 having = {k: e for k, e in self.serving.items() if output in e.outputs}
                 keys = [k for k, e in having.items()
@@ -266,17 +302,16 @@ class Plan:
         """Start-up lines: each emulator and what it serves or why not."""
         lines = []
         for key, emu in self.emulators.items():
-            served = ", ".join(o for o in self.outputs if o in emu.outputs)
+            served = ", ".join(o for o in self.outputs if o in self.serving.get(key, emu).outputs)
+            aside = (f"; not {', '.join(sorted(self.set_aside[key][0]))}: {self.set_aside[key][1]}"
+                     if key in self.set_aside else "")
             state = (f"over ({', '.join(emu.parameters)}) serves {served}"
-                     + compose.describe(key, self.composed) if key in self.serving
+                     + compose.describe(key, self.composed) + aside if key in self.serving
                      else f"not used: {self.excluded.get(key, 'answers nothing this run asks for')}")
             trained = f"trained with {self.code} {emu.spec['code']['version']}"
             lines.append(f"emulator {session.emulator_line(key, emu, accuracy_summary(emu.report), trained)} {state}")
         lines += self.notes
         return lines
-
-
-
 
 
 def installed_version(code: str) -> str | None:

@@ -43,7 +43,7 @@ def ranked(emulators: dict) -> dict:
     return {key: emulators[key] for key in Router(emulators).keys()}
 
 
-def shared_settings(emulators: dict, settings_of, matters=None, defaults=None) -> tuple:
+def shared_settings(emulators: dict, settings_of, matters=None, defaults=None, listed_by=None) -> tuple:
     """``(settings, disagreements)``: the code settings for the fallback's runs from the
     emulators' (``settings_of(emulator)``), and ``[(name, kept, other, key)]``.
 
@@ -52,10 +52,16 @@ def shared_settings(emulators: dict, settings_of, matters=None, defaults=None) -
     (``defaults``), for an emulator that leaves a setting at the default was trained there as
     much as one that writes it. So a P(k) emulator trained with HMcode's feedback does not move
     the CMB emulators' lensing to it. A setting that matters to none takes the first listed
-    value. Without ``matters``, every listed value matters and unlisted ones are not compared."""
+    value. Without ``matters``, every listed value matters and unlisted ones are not compared.
+    ``listed_by`` (a wider dict of emulators): the settings they list are chosen too, by
+    ``emulators`` alone; one that matters to none of ``emulators`` and that none lists is left
+    out, for the caller to take from those others (a setting the non-linear P(k) emulator lists
+    is then chosen by the CMB emulators it reaches, at their default, not by that emulator
+    when it cannot serve the run)."""
     settings, disagreements = {}, []
     listed = {key: settings_of(emu) for key, emu in emulators.items()}
-    names = list(dict.fromkeys(name for values in listed.values() for name in values))
+    wider = listed if listed_by is None else {key: settings_of(emu) for key, emu in listed_by.items()}
+    names = list(dict.fromkeys(name for values in [*listed.values(), *wider.values()] for name in values))
     for name in names:
         chosen = None
         for key, emu in emulators.items():
@@ -75,9 +81,43 @@ def shared_settings(emulators: dict, settings_of, matters=None, defaults=None) -
             elif not same(chosen, value):
                 disagreements.append((name, chosen, value, key))
         if chosen is None:  # matters to no emulator: the first listed value
-            chosen = next(values[name] for values in listed.values() if name in values)
+            chosen = next((values[name] for values in listed.values() if name in values), None)
+            if chosen is None:
+                continue
         settings[name] = chosen
     return settings, disagreements
+
+
+class OutputsSetAside:
+    """An emulator as a plan sees it: without the outputs whose training settings differ from
+    the code runs' (the router still holds the whole emulator; the plan never routes those
+    outputs to it)."""
+
+    def __init__(self, emulator, aside):
+        self._emulator = emulator
+        self.outputs = {name: info for name, info in emulator.outputs.items() if name not in aside}
+
+    def __getattr__(self, name):
+        return getattr(self._emulator, name)
+
+
+def without(emulator, aside):
+    """``emulator``, or its view without the outputs of ``aside`` (``(outputs, why)`` or None)."""
+    return emulator if not aside else OutputsSetAside(emulator, aside[0])
+
+
+def split_by_settings(emulator, conflicts, runs: str = "the code runs'") -> tuple:
+    """``(excluded, set aside)`` for an emulator whose training settings differ from the code
+    runs': ``conflicts(outputs)`` lists the differing settings that reach those outputs (all
+    outputs with None); ``runs`` names those runs in the reason. ``(None, None)``: none differ; ``(why, None)``: every output differs;
+    ``(None, (outputs, why))``: only those (HMcode's settings reach a P(k) emulator's non-linear
+    P(k), not its linear P(k) or growth)."""
+    found = conflicts(None)
+    if not found:
+        return None, None
+    why = f"its training settings differ from {runs}: " + "; ".join(found)
+    aside = {o for o in emulator.outputs if conflicts([o])}
+    return (why, None) if aside == set(emulator.outputs) else (None, (aside, why))
 
 
 def emulator_line(key: str, emulator, accuracy: str, extra: str = "") -> str:

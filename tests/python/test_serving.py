@@ -112,5 +112,15 @@ def test_names_and_session():
     settings, _ = session.shared_settings({"bg": emu, "pk": pk}, lambda e: listed[id(e)],
                                           lambda e, name: e is not emu, {"halofit_version": "mead2020"})
     assert settings == {"halofit_version": "mead2020_feedback"}  # matters to the P(k) emulator alone
+    # The P(k) emulator loaded but out of play (the voters are the others): its setting is still
+    # chosen, by the CMB emulator it matters to, at its default; one that matters to no voter is
+    # left to the caller
+    settings, _ = session.shared_settings({"bg": emu, "cmb": cmb}, lambda e: listed[id(e)],
+                                          lambda e, name: e is not emu, {"halofit_version": "mead2020"},
+                                          listed_by={"bg": emu, "cmb": cmb, "pk": pk})
+    assert settings == {"halofit_version": "mead2020"}
+    settings, _ = session.shared_settings({"bg": emu}, lambda e: listed[id(e)], lambda e, name: e is not emu,
+                                          {"halofit_version": "mead2020"}, listed_by={"bg": emu, "pk": pk})
+    assert settings == {}
     assert session.emulator_line(LCDM, emu, "max rel. error 5e-05", "camb 2.0.5") == (
         f"{LCDM} (CAMB_LCDM_background.tar.gz, sha256 {emu.sha256[:12]}..., max rel. error 5e-05, camb 2.0.5)")

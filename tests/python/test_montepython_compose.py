@@ -115,7 +115,7 @@ def test_the_code_settings_of_camb_runs_take_the_default_for_an_emulator_that_li
         assert any("`Accuracy.IntkAccuracyBoost`" in note and f"runs use {boost!r}" in note
                    for note in plan.notes) == (omk == 0.0)
         assert left_out not in plan.usable
-        assert plan.excluded[left_out].startswith("its training settings differ from this run's CAMB runs: "
+        assert plan.excluded[left_out].startswith("its training settings differ from this run's CAMB settings: "
                                                   "`Accuracy.IntkAccuracyBoost`: trained with ")
         cosmo.struct_cleanup()
 
@@ -168,4 +168,4 @@ def test_outputs_the_camb_runs_compute_otherwise_are_not_routed_to_an_emulator(t
     finally:
         cosmo.close()
     text = "\n".join(r.getMessage() for r in caplog.records)
-    assert "not dl_tt: its training settings differ from this run's CAMB runs: `Accuracy.IntkAccuracyBoost`" in text
+    assert "not dl_tt: its training settings differ from this run's CAMB settings: `Accuracy.IntkAccuracyBoost`" in text

@@ -206,8 +206,8 @@ class Plan:
         return settings
 
     def _set_aside_by_settings(self) -> dict:
-        """``{key: (outputs, why)}``: outputs of usable emulators that the CAMB runs' settings
-        (``settings``) would compute otherwise than the emulator was trained (CAMB_omk_CMB's C_l,
+        """``{key: (outputs, why)}``: outputs of usable emulators that CAMB, run with this run's
+        settings (``settings``), would compute otherwise than it was trained on (CAMB_omk_CMB's C_l,
         trained with a denser k integration, in a flat run whose runs keep CAMB's default). The
         emulator stays usable as a view without them; one whose every output differs is left out,
         and so is an emulator composed with H0 from those left out. Cobaya's fallback decides the
@@ -218,8 +218,8 @@ class Plan:
         out, defaults = {}, code_defaults(self.code)
         for key, (emu, fixed) in list(self.usable.items()):
             excluded, aside = session.split_by_settings(
-                emu, lambda outputs: setting_conflicts(emu, self.settings, defaults, outputs, "this run's CAMB runs"),
-                "this run's CAMB runs")
+                emu, lambda outputs: setting_conflicts(emu, self.settings, defaults, outputs, "this run's CAMB"),
+                "this run's CAMB settings")
             if excluded:
                 self.excluded[key] = excluded
                 del self.usable[key]

@@ -106,7 +106,7 @@ def without(emulator, aside):
     return emulator if not aside else OutputsSetAside(emulator, aside[0])
 
 
-def split_by_settings(emulator, conflicts, runs: str = "the code runs'") -> tuple:
+def split_by_settings(emulator, conflicts, runs: str = "the code runs' settings") -> tuple:
     """``(excluded, set aside)`` for an emulator whose training settings differ from the code
     runs': ``conflicts(outputs)`` lists the differing settings that reach those outputs (all
     outputs with None); ``runs`` names those runs in the reason. ``(None, None)``: none differ; ``(why, None)``: every output differs;

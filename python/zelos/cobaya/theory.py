@@ -41,9 +41,9 @@ from ..serving import session
 from ..serving.compose import compose_h0, second_stage, wants_h0_from_angle
 from ..serving.names import derived_tables
 from ..serving.schema import SchemaOutputs
+from ..serving.session import without
 from . import params as P
 from .cl_getters import ClGetters
-from ..serving.session import without
 from .fallback import FallbackModels
 from .fallback_settings import out_of_play, settle
 from .needs import DerivedNeed, RestNeed, covering, plan_needs

@@ -109,9 +109,9 @@ def without(emulator, aside):
 def split_by_settings(emulator, conflicts, runs: str = "the code runs' settings") -> tuple:
     """``(excluded, set aside)`` for an emulator whose training settings differ from the code
     runs': ``conflicts(outputs)`` lists the differing settings that reach those outputs (all
-    outputs with None); ``runs`` names those runs in the reason. ``(None, None)``: none differ; ``(why, None)``: every output differs;
-    ``(None, (outputs, why))``: only those (HMcode's settings reach a P(k) emulator's non-linear
-    P(k), not its linear P(k) or growth)."""
+    outputs with None); ``runs`` names those runs in the reason. ``(None, None)``: none differ;
+    ``(why, None)``: every output differs; ``(None, (outputs, why))``: only those (HMcode's
+    settings reach a P(k) emulator's non-linear P(k), not its linear P(k) or growth)."""
     found = conflicts(None)
     if not found:
         return None, None

@@ -114,13 +114,19 @@ def test_names_and_session():
     assert settings == {"halofit_version": "mead2020_feedback"}  # matters to the P(k) emulator alone
     # The P(k) emulator loaded but out of play (the voters are the others): its setting is still
     # chosen, by the CMB emulator it matters to, at its default; one that matters to no voter is
-    # left to the caller
+    # chosen by the same rule among every loaded emulator (both plugins' rule, one function)
     settings, _ = session.shared_settings({"bg": emu, "cmb": cmb}, lambda e: listed[id(e)],
                                           lambda e, name: e is not emu, {"halofit_version": "mead2020"},
                                           listed_by={"bg": emu, "cmb": cmb, "pk": pk})
     assert settings == {"halofit_version": "mead2020"}
-    settings, _ = session.shared_settings({"bg": emu}, lambda e: listed[id(e)], lambda e, name: e is not emu,
-                                          {"halofit_version": "mead2020"}, listed_by={"bg": emu, "pk": pk})
-    assert settings == {}
+    settings, disagreements = session.shared_settings(
+        {"bg": emu}, lambda e: listed[id(e)], lambda e, name: e is not emu, {"halofit_version": "mead2020"},
+        listed_by={"bg": emu, "pk": pk})
+    assert settings == {"halofit_version": "mead2020_feedback"} and disagreements == []
+    # ... the first loaded one it matters to, at its default: not the first listed value
+    settings, disagreements = session.shared_settings(
+        {"bg": emu}, lambda e: listed[id(e)], lambda e, name: e is not emu, {"halofit_version": "mead2020"},
+        listed_by={"bg": emu, "cmb": cmb, "pk": pk})
+    assert settings == {"halofit_version": "mead2020"} and disagreements == []
     assert session.emulator_line(LCDM, emu, "max rel. error 5e-05", "camb 2.0.5") == (
         f"{LCDM} (CAMB_LCDM_background.tar.gz, sha256 {emu.sha256[:12]}..., max rel. error 5e-05, camb 2.0.5)")

@@ -45,9 +45,6 @@ def settle(emus: dict, voters: dict, code: str, user_extra_args: dict) -> Settle
     they leave it out."""
     settings, disagreements = session.shared_settings(voters, P.training_settings, P.setting_matters,
                                                       P.fallback_defaults(code), listed_by=emus)
-    if len(voters) < len(emus):  # a setting no voter lists keeps the value every emulator gives it
-        every, _ = session.shared_settings(emus, P.training_settings, P.setting_matters, P.fallback_defaults(code))
-        settings = {**every, **settings}
     for key, value in user_extra_args.items():
         if value is None:
             settings.pop(key, None)

@@ -191,15 +191,13 @@ class Plan:
         does not reach a flat run's CAMB runs); a setting none of them lists keeps the value the
         other loaded emulators give it. An emulator that holds an input at another value than
         the point's (CAMB_LCDM_CMB's omk = 0 in a curved run) serves none of the run's points
-        but where the run crosses that value exactly, so it does not choose."""
+        but where the run crosses that value exactly, so it does not choose
+        (``session.shared_settings``: the same rule as Cobaya's fallback)."""
         read = lambda emu: emu.spec["code"].get("settings") or {}  # noqa: E731
         voters = {k: e for k, e in self.emulators.items()
                   if k in self.usable and not self.held_otherwise(k, point)} or self.emulators
         settings, disagreements = session.shared_settings(voters, read, setting_matters, code_defaults(self.code),
                                                           listed_by=self.emulators)
-        if len(voters) < len(self.emulators):
-            every, _ = session.shared_settings(self.emulators, read)
-            settings = {**every, **settings}
         for name, kept, value, key in disagreements:
             self.notes.append(f"emulators disagree on the {self.code} setting `{name}` ({kept!r}, {value!r} for "
                               f"`{key}`); {self.code} runs use {kept!r}")

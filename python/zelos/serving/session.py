@@ -53,39 +53,48 @@ def shared_settings(emulators: dict, settings_of, matters=None, defaults=None, l
     much as one that writes it. So a P(k) emulator trained with HMcode's feedback does not move
     the CMB emulators' lensing to it. A setting that matters to none takes the first listed
     value. Without ``matters``, every listed value matters and unlisted ones are not compared.
-    ``listed_by`` (a wider dict of emulators): the settings they list are chosen too, by
-    ``emulators`` alone; one that matters to none of ``emulators`` and that none lists is left
-    out, for the caller to take from those others (a setting the non-linear P(k) emulator lists
-    is then chosen by the CMB emulators it reaches, at their default, not by that emulator
-    when it cannot serve the run)."""
+    ``listed_by`` (a wider dict of emulators, in load order: every loaded one): the settings
+    they list are chosen too, by ``emulators`` first (a setting the non-linear P(k) emulator
+    lists is chosen by the CMB emulators it reaches, at their default, not by that emulator
+    when it cannot serve the run); one that matters to none of ``emulators`` and that none of
+    them lists is chosen by the same rule among ``listed_by`` (an emulator out of play still
+    tells the value its outputs were trained with), without disagreements."""
     settings, disagreements = {}, []
     listed = {key: settings_of(emu) for key, emu in emulators.items()}
     wider = listed if listed_by is None else {key: settings_of(emu) for key, emu in listed_by.items()}
     names = list(dict.fromkeys(name for values in [*listed.values(), *wider.values()] for name in values))
     for name in names:
-        chosen = None
-        for key, emu in emulators.items():
-            if matters is None:
-                if name not in listed[key]:
-                    continue
-            elif not matters(emu, name):
-                continue
-            if name in listed[key]:
-                value = listed[key][name]
-            elif defaults is not None and name in defaults:
-                value = defaults[name]
-            else:
-                continue
-            if chosen is None:
-                chosen = value
-            elif not same(chosen, value):
-                disagreements.append((name, chosen, value, key))
-        if chosen is None:  # matters to no emulator: the first listed value
-            chosen = next((values[name] for values in listed.values() if name in values), None)
-            if chosen is None:
-                continue
-        settings[name] = chosen
+        chosen = _first_setting(name, emulators, listed, matters, defaults, disagreements)
+        if chosen is None and listed_by is not None:
+            chosen = _first_setting(name, listed_by, wider, matters, defaults, [])
+        if chosen is not None:
+            settings[name] = chosen
     return settings, disagreements
+
+
+def _first_setting(name: str, emulators: dict, listed: dict, matters, defaults, disagreements: list):
+    """The value of setting ``name`` that :func:`shared_settings` chooses among ``emulators``
+    (``listed``: their listed settings), recording disagreements; None where none gives one."""
+    chosen = None
+    for key, emu in emulators.items():
+        if matters is None:
+            if name not in listed[key]:
+                continue
+        elif not matters(emu, name):
+            continue
+        if name in listed[key]:
+            value = listed[key][name]
+        elif defaults is not None and name in defaults:
+            value = defaults[name]
+        else:
+            continue
+        if chosen is None:
+            chosen = value
+        elif not same(chosen, value):
+            disagreements.append((name, chosen, value, key))
+    if chosen is None:  # matters to no emulator: the first listed value
+        chosen = next((values[name] for values in listed.values() if name in values), None)
+    return chosen
 
 
 class OutputsSetAside:

@@ -173,3 +173,26 @@ def test_errors_in_the_core_of_a_shell_design_are_stated_apart():
     assert "core: points, median, p99" in text and "| 3, 0.01, 0.01 |" in text and "within 5 sigma" in text
     assert "core:" not in markdown(_summarise(rows[:5], 0, {"code": 1.0, "zelos": 0.1},
                                               {"name": "camb", "version": "2.0.5"}, {}))
+
+
+def test_a_shell_design_validates_on_its_core_and_trains_on_every_shell_point():
+    """Validation points picked over a shell design are ruled by its far points (training then
+    stopped within ~100 of 1000 epochs): they are drawn from the core, and the shell all trains."""
+    from zelos.build.design import draw, shell_split
+    from zelos.build.plan import plan
+    from zelos.build.train import validation_pool, validation_split
+
+    spec = zelos.load_spec(os.path.join(ROOT, "specs", "camb_w0wa_cmb.yaml"))
+    points, _ = draw(plan(spec), os.path.join(ROOT, "specs"))
+    pool = validation_pool(spec, points)
+    in_core, _ = shell_split(spec, points)
+    np.testing.assert_array_equal(pool, in_core)
+    train_idx, val_idx = validation_split(len(points), 0.1, 1, pool)
+    assert len(val_idx) == 400 and pool[val_idx].all()
+    assert np.array_equal(np.sort(np.concatenate([train_idx, val_idx])), np.arange(len(points)))
+    assert np.flatnonzero(~pool).size > 0 and np.isin(np.flatnonzero(~pool), train_idx).all()
+    # Without a shell the split is the plain one, over every point.
+    nnu = zelos.load_spec(os.path.join(ROOT, "specs", "camb_nnu_cmb.yaml"))
+    assert validation_pool(nnu, points) is None
+    _, plain = validation_split(len(points), 0.1, 1, None)
+    assert not pool[plain].all()

@@ -146,6 +146,7 @@ def build(spec_path: str, options: BuildOptions | None = None, log=print, *, poi
                                                      "total": total}},
         "versions": report.versions(driver),
         "data": {"design": spec["sampling"]["design"], "train": split["train"], "validation": split["validation"],
+                 "validation_from": split["validation_from"],
                  "test": len(test_set.params), "failed": failed,
                  "computed": train_set.stats.computed + test_set.stats.computed,
                  "reused": train_set.stats.already_done + test_set.stats.already_done, "workdir": os.path.abspath(workdir),

@@ -46,7 +46,8 @@ def markdown(report: dict) -> str:
     lines += [f"Built {b['finished']} on `{b['host']}` ({b['platform']}, {b['cpus']} CPUs) in {b['seconds']['total']:.0f} s "
               f"(code {b['seconds']['generation']:.0f} s, training {b['seconds']['training']:.0f} s).", ""]
     d = report["data"]
-    lines += [f"Points: {d['train']} training, {d['validation']} validation, {d['test']} held-out test, "
+    core = " (drawn from the design's core)" if d.get("validation_from") == "core" else ""
+    lines += [f"Points: {d['train']} training, {d['validation']} validation{core}, {d['test']} held-out test, "
               f"{d['failed']} failed in the code (skipped).", ""]
     lines += ["## Accuracy on held-out points", "",
               "Relative error |emulated - code| / |code|, worst value of each test point; percentiles over test points.", "",

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _zelos
+from .design import shell_split
 from .fit import LinearBaseline, OutputTransform, fit_input_scaling, fit_linear_baseline, fit_output_transform
 from .plan import Network, Plan
 
@@ -26,10 +27,30 @@ def network_targets(network: Network, outputs: dict) -> np.ndarray:
     return np.concatenate([outputs[name].reshape(len(outputs[name]), -1) for name, _, _ in network.outputs], axis=1)
 
 
-def validation_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    order = np.random.default_rng(seed).permutation(n)
+def validation_split(n: int, fraction: float, seed: int, eligible: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """`(train_idx, val_idx)`: `fraction` of the `n` points held back, drawn among the `eligible`
+    ones (a boolean mask; all when None). Every other point trains."""
     n_val = max(1, int(round(fraction * n)))
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
+    if eligible is None:
+        order = np.random.default_rng(seed).permutation(n)
+        return np.sort(order[n_val:]), np.sort(order[:n_val])
+    pool = np.flatnonzero(eligible)
+    val = np.sort(pool[np.random.default_rng(seed).permutation(len(pool))[:min(n_val, len(pool) - 1)]])
+    return np.setdiff1d(np.arange(n), val), val
+
+
+def validation_pool(spec: dict, params: np.ndarray) -> np.ndarray | None:
+    """Which points may validate: in a design with a sparse outer shell, the core's only.
+
+    The validation loss picks the best epoch and stops training. Drawn over the whole design, it
+    is ruled by the few shell points, far out, whose errors are many times the core's and grow as
+    the network refines the core: training then stopped within 70-130 epochs of a cosine schedule
+    of 1000 (CAMB_w0wa_CMB 1.1.0, CAMB_omk_CMB 1.1.0). Validated on the core, where chains
+    spend their time, it runs to the end, and C_l^TT's held-out core error fell 4.5-fold (max
+    relative error, median point); the shell's points all train."""
+    split = shell_split(spec, params)
+    return None if split is None else split[0]
 
 
 def train_all(plan: Plan, params: np.ndarray, outputs: dict, *, progress: bool = True, log=print):
@@ -37,7 +58,11 @@ def train_all(plan: Plan, params: np.ndarray, outputs: dict, *, progress: bool =
     t = plan.spec["training"]
     shift, scale = fit_input_scaling(params, plan.lower, plan.upper, plan.spec["transforms"].get("inputs", "standardise"))
     x = ((params - shift) / scale).astype(np.float32)
-    train_idx, val_idx = validation_split(len(params), t.get("validation_fraction", 0.1), t.get("seed", 1))
+    pool = validation_pool(plan.spec, params)
+    train_idx, val_idx = validation_split(len(params), t.get("validation_fraction", 0.1), t.get("seed", 1), pool)
+    if pool is not None:
+        log(f"    validation: {len(val_idx)} points of the design's core ({int(pool.sum())} of {len(params)}); "
+            f"the {len(params) - int(pool.sum())} shell points all train")
     trained = []
     for i, net in enumerate(plan.networks):
         y_all = network_targets(net, outputs)
@@ -93,7 +118,8 @@ def train_all(plan: Plan, params: np.ndarray, outputs: dict, *, progress: bool =
         if baseline is not None:
             weights, skip = baseline.fold(weights), baseline.weight
         trained.append(TrainedNetwork(net, transform, weights, summary, skip))
-    return shift, scale, trained, {"train": len(train_idx), "validation": len(val_idx)}
+    return shift, scale, trained, {"train": len(train_idx), "validation": len(val_idx),
+                                   "validation_from": "all" if pool is None else "core"}
 
 
 def _progress(name: str, epochs: int, enabled: bool):

@@ -77,7 +77,10 @@ class Plan:
                 self.excluded[key] = why
         # (the emulators deriving H0 serve anyway: derived parameters are wanted at every point)
         _, self.composed = compose.compose_h0(self.usable, self._wants_h0, self.excluded)
-        self.settings = self._code_settings(router_point)
+        self.nnu = sorted({float(f["nnu"]) for _, f in self.usable.values() if "nnu" in f})
+        # the set-up point as the points will be routed (CLASS's N_eff snapped to the emulators'):
+        # an emulator that will serve them chooses the code's settings
+        self.settings = self._code_settings(self.translate(inputs)[0] if emulators else router_point)
         self.set_aside = self._set_aside_by_settings()
         self.outputs = sorted({o for key, (emu, _) in self.usable.items() for o in emu.outputs
                                if self.wanted(emu, o)})
@@ -97,7 +100,6 @@ class Plan:
             self.router = Router()
             for key in self.serving:
                 self.router.add(key, self.emulators[key], fixed=self.usable[key][1])  # whole: see covering
-        self.nnu = sorted({float(f["nnu"]) for _, f in self.usable.values() if "nnu" in f})
         # the largest multipole the serving emulators emulate: CAMB computes C_l at least to it
         self.cmb_lmax = max((int(e.grids[e.outputs[o].axes[0]][-1]) for e in self.serving.values()
                              for o in e.outputs if o.startswith("dl_")), default=0)

@@ -158,7 +158,7 @@ def main(argv=None):
           f"{summary['spot_checks']} spot checks (max |delta log p| "
           f"{max(summary['spot_check_max_abs_delta_logp'].values(), default=float('nan')):.3f}).")
     zelos_cost = cost_per_evaluation(info, {"zelos": {"emulators": list(emulators)}}, n=200)
-    cmb = demo in ("planck", "w0wa", "mnu")  # a CAMB run with C_l: seconds, so fewer
+    cmb = demo in ("planck", "w0wa", "mnu", "nnu", "omk")  # a CAMB run with C_l: seconds, so fewer
     camb_cost = cost_per_evaluation(info, {"camb": {"extra_args": camb_args}}, n=6 if cmb else 60)
     print(f"One evaluation (theory + likelihoods), side by side: zelos {zelos_cost * 1e3:.2f} ms, "
           f"camb {camb_cost * 1e3:.0f} ms ({camb_cost / zelos_cost:.0f}x).")

@@ -938,7 +938,15 @@ fn an_ellipsoid_shell_is_read_and_checked() {
     let mut doc = base();
     set(&mut doc, "sampling", "{design: ellipsoid, sigmas: 5, shell: {sigmas: 10, fraction: 0.2}}");
     let shell = parse(&doc).unwrap().sampling.shell.unwrap();
-    assert_eq!((shell.sigmas, shell.fraction), (10.0, 0.2));
+    assert_eq!((shell.sigmas, shell.fraction, shell.points), (10.0, Some(0.2), None));
+    // or a number of points added after the design's own
+    set(&mut doc, "sampling", "{design: ellipsoid, points: 5000, shell: {sigmas: 10, points: 1250}}");
+    let shell = parse(&doc).unwrap().sampling.shell.unwrap();
+    assert_eq!((shell.fraction, shell.points), (None, Some(1250)));
+    set(&mut doc, "sampling", "{design: ellipsoid, shell: {sigmas: 10, points: 100, fraction: 0.2}}");
+    check(&parse(&doc).unwrap_err(), "sampling.shell", "both `fraction` and `points`", "one of `fraction`");
+    set(&mut doc, "sampling", "{design: ellipsoid, shell: {sigmas: 10, points: 0}}");
+    check(&parse(&doc).unwrap_err(), "sampling.shell.points", "0", "an integer >= 1");
     set(&mut doc, "sampling", "{design: ellipsoid, shell: {sigmas: 4, fraction: 0.2}}");
     check(&parse(&doc).unwrap_err(), "sampling.shell.sigmas", "4.0", "larger than `sampling.sigmas` (5)");
     set(&mut doc, "sampling", "{design: ellipsoid, shell: {sigmas: 9, fraction: 1.0}}");
@@ -946,7 +954,7 @@ fn an_ellipsoid_shell_is_read_and_checked() {
     set(&mut doc, "sampling", "{design: sobol, shell: {sigmas: 9, fraction: 0.2}}");
     check(&parse(&doc).unwrap_err(), "sampling.shell", "design `sobol`", "only with design `ellipsoid`");
     set(&mut doc, "sampling", "{design: ellipsoid, shell: {sigmas: 9}}");
-    assert!(parse(&doc).unwrap_err().to_string().contains("fraction"));
+    check(&parse(&doc).unwrap_err(), "sampling.shell", "neither `fraction` nor `points`", "one of `fraction`");
 }
 
 #[test]

@@ -154,18 +154,26 @@ pub struct Sampling {
     pub file: Option<String>,
 }
 
-/// `sampling.shell`: a `fraction` of the points drawn uniformly inside a larger ellipsoid of
-/// `sigmas` standard deviations, the rest inside the design's own. A Metropolis chain proposes
-/// far beyond where its accepted points lie (holding 99% of Cobaya's proposals takes about 9.5
-/// of the posterior's own sigma in 7 parameters): the shell keeps those proposals, nearly all
-/// rejected, off the code, at a fraction of the points a dense ellipsoid that large would take.
+/// `sampling.shell`: points drawn uniformly inside a larger ellipsoid of `sigmas` standard
+/// deviations, beside the design's own. A Metropolis chain proposes far beyond where its
+/// accepted points lie (holding 99% of Cobaya's proposals takes about 9.5 of the posterior's own
+/// sigma in 7 parameters): the shell keeps those proposals, nearly all rejected, off the code, at
+/// a fraction of the points a dense ellipsoid that large would take. Either a `fraction` of the
+/// design's points lies in the shell, or `points` more are added after them (the design's own
+/// points are then exactly those without a shell: a shell added to a finished build reuses every
+/// point computed).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a mapping with keys `sigmas` and `fraction`")]
+#[serde(deny_unknown_fields, expecting = "a mapping with keys `sigmas` and `fraction` or `points`")]
 pub struct Shell {
     /// The outer ellipsoid's size in standard deviations (> the design's `sigmas`).
     pub sigmas: f64,
     /// The share of the points drawn in the outer ellipsoid (0 < fraction < 1).
-    pub fraction: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fraction: Option<f64>,
+    /// Or: this many points more, in the outer ellipsoid (the held-out points get as many more
+    /// in proportion).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub points: Option<usize>,
 }
 
 /// The section as written: `test_points` and `sigmas` have defaults that depend on other keys.
@@ -261,12 +269,26 @@ impl Sampling {
                     format!("a finite number of standard deviations larger than `sampling.sigmas` ({inner})"),
                 ));
             }
-            if !(shell.fraction > 0.0 && shell.fraction < 1.0) {
-                return Err(origin.error(
-                    "sampling.shell.fraction",
-                    format!("{:?}", shell.fraction),
-                    "the share of the points drawn in the shell, between 0 and 1 (exclusive)",
-                ));
+            match (shell.fraction, shell.points) {
+                (Some(f), None) if !(f > 0.0 && f < 1.0) => {
+                    return Err(origin.error(
+                        "sampling.shell.fraction",
+                        format!("{f:?}"),
+                        "the share of the points drawn in the shell, between 0 and 1 (exclusive)",
+                    ));
+                }
+                (Some(_), None) => {}
+                (None, Some(n)) => {
+                    at_least_one(n, "sampling.shell.points", origin)?;
+                    limits::at_most(self.points + n, MAX_POINTS, "sampling.shell.points", "training points", origin)?;
+                }
+                (fraction, points) => {
+                    return Err(origin.error(
+                        "sampling.shell",
+                        if fraction.is_some() { "both `fraction` and `points`" } else { "neither `fraction` nor `points`" },
+                        "one of `fraction` (the share of the design's points in the shell) or `points` (points added)",
+                    ));
+                }
             }
         }
         if self.design == Design::Ellipsoid && !has_reference {

@@ -169,3 +169,29 @@ def test_ellipsoid_shell_holds_its_fraction_uniformly_out_to_its_sigmas():
     np.testing.assert_array_equal(plain, ellipsoid(CENTER, COV, inner, 500, seed=9, shell=None))
     with pytest.raises(ValueError, match="outer sigmas > 3.0"):
         ellipsoid(CENTER, COV, inner, 10, seed=0, shell=(2.0, 0.2))
+
+
+def test_a_shell_of_added_points_leaves_the_designs_own_points_as_they_were():
+    """`shell: {sigmas, points}` appends points in the outer ellipsoid to a design left exactly
+    as it was without a shell, so a finished build gets its shell without recomputing a point;
+    the held-out points get as many more in proportion."""
+    import os
+
+    import zelos
+    from zelos.build.design import draw, shell_split
+    from zelos.build.plan import plan
+
+    specs = os.path.join(os.path.dirname(__file__), "..", "..", "specs")
+    spec = zelos.load_spec(os.path.join(specs, "camb_nnu_cmb.yaml"))
+    train, test = draw(plan(spec), specs)
+    spec["sampling"]["shell"] = {"sigmas": 10.0, "points": 1250}
+    train_shell, test_shell = draw(plan(spec), specs)
+    n, n_test = spec["sampling"]["points"], spec["sampling"]["test_points"]
+    assert train_shell.shape == (n + 1250, train.shape[1]) and len(test_shell) == n_test + math.ceil(1250 * n_test / n)
+    np.testing.assert_array_equal(train_shell[:n], train)
+    np.testing.assert_array_equal(test_shell[:n_test], test)
+    in_core, _ = shell_split(spec, train_shell)
+    assert in_core[:n].all()
+    # uniform inside 10 sigma in 7 parameters: (5/10)^7 of them fall inside the core
+    assert 0.97 < 1 - in_core[n:].mean() <= 1.0
+    assert not np.isin(train_shell[n:], train).all(axis=1).any()

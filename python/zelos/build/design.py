@@ -16,11 +16,15 @@ from .plan import Plan
 
 #: Added to the spec's seed for the held-out test draw.
 TEST_SEED_OFFSET = 1_000_003
+#: Added to the spec's seed for the points of a `sampling.shell` given as `points`.
+SHELL_SEED_OFFSET = 2_000_029
 
 
 def draw(plan: Plan, spec_dir: str) -> tuple[np.ndarray, np.ndarray]:
     """`(train_points, test_points)`, each `[n, n_params]` in spec parameter order, inside the
-    box and the spec's `constraints`."""
+    box and the spec's `constraints`. A `sampling.shell` with `points` adds them after the
+    design's own (train and test alike: the test gets as many more in proportion), so the points
+    before are exactly those of the design without a shell."""
     s = plan.spec["sampling"]
     n, n_test, seed = s["points"], s.get("test_points") or max(1, -(-s["points"] // 10)), s.get("seed", 2)
     design = s["design"]
@@ -36,11 +40,18 @@ def draw(plan: Plan, spec_dir: str) -> tuple[np.ndarray, np.ndarray]:
         ref = plan.spec["reference"]
         center = np.array([ref["center"][p] for p in plan.parameters])
         cov = np.array(ref["covariance"]["matrix"])
-        sigmas = s.get("sigmas", 5.0)
-        shell = (s["shell"]["sigmas"], s["shell"]["fraction"]) if s.get("shell") else None
+        sigmas, shell = s.get("sigmas", 5.0), s.get("shell") or {}
+        fraction = (shell["sigmas"], shell["fraction"]) if shell.get("fraction") else None
         ell = lambda m, sd: sampling.ellipsoid(center, cov, sigmas, m, sd, lower=lo, upper=hi,  # noqa: E731
-                                               shell=shell)
-        return _enough(ell, n, seed, accept), _enough(ell, n_test, seed + TEST_SEED_OFFSET, accept)
+                                               shell=fraction)
+        train, test = _enough(ell, n, seed, accept), _enough(ell, n_test, seed + TEST_SEED_OFFSET, accept)
+        if shell.get("points"):  # added after the design's own points, from streams of their own
+            outer = lambda m, sd: sampling.ellipsoid(center, cov, shell["sigmas"], m, sd,  # noqa: E731
+                                                     lower=lo, upper=hi)
+            n_shell, n_shell_test = shell["points"], -(-shell["points"] * n_test // n)
+            train = np.vstack([train, _enough(outer, n_shell, seed + SHELL_SEED_OFFSET, accept)])
+            test = np.vstack([test, _enough(outer, n_shell_test, seed + TEST_SEED_OFFSET + SHELL_SEED_OFFSET, accept)])
+        return train, test
     if design == "file":
         path = s["file"] if os.path.isabs(s["file"]) else os.path.join(spec_dir, s["file"])
         points = sampling.from_file(path, plan.parameters, n=n + n_test, seed=seed)

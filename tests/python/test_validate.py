@@ -196,3 +196,5 @@ def test_a_shell_design_validates_on_its_core_and_trains_on_every_shell_point():
     assert validation_pool(nnu, points) is None
     _, plain = validation_split(len(points), 0.1, 1, None)
     assert not pool[plain].all()
+    # a design too small to have a core validates on all its points
+    np.testing.assert_array_equal(validation_split(10, 0.2, 1, np.zeros(10, bool))[1], validation_split(10, 0.2, 1)[1])

@@ -30,9 +30,9 @@ def network_targets(network: Network, outputs: dict) -> np.ndarray:
 def validation_split(n: int, fraction: float, seed: int, eligible: np.ndarray | None = None
                      ) -> tuple[np.ndarray, np.ndarray]:
     """`(train_idx, val_idx)`: `fraction` of the `n` points held back, drawn among the `eligible`
-    ones (a boolean mask; all when None). Every other point trains."""
+    ones (a boolean mask; all when None or when fewer than two are). Every other point trains."""
     n_val = max(1, int(round(fraction * n)))
-    if eligible is None:
+    if eligible is None or eligible.sum() < 2:  # (a tiny design with no core to speak of: all)
         order = np.random.default_rng(seed).permutation(n)
         return np.sort(order[n_val:]), np.sort(order[:n_val])
     pool = np.flatnonzero(eligible)

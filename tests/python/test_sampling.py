@@ -178,7 +178,7 @@ def test_a_shell_of_added_points_leaves_the_designs_own_points_as_they_were():
     import os
 
     import zelos
-    from zelos.build.design import draw, shell_split
+    from zelos.build.design import draw, shell_split, sizes
     from zelos.build.plan import plan
 
     specs = os.path.join(os.path.dirname(__file__), "..", "..", "specs")
@@ -188,6 +188,7 @@ def test_a_shell_of_added_points_leaves_the_designs_own_points_as_they_were():
     train_shell, test_shell = draw(plan(spec), specs)
     n, n_test = spec["sampling"]["points"], spec["sampling"]["test_points"]
     assert train_shell.shape == (n + 1250, train.shape[1]) and len(test_shell) == n_test + math.ceil(1250 * n_test / n)
+    assert sizes(spec) == (len(train_shell), len(test_shell))
     np.testing.assert_array_equal(train_shell[:n], train)
     np.testing.assert_array_equal(test_shell[:n_test], test)
     in_core, _ = shell_split(spec, train_shell)

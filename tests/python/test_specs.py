@@ -57,7 +57,7 @@ def test_specs_being_built_are_valid_and_camb_takes_their_settings(path):
     settings accepted by CAMB, its design drawn) without computing a point here."""
     import camb
 
-    from zelos.build.design import draw
+    from zelos.build.design import draw, sizes
 
     spec = zelos.load_spec(path)
     p = plan(spec)
@@ -67,7 +67,7 @@ def test_specs_being_built_are_valid_and_camb_takes_their_settings(path):
         if key.startswith("Accuracy."):
             assert getattr(pars.Accuracy, key.split(".", 1)[1]) == value
     train, test = draw(p, os.path.dirname(path))
-    assert len(train) == spec["sampling"]["points"] and len(test) == spec["sampling"]["test_points"]
+    assert (len(train), len(test)) == sizes(spec)
     name = os.path.basename(path)
     assert os.path.exists(os.path.join(ROOT, "specs", name)), "a next version of a shipped spec"
     assert zelos.load_spec(os.path.join(ROOT, "specs", name))["name"] == spec["name"]

@@ -20,6 +20,17 @@ TEST_SEED_OFFSET = 1_000_003
 SHELL_SEED_OFFSET = 2_000_029
 
 
+def sizes(spec: dict) -> tuple[int, int]:
+    """``(training points, held-out points)`` the spec's design draws: ``sampling.points`` and
+    ``test_points`` (default a tenth, rounded up), and a ``shell`` of added ``points`` with as
+    many more held-out points in proportion."""
+    s = spec["sampling"]
+    n = s["points"]
+    n_test = s.get("test_points") or max(1, -(-n // 10))
+    added = (s.get("shell") or {}).get("points") or 0
+    return n + added, n_test + -(-added * n_test // n)
+
+
 def draw(plan: Plan, spec_dir: str) -> tuple[np.ndarray, np.ndarray]:
     """`(train_points, test_points)`, each `[n, n_params]` in spec parameter order, inside the
     box and the spec's `constraints`. A `sampling.shell` with `points` adds them after the

@@ -20,15 +20,21 @@ TEST_SEED_OFFSET = 1_000_003
 SHELL_SEED_OFFSET = 2_000_029
 
 
-def sizes(spec: dict) -> tuple[int, int]:
-    """``(training points, held-out points)`` the spec's design draws: ``sampling.points`` and
-    ``test_points`` (default a tenth, rounded up), and a ``shell`` of added ``points`` with as
-    many more held-out points in proportion."""
-    s = spec["sampling"]
+def _counts(sampling_section: dict) -> tuple[int, int, int, int]:
+    """``(points, test points, shell points added, shell test points added)``: ``test_points``
+    defaults to a tenth of ``points``, rounded up; a ``shell`` of added ``points`` gets as many
+    more held-out points in proportion, rounded up."""
+    s = sampling_section
     n = s["points"]
     n_test = s.get("test_points") or max(1, -(-n // 10))
     added = (s.get("shell") or {}).get("points") or 0
-    return n + added, n_test + -(-added * n_test // n)
+    return n, n_test, added, -(-added * n_test // n)
+
+
+def sizes(spec: dict) -> tuple[int, int]:
+    """``(training points, held-out points)`` the spec's design draws, a shell's added ones in."""
+    n, n_test, added, added_test = _counts(spec["sampling"])
+    return n + added, n_test + added_test
 
 
 def draw(plan: Plan, spec_dir: str) -> tuple[np.ndarray, np.ndarray]:
@@ -37,7 +43,7 @@ def draw(plan: Plan, spec_dir: str) -> tuple[np.ndarray, np.ndarray]:
     design's own (train and test alike: the test gets as many more in proportion), so the points
     before are exactly those of the design without a shell."""
     s = plan.spec["sampling"]
-    n, n_test, seed = s["points"], s.get("test_points") or max(1, -(-s["points"] // 10)), s.get("seed", 2)
+    (n, n_test, n_shell, n_shell_test), seed = _counts(s), s.get("seed", 2)
     design = s["design"]
     lo, hi = plan.lower, plan.upper
     accept = constraint_filter(plan.parameters, plan.spec.get("constraints") or [])
@@ -56,10 +62,9 @@ def draw(plan: Plan, spec_dir: str) -> tuple[np.ndarray, np.ndarray]:
         ell = lambda m, sd: sampling.ellipsoid(center, cov, sigmas, m, sd, lower=lo, upper=hi,  # noqa: E731
                                                shell=fraction)
         train, test = _enough(ell, n, seed, accept), _enough(ell, n_test, seed + TEST_SEED_OFFSET, accept)
-        if shell.get("points"):  # added after the design's own points, from streams of their own
+        if n_shell:  # added after the design's own points, from streams of their own
             outer = lambda m, sd: sampling.ellipsoid(center, cov, shell["sigmas"], m, sd,  # noqa: E731
                                                      lower=lo, upper=hi)
-            n_shell, n_shell_test = shell["points"], -(-shell["points"] * n_test // n)
             train = np.vstack([train, _enough(outer, n_shell, seed + SHELL_SEED_OFFSET, accept)])
             test = np.vstack([test, _enough(outer, n_shell_test, seed + TEST_SEED_OFFSET + SHELL_SEED_OFFSET, accept)])
         return train, test

@@ -80,7 +80,7 @@ class Plan:
         self.nnu = sorted({float(f["nnu"]) for _, f in self.usable.values() if "nnu" in f})
         # the set-up point as the points will be routed (CLASS's N_eff snapped to the emulators'):
         # an emulator that will serve them chooses the code's settings
-        self.settings = self._code_settings(self.translate(inputs)[0] if emulators else router_point)
+        self.settings = self._code_settings(self._router_point(inputs, self._snapped(camb_point)))
         self.set_aside = self._set_aside_by_settings()
         self.outputs = sorted({o for key, (emu, _) in self.usable.items() for o in emu.outputs
                                if self.wanted(emu, o)})
@@ -268,14 +268,15 @@ class Plan:
     # -- per point --------------------------------------------------------------------------------
     def translate(self, inputs: ClassInputs) -> tuple:
         """``(router_point, camb_point)`` of one point (``camb_point`` empty for classy)."""
-        camb_point = {}
-        if self.code == "camb":
-            camb_point, _ = to_camb(inputs.physics, inputs.camb)
-            nnu = camb_point.get("nnu")
-            for held in self.nnu:  # CLASS's N_ur + ncdm share, within round-off of the emulator's nnu
-                if nnu is not None and abs(nnu - held) <= NNU_TOLERANCE:
-                    camb_point["nnu"] = held
+        camb_point = self._snapped(to_camb(inputs.physics, inputs.camb)[0]) if self.code == "camb" else {}
         return self._router_point(inputs, camb_point), camb_point
+
+    def _snapped(self, camb_point: dict) -> dict:
+        """``camb_point`` with CLASS's N_ur + ncdm share replaced by the emulators' nnu it equals
+        within round-off."""
+        nnu = camb_point.get("nnu")
+        held = next((h for h in self.nnu if nnu is not None and abs(nnu - h) <= NNU_TOLERANCE), None)
+        return camb_point if held is None else {**camb_point, "nnu": held}
 
     def held_otherwise(self, key, point: dict) -> list:
         """``[(name, held value)]`` of the inputs usable emulator ``key`` holds at another value

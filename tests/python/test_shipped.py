@@ -96,6 +96,7 @@ def test_a_shipped_emulator_meets_the_documented_accuracy(name):
 CORE = {
     "CAMB_w0wa_CMB": {"H0": 1e-4, "sigma8": 1e-4, "rdrag": 1e-5, "H": 1e-4, "D_A": 5e-5},
     "CAMB_omk_CMB": {"H0": 1e-4, "sigma8": 1e-4, "rdrag": 1e-5, "H": 5e-5, "D_A": 5e-5},
+    "CAMB_nnu_CMB": {"H0": 5e-5, "sigma8": 1e-4, "rdrag": 1e-5, "H": 5e-5, "D_A": 5e-5},
 }
 
 

@@ -958,6 +958,23 @@ fn an_ellipsoid_shell_is_read_and_checked() {
 }
 
 #[test]
+fn background_points_are_read_and_checked() {
+    let mut doc = base();
+    set(&mut doc, "sampling", "{design: sobol, points: 100, background_points: 3000}");
+    assert_eq!(parse(&doc).unwrap().sampling.background_points, Some(3000));
+    set(&mut doc, "sampling", "{design: sobol, points: 100, background_points: 0}");
+    check(&parse(&doc).unwrap_err(), "sampling.background_points", "0", "an integer >= 1");
+    set(&mut doc, "sampling", "{design: file, file: points.txt, background_points: 10}");
+    check(&parse(&doc).unwrap_err(), "sampling.background_points", "design `file`", "another design");
+    // they compute the background alone: background functions to train, none of the growth
+    set(&mut doc, "sampling", "{design: sobol, points: 100, background_points: 10}");
+    set(&mut doc, "outputs", "{derived: [H0]}");
+    check(&parse(&doc).unwrap_err(), "sampling.background_points", "without `outputs.background`", "`outputs.background`");
+    set(&mut doc, "outputs", "{background: {functions: [H, fsigma8], z: {min: 0, max: 2, n: 8}}}");
+    check(&parse(&doc).unwrap_err(), "sampling.background_points", "growth functions fsigma8", "the perturbations");
+}
+
+#[test]
 fn file_design_without_file_is_refused() {
     check(&refused("sampling.design", "file"), "sampling.file", "missing", "design `file`");
 }

@@ -11,7 +11,7 @@ use super::constraints::{self, Constraint};
 use super::emulator::NetworkSpec;
 use super::error::{Origin, SpecError};
 use super::forms::strict_string;
-use super::outputs::Outputs;
+use super::outputs::{BackgroundFunction, Outputs};
 use super::parameters::{self, Parameter};
 use super::reference::ReferenceDoc;
 use super::training::{Sampling, Training};
@@ -71,6 +71,7 @@ impl Document {
         self.emulator.check_weights(self.parameters.len(), &self.outputs.networks(), &transforms, origin)?;
         self.training.validate(origin)?;
         self.sampling.validate(reference.is_some(), origin)?;
+        check_background_points(&self.sampling, &self.outputs, origin)?;
         self.trust.validate(origin)?;
         Ok(Spec {
             name: self.name,
@@ -154,6 +155,36 @@ fn check_spec_version(version: &str, origin: &Origin) -> Result<(), SpecError> {
             "version",
             format!("\"{version}\""),
             "a version string without spaces, e.g. \"1.0.0\"",
+        ));
+    }
+    Ok(())
+}
+
+/// `sampling.background_points` are computed with the background alone: they need background
+/// functions to train, and none that needs the perturbations (σ8(z), fσ8(z)).
+fn check_background_points(sampling: &Sampling, outputs: &Outputs, origin: &Origin) -> Result<(), SpecError> {
+    if sampling.background_points.is_none() {
+        return Ok(());
+    }
+    let Some(background) = &outputs.background else {
+        return Err(origin.error(
+            "sampling.background_points",
+            "background points without `outputs.background`",
+            "`outputs.background` functions for them to train, or no `background_points`",
+        ));
+    };
+    let growth: Vec<&str> = background
+        .functions
+        .iter()
+        .filter(|f| matches!(f, BackgroundFunction::Sigma8Z | BackgroundFunction::Fsigma8))
+        .map(|f| f.as_str())
+        .collect();
+    if !growth.is_empty() {
+        return Err(origin.error(
+            "sampling.background_points",
+            format!("background points with growth functions {}", growth.join(", ")),
+            "background functions the background alone determines (H, D_A, D_M, D_V): σ8(z) and fσ8(z) need \
+             the perturbations, which background points do not compute",
         ));
     }
     Ok(())

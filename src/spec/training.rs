@@ -152,6 +152,11 @@ pub struct Sampling {
     /// `file` only: the file of points, relative to the spec file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+    /// This many more points of the same design at which only the background is computed
+    /// (CAMB's background alone costs about 0.04 s a point against 1.3 s for the CMB): they
+    /// train the `background` network only, beside the design's points (none by default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub background_points: Option<usize>,
 }
 
 /// `sampling.shell`: points drawn uniformly inside a larger ellipsoid of `sigmas` standard
@@ -181,7 +186,8 @@ pub struct Shell {
 #[serde(
     default,
     deny_unknown_fields,
-    expecting = "a mapping with keys `design`, `points`, `test_points`, `seed`, `sigmas`, `shell`, `file`"
+    expecting = "a mapping with keys `design`, `points`, `test_points`, `seed`, `sigmas`, `shell`, `file`, \
+                 `background_points`"
 )]
 struct SamplingDoc {
     design: Design,
@@ -191,6 +197,7 @@ struct SamplingDoc {
     sigmas: Option<f64>,
     shell: Option<Shell>,
     file: Option<String>,
+    background_points: Option<usize>,
 }
 
 /// The ellipsoid's default size, in standard deviations.
@@ -206,6 +213,7 @@ impl Default for SamplingDoc {
             sigmas: None,
             shell: None,
             file: None,
+            background_points: None,
         }
     }
 }
@@ -224,6 +232,7 @@ impl From<SamplingDoc> for Sampling {
             sigmas,
             shell: doc.shell,
             file: doc.file,
+            background_points: doc.background_points,
         }
     }
 }
@@ -282,7 +291,7 @@ impl Sampling {
                     at_least_one(n, "sampling.shell.points", origin)?;
                     limits::at_most(self.points + n, MAX_POINTS, "sampling.shell.points", "training points", origin)?;
                 }
-                (fraction, points) => {
+                (fraction, _) => {
                     return Err(origin.error(
                         "sampling.shell",
                         if fraction.is_some() { "both `fraction` and `points`" } else { "neither `fraction` nor `points`" },
@@ -290,6 +299,17 @@ impl Sampling {
                     ));
                 }
             }
+        }
+        if let Some(n) = self.background_points {
+            if self.design == Design::File {
+                return Err(origin.error(
+                    "sampling.background_points",
+                    "a count with design `file`",
+                    "no `background_points` (a file of points cannot be drawn further), or another design",
+                ));
+            }
+            at_least_one(n, "sampling.background_points", origin)?;
+            limits::at_most(n, MAX_POINTS, "sampling.background_points", "background points", origin)?;
         }
         if self.design == Design::Ellipsoid && !has_reference {
             return Err(origin.error(

@@ -157,3 +157,24 @@ def test_a_sobol_build_inside_constraints_shrinks_and_grows_without_recomputing(
     assert emu.spec["constraints"] == [{"terms": {"ombh2": 1.0, "omch2": 1.0}, "max": 0.15}]
     with pytest.raises(zelos.OutOfRange, match=r"`ombh2 \+ omch2` = 0\.16"):
         emu({"ombh2": 0.024, "omch2": 0.136, "H0": 70.0})
+
+
+def test_background_points_train_the_background_network_only(built, tmp_path):
+    """`sampling.background_points`: more points of the design, the background alone computed
+    (their own store), that the `background` network trains on beside the design's points."""
+    spec = _spec_with(tmp_path, "  points: 64\n", "  points: 64\n  background_points: 192\n")
+    result = build(spec, BuildOptions(out_dir=str(tmp_path / "out"), progress=False, processes=2))
+    data, training = result.report["data"], result.report["training"]
+    assert data["background_points"] == 192
+    assert training["background"]["train_points"] == data["train"] + 192
+    assert training["derived"]["train_points"] == data["train"]
+    extra = load_training_set(str(tmp_path / "out" / "tiny_test.build" / "background"))
+    assert len(extra) == 192 and set(extra.outputs) == {"H", "D_M"}  # no rdrag: the background alone
+    design = load_training_set(str(tmp_path / "out" / "tiny_test.build" / "train"))
+    assert not set(map(tuple, extra.params.round(12))) & set(map(tuple, design.params.round(12)))
+    assert "192 points of the same design" in zelos.load(result.path).report_markdown
+    # Four times the points for the background network: its held-out errors fall, the derived's do not move.
+    _, without = built
+    for name in ("H", "D_M"):
+        assert result.report["accuracy"][name]["rel"]["p68"] < 0.85 * without.report["accuracy"][name]["rel"]["p68"]
+    assert result.report["accuracy"]["rdrag"] == without.report["accuracy"]["rdrag"]

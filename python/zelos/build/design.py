@@ -6,6 +6,8 @@ but are distributed as the region the emulator claims to cover.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import os
 
 import numpy as np
@@ -18,6 +20,8 @@ from .plan import Plan
 TEST_SEED_OFFSET = 1_000_003
 #: Added to the spec's seed for the points of a `sampling.shell` given as `points`.
 SHELL_SEED_OFFSET = 2_000_029
+#: Added to the spec's seed for `sampling.background_points`.
+BACKGROUND_SEED_OFFSET = 3_000_017
 
 
 def _counts(sampling_section: dict) -> tuple[int, int, int, int]:
@@ -77,6 +81,25 @@ def draw(plan: Plan, spec_dir: str) -> tuple[np.ndarray, np.ndarray]:
         points = points[inside]
         return points[:n], points[n:]
     raise ValueError(f"sampling.design: unknown design {design!r}")
+
+
+def background_points(plan: Plan, spec_dir: str) -> np.ndarray | None:
+    """The spec's ``sampling.background_points`` (None without them): more points of the same
+    design, from a seed of their own, so never the design's or the held-out ones. A shell of
+    added points gets as many more among them in proportion, so they are spread as the
+    training points are."""
+    s = plan.spec["sampling"]
+    n_extra = s.get("background_points")
+    if not n_extra:
+        return None
+    n, _, added, _ = _counts(s)
+    section = {**s, "points": n_extra, "test_points": 1, "seed": s.get("seed", 2) + BACKGROUND_SEED_OFFSET}
+    if added:
+        section["shell"] = {**s["shell"], "points": -(-added * n_extra // n)}
+    spec = copy.copy(plan.spec)
+    spec["sampling"] = section
+    train, _ = draw(dataclasses.replace(plan, spec=spec), spec_dir)
+    return train
 
 
 def shell_split(spec: dict, points) -> tuple[np.ndarray, float] | None:

@@ -16,7 +16,7 @@ from ..drivers import get_driver
 from ..spec import canonical_yaml, load_spec
 from . import accuracy, assemble, design, report, store
 from .generate import generate
-from .plan import plan as make_plan
+from .plan import background_only, plan as make_plan
 from .train import train_all
 
 WIDTH = 36
@@ -78,8 +78,11 @@ def build(spec_path: str, options: BuildOptions | None = None, log=print, *, poi
     os.makedirs(options.out_dir, exist_ok=True)
     workdir = options.workdir or os.path.join(options.out_dir, f"{name}.build")
     os.makedirs(workdir, exist_ok=True)
-    factory = functools.partial(get_driver, code["name"], code["settings"], plan.request, version=code["version"],
-                                allow_version_mismatch=options.allow_version_mismatch)
+    def factory_for(request):
+        return functools.partial(get_driver, code["name"], code["settings"], request, version=code["version"],
+                                 allow_version_mismatch=options.allow_version_mismatch)
+
+    factory = factory_for(plan.request)
 
     with step(f"Checking code {code['name']}=={code['version']}", log):
         driver = factory()
@@ -98,6 +101,8 @@ def build(spec_path: str, options: BuildOptions | None = None, log=print, *, poi
                 fit_store_to_design(os.path.join(workdir, sub), points_, spec["sampling"]["design"], log)
         test_set = run(points=test_points, store_dir=os.path.join(workdir, "test"))
         train_set = run(points=train_points, store_dir=os.path.join(workdir, "train"))
+        background_set = _background_set(plan, spec_path, workdir, factory_for(background_only(plan.request)),
+                                         options, log)
         generation_seconds = time.perf_counter() - t0
     failed = len(train_set.failures) + len(test_set.failures)
     if failed:
@@ -112,8 +117,9 @@ def build(spec_path: str, options: BuildOptions | None = None, log=print, *, poi
 
     with step("Training model", log, bars=options.progress):
         t0 = time.perf_counter()
+        extra = None if background_set is None else {"background": (background_set.params, background_set.outputs)}
         shift, scale, trained, split = train_all(plan, train_set.params, train_set.outputs, progress=options.progress,
-                                                 log=log)
+                                                 log=log, extra=extra)
         training_seconds = time.perf_counter() - t0
     model, tensors = assemble.model_and_weights(plan, shift, scale, trained)
     region = assemble.region_tensors(plan, train_set.params)
@@ -148,6 +154,7 @@ def build(spec_path: str, options: BuildOptions | None = None, log=print, *, poi
         "data": {"design": spec["sampling"]["design"], "train": split["train"], "validation": split["validation"],
                  "validation_from": split["validation_from"],
                  "test": len(test_set.params), "failed": failed,
+                 "background_points": None if background_set is None else len(background_set.params),
                  "computed": train_set.stats.computed + test_set.stats.computed,
                  "reused": train_set.stats.already_done + test_set.stats.already_done, "workdir": os.path.abspath(workdir),
                  "failures": [{"params": list(map(float, p)), "error": e} for _, p, e in
@@ -166,6 +173,22 @@ def build(spec_path: str, options: BuildOptions | None = None, log=print, *, poi
     log(f"Exporting emulator to {path}")
     sha = _write(path, canonical, model, tensors, region, rep, md, extra)
     return BuildResult(path=path, sha256=sha, report=rep)
+
+
+def _background_set(plan, spec_path: str, workdir: str, factory, options, log):
+    """The points of ``sampling.background_points``, with the background alone computed by
+    ``factory``'s driver (the workdir's ``background`` store), or None without them. Their
+    failures are skipped and said in the log: they are not the design's points."""
+    points = design.background_points(plan, os.path.dirname(os.path.abspath(spec_path)))
+    if points is None:
+        return None
+    store_dir = os.path.join(workdir, "background")
+    fit_store_to_design(store_dir, points, plan.spec["sampling"]["design"], log)
+    result = generate(factory, points, names=plan.parameters, store_dir=store_dir, processes=options.processes,
+                      scheduler=options.scheduler, progress=options.progress)
+    if result.failures:
+        log(f"    {len(result.failures)} of {len(points)} background points failed in the code and were skipped")
+    return result
 
 
 #: Designs whose first m points for n are the points for m: their stores can shrink or grow.

@@ -47,8 +47,11 @@ def markdown(report: dict) -> str:
               f"(code {b['seconds']['generation']:.0f} s, training {b['seconds']['training']:.0f} s).", ""]
     d = report["data"]
     core = " (drawn from the design's core)" if d.get("validation_from") == "core" else ""
+    background = (f" The `background` network also trained on {d['background_points']} points of the same design "
+                  "where the code computed the background alone (`sampling.background_points`)."
+                  if d.get("background_points") else "")
     lines += [f"Points: {d['train']} training, {d['validation']} validation{core}, {d['test']} held-out test, "
-              f"{d['failed']} failed in the code (skipped).", ""]
+              f"{d['failed']} failed in the code (skipped).{background}", ""]
     lines += ["## Accuracy on held-out points", "",
               "Relative error |emulated - code| / |code|, worst value of each test point; percentiles over test points.", "",
               "| output | max | p99 | p95 | p68 | cosmic variance: max over ell, p95 |", "|---|---|---|---|---|---|"]

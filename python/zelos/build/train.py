@@ -53,8 +53,13 @@ def validation_pool(spec: dict, params: np.ndarray) -> np.ndarray | None:
     return None if split is None else split[0]
 
 
-def train_all(plan: Plan, params: np.ndarray, outputs: dict, *, progress: bool = True, log=print):
-    """Fits the input scaling and every network. Returns `(shift, scale, [TrainedNetwork])`."""
+def train_all(plan: Plan, params: np.ndarray, outputs: dict, *, progress: bool = True, log=print,
+              extra: dict | None = None):
+    """Fits the input scaling and every network. Returns `(shift, scale, [TrainedNetwork], split)`.
+
+    `extra`: `{network name: (params, outputs)}`, more points that only that network trains on
+    (`sampling.background_points` for the `background` network): they fit its transforms and
+    baseline and all train; validation stays on the design's own points."""
     t = plan.spec["training"]
     shift, scale = fit_input_scaling(params, plan.lower, plan.upper, plan.spec["transforms"].get("inputs", "standardise"))
     x = ((params - shift) / scale).astype(np.float32)
@@ -65,14 +70,19 @@ def train_all(plan: Plan, params: np.ndarray, outputs: dict, *, progress: bool =
             f"the {len(params) - int(pool.sum())} shell points all train")
     trained = []
     for i, net in enumerate(plan.networks):
-        y_all = network_targets(net, outputs)
+        x_net, y_all, fit_idx = x, network_targets(net, outputs), train_idx
+        more = (extra or {}).get(net.name)
+        if more is not None:  # appended after the design's points: every one of them trains
+            x_net = np.vstack([x, ((more[0] - shift) / scale).astype(np.float32)])
+            y_all = np.vstack([y_all, network_targets(net, more[1])])
+            fit_idx = np.concatenate([train_idx, np.arange(len(x), len(x_net))])
         # Transforms are fitted on the training split only: validation stays unseen.
-        transform = fit_output_transform(net.name, y_all[train_idx], net.log, net.standardise, net.pca)
+        transform = fit_output_transform(net.name, y_all[fit_idx], net.log, net.standardise, net.pca)
         y = transform.encode(y_all)
         baseline = None
         if net.baseline == "linear":
-            baseline = fit_linear_baseline(x[train_idx], y[train_idx])
-            y = baseline.residual(x, y)
+            baseline = fit_linear_baseline(x_net[fit_idx], y[fit_idx])
+            y = baseline.residual(x_net, y)
         y = y.astype(np.float32)
         config = {
             "widths": [net.width] * net.hidden_layers,
@@ -89,12 +99,13 @@ def train_all(plan: Plan, params: np.ndarray, outputs: dict, *, progress: bool =
         callback, close = _progress(net.name, t["epochs"], progress)
         started = time.perf_counter()
         try:
-            result = _zelos.train_mlp(x[train_idx], y[train_idx], x[val_idx], y[val_idx], config, callback)
+            result = _zelos.train_mlp(x_net[fit_idx], y[fit_idx], x_net[val_idx], y[val_idx], config, callback)
         finally:
             close()
         summary = {
             "architecture": f"{x.shape[1]} -> {net.hidden_layers}x{net.width} -> {y.shape[1]} ({net.activation})",
             "targets": int(y.shape[1]),
+            "train_points": int(len(fit_idx)),
             "pca_components": None if transform.components is None else int(len(transform.components)),
             "pca_explained_variance": transform.explained,
             "log": net.log,

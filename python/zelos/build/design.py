@@ -24,6 +24,11 @@ SHELL_SEED_OFFSET = 2_000_029
 BACKGROUND_SEED_OFFSET = 3_000_017
 
 
+def _in_proportion(added: int, m: int, n: int) -> int:
+    """``added`` points of a design of ``n`` scaled to one of ``m``, rounded up."""
+    return -(-added * m // n)
+
+
 def _counts(sampling_section: dict) -> tuple[int, int, int, int]:
     """``(points, test points, shell points added, shell test points added)``: ``test_points``
     defaults to a tenth of ``points``, rounded up; a ``shell`` of added ``points`` gets as many
@@ -32,7 +37,7 @@ def _counts(sampling_section: dict) -> tuple[int, int, int, int]:
     n = s["points"]
     n_test = s.get("test_points") or max(1, -(-n // 10))
     added = (s.get("shell") or {}).get("points") or 0
-    return n, n_test, added, -(-added * n_test // n)
+    return n, n_test, added, _in_proportion(added, n_test, n)
 
 
 def sizes(spec: dict) -> tuple[int, int]:
@@ -95,7 +100,7 @@ def background_points(plan: Plan, spec_dir: str) -> np.ndarray | None:
     n, _, added, _ = _counts(s)
     section = {**s, "points": n_extra, "test_points": 1, "seed": s.get("seed", 2) + BACKGROUND_SEED_OFFSET}
     if added:
-        section["shell"] = {**s["shell"], "points": -(-added * n_extra // n)}
+        section["shell"] = {**s["shell"], "points": _in_proportion(added, n_extra, n)}
     spec = copy.copy(plan.spec)
     spec["sampling"] = section
     train, _ = draw(dataclasses.replace(plan, spec=spec), spec_dir)
